@@ -1,0 +1,48 @@
+# Gatehouse — the two commands a new user needs are `make run` and `make test`.
+# Both install any missing Debian packages first (apt-get, as root or via sudo).
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8000
+CONFIG ?= config/gatehouse.toml
+DATA ?= var
+
+# Everything the build, the server and the test suite need, from Debian 12.
+PACKAGES := build-essential cmake pkg-config ccache python3 curl \
+  libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev catch2 \
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
+  python3-jwt python3-cryptography
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test clean
+
+all: build
+
+## deps: install the Debian packages that are missing (apt-get update first).
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+## build: configure and build with CMake (Release by default).
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+## run: serve on 127.0.0.1:8000 with the LMDB store under ./var/.
+run: build
+	mkdir -p $(DATA)
+	./$(BUILD_DIR)/gatehouse serve --config $(CONFIG) --data $(DATA) --listen $(LISTEN)
+
+## test: the whole suite (unit + integration) through ctest.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,46 @@
+// Spawn functions of the actors. Each actor is a thin owner of its state and
+// messages; the rules they apply live in actors/logic/ and store/.
+#pragma once
+
+#include "actors/messages.hpp"
+#include "actors/logic/keyring.hpp"
+#include "actors/logic/password.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace gh {
+
+/// Counters of the writer, readable from any thread (tests, metrics).
+struct WriterStats {
+  std::atomic<std::uint64_t> commits{0};  ///< synced transactions committed
+  std::atomic<std::uint64_t> writes{0};   ///< ops acknowledged
+  std::atomic<std::uint64_t> failed_commits{0};
+};
+
+/// The single LMDB writer (detached: it blocks in fsync). Groups every write
+/// that arrives while it commits into the next transaction, and answers each
+/// only after the commit that contains it succeeded.
+writer_actor spawn_writer(caf::actor_system& sys, store::Store& store, int max_batch,
+                          std::shared_ptr<WriterStats> stats = nullptr);
+
+/// A pool of `workers` detached Argon2id workers behind a queue of at most
+/// `queue_limit` jobs; beyond it, jobs fail at once with Errc::overloaded.
+hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
+                          int queue_limit);
+
+/// Signs access tokens with the current key of `keys`.
+token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
+                        std::shared_ptr<logic::KeyRingHolder> keys);
+
+/// Sessions and refresh-token families (create, rotate, revoke, list).
+session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
+                            writer_actor writer, token_actor tokens, std::string rotation_secret);
+
+/// Users: registration and password login.
+user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
+                      hasher_actor hasher, session_actor sessions, std::string dummy_phc);
+
+}  // namespace gh

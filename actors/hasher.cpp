@@ -1,0 +1,107 @@
+#include "actors/actors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <sodium.h>
+
+#include <deque>
+
+namespace gh {
+namespace {
+
+// A worker hashes on its own thread (detached): Argon2id blocks for ~25 ms.
+hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams params) {
+  return {
+      [=](hash_atom, HashJob& job) -> HashResult {
+        HashResult r;
+        if (!job.verify) {
+          auto h = logic::hash_password(job.password, params);
+          r.ok = h.has_value();
+          if (h) r.phc = std::move(*h);
+        } else {
+          r.ok = logic::verify_password(job.phc, job.password);
+          if (r.ok && logic::needs_rehash(job.phc, params))
+            if (auto h = logic::hash_password(job.password, params)) r.phc = std::move(*h);
+        }
+        sodium_memzero(job.password.data(), job.password.size());
+        return r;
+      },
+  };
+}
+
+struct Pending {
+  HashJob job;
+  caf::typed_response_promise<HashResult> rp;
+};
+
+struct pool_state {
+  std::vector<hasher_actor> idle;
+  std::deque<Pending> queue;
+  std::size_t queue_limit = 0;
+  static inline const char* name = "gh.hasher";
+};
+
+using pool_ptr = hasher_actor::stateful_pointer<pool_state>;
+
+void run(pool_ptr self, Pending p);
+
+void release(pool_ptr self, hasher_actor worker) {
+  auto& st = self->state;
+  st.idle.push_back(std::move(worker));
+  if (!st.queue.empty()) {
+    Pending next = std::move(st.queue.front());
+    st.queue.pop_front();
+    run(self, std::move(next));
+  }
+}
+
+void run(pool_ptr self, Pending p) {
+  auto worker = self->state.idle.back();
+  self->state.idle.pop_back();
+  auto rp = p.rp;
+  self->request(worker, caf::infinite, hash_atom::value, std::move(p.job))
+      .then(
+          [=](HashResult& r) mutable {
+            rp.deliver(std::move(r));
+            release(self, worker);
+          },
+          [=](caf::error& e) mutable {
+            rp.deliver(std::move(e));
+            release(self, worker);
+          });
+}
+
+hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> workers,
+                                    std::size_t queue_limit) {
+  self->state.idle = std::move(workers);
+  self->state.queue_limit = queue_limit;
+  // Workers are linked: when the pool goes, they go.
+  for (auto& w : self->state.idle) self->link_to(w);
+  return {
+      [=](hash_atom, HashJob& job) -> caf::typed_response_promise<HashResult> {
+        auto rp = self->make_response_promise<HashResult>();
+        auto& st = self->state;
+        if (!st.idle.empty())
+          run(self, Pending{std::move(job), rp});
+        else if (st.queue.size() < st.queue_limit)
+          st.queue.push_back(Pending{std::move(job), rp});
+        else
+          rp.deliver(make_error(Errc::overloaded, "the server is busy; retry shortly"));
+        return rp;
+      },
+  };
+}
+
+}  // namespace
+
+hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
+                          int queue_limit) {
+  std::vector<hasher_actor> ws;
+  for (int i = 0; i < workers; ++i) ws.push_back(sys.spawn<caf::detached>(worker_fn, params));
+  return sys.spawn(pool_fn, std::move(ws), static_cast<std::size_t>(queue_limit));
+}
+
+}  // namespace gh

@@ -1,0 +1,78 @@
+#include "actors/logic/password.hpp"
+
+#include <sodium.h>
+
+#include <fstream>
+
+namespace gh::logic {
+namespace {
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::size_t code_points(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+}  // namespace
+
+PasswordPolicy::PasswordPolicy(std::size_t min_length, std::size_t max_bytes,
+                               std::unordered_set<std::string> blocklist)
+    : min_length_(min_length), max_bytes_(max_bytes) {
+  for (auto& p : blocklist) blocklist_.insert(ascii_lower(p));
+}
+
+bool PasswordPolicy::load_blocklist(const std::string& path, std::unordered_set<std::string>& out,
+                                    std::string& why) {
+  std::ifstream in(path);
+  if (!in) {
+    why = "cannot read password blocklist '" + path + "'";
+    return false;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    out.insert(line);
+  }
+  return true;
+}
+
+std::optional<std::string> PasswordPolicy::check(std::string_view pw) const {
+  if (pw.size() > max_bytes_)
+    return "password is longer than " + std::to_string(max_bytes_) + " bytes";
+  if (code_points(pw) < min_length_)
+    return "password must be at least " + std::to_string(min_length_) + " characters";
+  if (blocklist_.count(ascii_lower(pw)))
+    return "password is too common; choose another";
+  return std::nullopt;
+}
+
+std::optional<std::string> hash_password(std::string_view pw, const HashParams& p) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, pw.data(), pw.size(), p.ops_limit, p.mem_limit_bytes,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0)
+    return std::nullopt;
+  return std::string(out);
+}
+
+bool verify_password(std::string_view phc, std::string_view pw) {
+  if (phc.empty() || phc.size() >= crypto_pwhash_STRBYTES) return false;
+  std::string z(phc);  // libsodium wants a NUL-terminated hash string
+  return crypto_pwhash_str_verify(z.c_str(), pw.data(), pw.size()) == 0;
+}
+
+bool needs_rehash(std::string_view phc, const HashParams& p) {
+  if (phc.size() >= crypto_pwhash_STRBYTES) return true;
+  std::string z(phc);
+  return crypto_pwhash_str_needs_rehash(z.c_str(), p.ops_limit, p.mem_limit_bytes) != 0;
+}
+
+}  // namespace gh::logic

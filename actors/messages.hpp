@@ -1,0 +1,99 @@
+// The actors' typed interfaces and their messages (CAF 0.17). Only actor
+// implementation files include this; the HTTP layer talks to actors/api.hpp.
+//
+// Every message type here is process-local (never serialised), so they are
+// whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE instead of given inspect().
+#pragma once
+
+#include "actors/api.hpp"
+#include "actors/logic/clock.hpp"
+#include "actors/logic/jwt.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <functional>
+
+namespace gh {
+
+using write_atom = caf::atom_constant<caf::atom("write")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using hash_atom = caf::atom_constant<caf::atom("hash")>;
+using issue_atom = caf::atom_constant<caf::atom("issue")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using login_atom = caf::atom_constant<caf::atom("login")>;
+
+/// Error category of gh::Errc inside CAF errors.
+constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
+
+inline caf::error make_error(Errc code, std::string description) {
+  return caf::error(static_cast<std::uint8_t>(code), kErrCategory,
+                    caf::make_message(std::move(description)));
+}
+
+/// The Failure a CAF error stands for (errors from CAF itself are internal).
+Failure to_failure(const caf::error& e);
+
+/// One unit of work for the writer: runs inside the batch's write
+/// transaction (in a nested transaction of its own). Returning an error rolls
+/// back this op only; the caller gets that error. Runs on the writer thread:
+/// it may capture shared state to hand results back, never references to
+/// the caller's stack.
+struct WriteOp {
+  std::function<caf::error(store::Txn&)> fn;
+};
+
+/// Group-committing writer: replies `true` once the op's batch is durable.
+using writer_actor = caf::typed_actor<caf::replies_to<write_atom, WriteOp>::with<bool>,
+                                      caf::reacts_to<flush_atom>,
+                                      caf::replies_to<ping_atom>::with<bool>>;
+
+/// Hash a new password, or verify one (and rehash it if its parameters are old).
+struct HashJob {
+  bool verify = false;
+  std::string password;
+  std::string phc;  ///< the stored hash, for verify
+};
+struct HashResult {
+  bool ok = false;     ///< verify: matched; hash: succeeded
+  std::string phc;     ///< hash: the new hash; verify: a rehash, or empty
+};
+using hasher_actor = caf::typed_actor<caf::replies_to<hash_atom, HashJob>::with<HashResult>>;
+
+/// Signs access tokens: (user id, role, session id) -> JWT.
+using token_actor =
+    caf::typed_actor<caf::replies_to<issue_atom, std::string, std::string, std::string>::with<std::string>>;
+
+using session_actor = caf::typed_actor<
+    caf::replies_to<create_atom, store::User, ClientInfo>::with<TokenPair>,
+    caf::replies_to<refresh_atom, std::string, ClientInfo>::with<TokenPair>,
+    caf::replies_to<revoke_atom, std::string, std::string, bool, std::string>::with<int>,
+    caf::replies_to<list_atom, std::string>::with<std::vector<store::Session>>>;
+
+using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
+                                    caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
+                                    caf::replies_to<ping_atom>::with<bool>>;
+
+
+}  // namespace gh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::WriteOp)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::HashJob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::HashResult)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ClientInfo)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::RegisterRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LoginRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::TokenPair)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuthResult)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::User)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Session)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::store::Session>)

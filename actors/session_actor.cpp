@@ -1,0 +1,198 @@
+#include "actors/actors.hpp"
+
+#include "actors/logic/base64url.hpp"
+#include "actors/logic/rotation.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+namespace gh {
+namespace {
+
+struct session_state {
+  config::Tokens cfg;
+  store::Store* store = nullptr;
+  writer_actor writer;
+  token_actor tokens;
+  std::string secret;  ///< rotation secret (32 bytes)
+  static inline const char* name = "gh.sessions";
+};
+
+using session_ptr = session_actor::stateful_pointer<session_state>;
+using pair_promise = caf::typed_response_promise<TokenPair>;
+
+caf::error bad_grant(const char* why) { return make_error(Errc::invalid_grant, why); }
+caf::error store_error() { return make_error(Errc::unavailable, "the store is unavailable; retry later"); }
+
+// Signs an access token for the family and answers with the pair.
+void answer_with_pair(session_ptr self, pair_promise rp, std::string user_id, std::string role,
+                      std::string sid, std::string refresh) {
+  auto ttl = self->state.cfg.access_ttl_s;
+  self->request(self->state.tokens, caf::infinite, issue_atom::value, std::move(user_id),
+                std::move(role), sid)
+      .then(
+          [=](std::string& jwt) mutable {
+            rp.deliver(TokenPair{std::move(jwt), ttl, refresh, sid});
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+pair_promise create(session_ptr self, store::User& user, ClientInfo& client) {
+  auto rp = self->make_response_promise<TokenPair>();
+  auto& st = self->state;
+  auto now = now_s();
+  store::Session s;
+  s.id = logic::random_id();
+  s.user_id = user.id;
+  s.token_hash.clear();
+  s.rotated_at = s.created_at = s.last_used_at = now;
+  s.expires_at = now + st.cfg.refresh_ttl_s;
+  s.ip = client.ip;
+  s.user_agent = client.user_agent.substr(0, 256);
+  std::string refresh = logic::new_refresh_token();
+  s.token_hash = logic::blake2b256(refresh);
+  auto* store = st.store;
+  WriteOp op{[store, s](store::Txn& t) -> caf::error {
+    if (store->put_session(t, s) ||
+        store->put_refresh(t, s.token_hash, {s.id, s.generation, s.expires_at}))
+      return store_error();
+    return caf::none;
+  }};
+  self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
+      .then(
+          [=](bool) mutable { answer_with_pair(self, rp, user.id, user.role, s.id, refresh); },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+// What the rotation transaction decided, handed from the writer thread back
+// to this actor (the writer's reply orders the two).
+struct RotationOutcome {
+  logic::RefreshDecision decision = logic::RefreshDecision::invalid;
+  std::string next_token, user_id, role, sid;
+};
+
+pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
+  auto rp = self->make_response_promise<TokenPair>();
+  auto& st = self->state;
+  auto out = std::make_shared<RotationOutcome>();
+  auto* store = st.store;
+  std::int64_t grace = st.cfg.rotation_grace_s;
+  WriteOp op{[store, out, token, grace, secret = st.secret, ip = client.ip](store::Txn& t) -> caf::error {
+    auto now = now_s();
+    auto hash = logic::blake2b256(token);
+    auto ref = store->refresh(t, hash);
+    auto s = ref ? store->session(t, ref->session_id) : std::nullopt;
+    auto d = logic::decide_refresh(ref ? &*ref : nullptr, s ? &*s : nullptr, now, grace);
+    out->decision = d;
+    if (d == logic::RefreshDecision::invalid)
+      return bad_grant("the refresh token is invalid or expired");
+    if (d == logic::RefreshDecision::reuse) {  // revoke the family, then refuse
+      s->revoked = true;
+      s->revoke_reason = "reuse";
+      return store->put_session(t, *s) ? store_error() : caf::none;
+    }
+    auto user = store->user(t, s->user_id);
+    if (!user || !user->active) return bad_grant("the refresh token is invalid or expired");
+    auto next = logic::next_refresh_token(secret, token);
+    auto next_hash = logic::blake2b256(next);
+    if (d == logic::RefreshDecision::grace_replay) {
+      if (next_hash != s->token_hash) return bad_grant("the refresh token is invalid or expired");
+    } else {
+      s->generation += 1;
+      s->token_hash = next_hash;
+      s->rotated_at = s->last_used_at = now;
+      s->ip = ip;
+      if (store->put_session(t, *s) ||
+          store->put_refresh(t, next_hash, {s->id, s->generation, s->expires_at}))
+        return store_error();
+    }
+    out->next_token = std::move(next);
+    out->user_id = user->id;
+    out->role = user->role;
+    out->sid = s->id;
+    return caf::none;
+  }};
+  self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
+      .then(
+          [=](bool) mutable {
+            if (out->decision == logic::RefreshDecision::reuse) {
+              rp.deliver(bad_grant("refresh token reuse detected; the session was revoked"));
+              return;
+            }
+            answer_with_pair(self, rp, out->user_id, out->role, out->sid, out->next_token);
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, std::string& sid,
+                                        bool all, std::string& reason) {
+  auto rp = self->make_response_promise<int>();
+  auto* store = self->state.store;
+  auto count = std::make_shared<int>(0);
+  WriteOp op{[=](store::Txn& t) -> caf::error {
+    std::vector<store::Session> targets;
+    if (all) {
+      targets = store->sessions_of(t, user_id);
+    } else {
+      auto s = store->session(t, sid);
+      if (!s || s->user_id != user_id) return make_error(Errc::not_found, "no such session");
+      targets.push_back(std::move(*s));
+    }
+    for (auto& s : targets) {
+      if (s.revoked) continue;
+      s.revoked = true;
+      s.revoke_reason = reason;
+      if (store->put_session(t, s)) return store_error();
+      ++*count;
+    }
+    return caf::none;
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([=](bool) mutable { rp.deliver(*count); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<std::vector<store::Session>> list(session_ptr self, const std::string& user_id) {
+  int rc = 0;
+  auto t = self->state.store->read(rc);
+  if (rc) return store_error();
+  auto now = now_s();
+  std::vector<store::Session> live;
+  for (auto& s : self->state.store->sessions_of(t, user_id))
+    if (!s.revoked && s.expires_at > now) live.push_back(std::move(s));
+  return live;
+}
+
+session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, store::Store* store,
+                                        writer_actor writer, token_actor tokens,
+                                        std::string secret) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.store = store;
+  st.writer = std::move(writer);
+  st.tokens = std::move(tokens);
+  st.secret = std::move(secret);
+  return {
+      [=](create_atom, store::User& u, ClientInfo& c) { return create(self, u, c); },
+      [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
+      [=](revoke_atom, std::string& user_id, std::string& sid, bool all, std::string& reason) {
+        return revoke(self, user_id, sid, all, reason);
+      },
+      [=](list_atom, std::string& user_id) { return list(self, user_id); },
+  };
+}
+
+}  // namespace
+
+session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
+                            writer_actor writer, token_actor tokens, std::string rotation_secret) {
+  return sys.spawn(session_fn, cfg, &store, std::move(writer), std::move(tokens),
+                   std::move(rotation_secret));
+}
+
+}  // namespace gh

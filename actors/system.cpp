@@ -1,0 +1,191 @@
+// The actor system behind gh::Services: spawns the actors, and bridges each
+// call from a (non-actor) HTTP thread to them with a short-lived actor that
+// sends one request and hands the reply to the callback. The HTTP thread
+// never waits.
+#include "actors/actors.hpp"
+#include "actors/keystore.hpp"
+#include "actors/logic/base64url.hpp"
+#include "telemetry/log.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <sodium.h>
+
+#include <thread>
+
+namespace gh {
+
+const char* error_code(Errc e) {
+  switch (e) {
+    case Errc::invalid_request: return "invalid_request";
+    case Errc::invalid_credentials: return "invalid_credentials";
+    case Errc::invalid_grant: return "invalid_grant";
+    case Errc::invalid_token: return "invalid_token";
+    case Errc::forbidden: return "forbidden";
+    case Errc::not_found: return "not_found";
+    case Errc::conflict: return "conflict";
+    case Errc::invalid_password: return "invalid_password";
+    case Errc::overloaded: return "overloaded";
+    case Errc::unavailable: return "unavailable";
+    case Errc::internal: return "server_error";
+  }
+  return "server_error";
+}
+
+Failure to_failure(const caf::error& e) {
+  if (e.category() == kErrCategory && e.code() >= 1 &&
+      e.code() <= static_cast<std::uint8_t>(Errc::internal)) {
+    std::string desc;
+    if (e.context().match_elements<std::string>()) desc = e.context().get_as<std::string>(0);
+    return {static_cast<Errc>(e.code()), std::move(desc)};
+  }
+  telemetry::log_error("actor failure", {{"error", caf::to_string(e)}});
+  return {Errc::internal, "internal error"};
+}
+
+namespace {
+
+int default_threads(int configured) {
+  if (configured > 0) return configured;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 2;
+}
+
+class ActorServices final : public Services {
+ public:
+  ActorServices(const config::Config& cfg, store::Store& db) : cfg_(cfg), db_(db) {
+    int threads = default_threads(cfg.server.threads);
+    sys_cfg_.set("scheduler.max-threads", threads);
+    sys_cfg_.set("logger.file-verbosity", caf::atom("quiet"));
+    sys_cfg_.set("logger.console-verbosity", caf::atom("quiet"));
+    sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
+  }
+
+  ~ActorServices() override { stop(); }
+
+  bool init(std::string& why) {
+    auto ring = load_keys(db_, why);
+    if (!ring) return false;
+    keys_->set(ring);
+    auto secret = load_rotation_secret(db_, why);
+    if (secret.empty()) return false;
+    logic::HashParams params{cfg_.hashing.ops_limit, cfg_.hashing.mem_limit_kib * 1024};
+    auto dummy = logic::hash_password(logic::random_id(), params);
+    if (!dummy) {
+      why = "cannot compute a password hash with the configured parameters";
+      return false;
+    }
+    int workers = default_threads(cfg_.hashing.workers);
+    writer_ = spawn_writer(*sys_, db_, cfg_.store.max_batch);
+    hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
+    tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
+    sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret);
+    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy);
+    sodium_memzero(secret.data(), secret.size());
+    return true;
+  }
+
+  void register_user(RegisterRequest req, Callback<AuthResult> done) override {
+    ask<AuthResult>(users_, std::move(done), register_atom::value, std::move(req));
+  }
+  void login(LoginRequest req, Callback<AuthResult> done) override {
+    ask<AuthResult>(users_, std::move(done), login_atom::value, std::move(req));
+  }
+  void refresh(std::string token, ClientInfo client, Callback<TokenPair> done) override {
+    ask<TokenPair>(sessions_, std::move(done), refresh_atom::value, std::move(token),
+                   std::move(client));
+  }
+  void revoke(std::string user_id, std::string sid, bool all, std::string reason,
+              Callback<int> done) override {
+    ask<int>(sessions_, std::move(done), revoke_atom::value, std::move(user_id), std::move(sid),
+             all, std::move(reason));
+  }
+  void sessions(std::string user_id, Callback<std::vector<store::Session>> done) override {
+    ask<std::vector<store::Session>>(sessions_, std::move(done), list_atom::value,
+                                     std::move(user_id));
+  }
+  void ready(Callback<bool> done) override {
+    // Both the writer (the store) and the user actor must answer in time.
+    auto writer = writer_;
+    auto users = users_;
+    sys_->spawn([=](caf::event_based_actor* self) {
+      auto timeout = std::chrono::seconds(2);
+      self->request(writer, timeout, ping_atom::value)
+          .then(
+              [=](bool) {
+                self->request(users, timeout, ping_atom::value)
+                    .then([=](bool ok) { done(ok); },
+                          [=](caf::error& e) { done(Failure{Errc::unavailable, "actors not answering"}); });
+              },
+              [=](caf::error& e) { done(Failure{Errc::unavailable, "store writer not answering"}); });
+    });
+  }
+
+  std::shared_ptr<const logic::KeyRing> keys() const override { return keys_->get(); }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    auto down = [](const auto& h) {
+      if (h) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    };
+    down(users_);
+    down(sessions_);
+    down(tokens_);
+    down(hasher_);
+    down(writer_);  // last; HTTP has drained by now, so no write is pending
+    users_ = nullptr;
+    sessions_ = nullptr;
+    tokens_ = nullptr;
+    hasher_ = nullptr;
+    writer_ = nullptr;
+    sys_->await_all_actors_done();
+  }
+
+ private:
+  // Spawns a bridge actor that sends one request to `target` and passes the
+  // reply (or the failure) to `done`. The bridge ends with the reply.
+  template <class T, class Handle, class... Ts>
+  void ask(const Handle& target, Callback<T> done, Ts&&... xs) {
+    sys_->spawn([target, done = std::move(done),
+                 msg = std::make_tuple(std::forward<Ts>(xs)...)](caf::event_based_actor* self) {
+      std::apply(
+          [&](auto&... args) {
+            self->request(target, caf::infinite, args...)
+                .then([done](T& r) { done(Expected<T>(std::move(r))); },
+                      [done](caf::error& e) { done(Expected<T>(to_failure(e))); });
+          },
+          msg);
+    });
+  }
+
+  const config::Config& cfg_;
+  store::Store& db_;
+  caf::actor_system_config sys_cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::shared_ptr<logic::KeyRingHolder> keys_ = std::make_shared<logic::KeyRingHolder>();
+  writer_actor writer_;
+  hasher_actor hasher_;
+  token_actor tokens_;
+  session_actor sessions_;
+  user_actor users_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Services> Services::start(const config::Config& cfg, store::Store& db,
+                                          std::string& why) {
+  if (sodium_init() < 0) {
+    why = "libsodium failed to initialise";
+    return nullptr;
+  }
+  auto s = std::make_unique<ActorServices>(cfg, db);
+  if (!s->init(why)) return nullptr;
+  return s;
+}
+
+}  // namespace gh

@@ -1,0 +1,212 @@
+#include "config/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <functional>
+#include <limits>
+
+extern char** environ;
+
+namespace gh::config {
+namespace {
+
+// One binding per key: its dotted name and how to set it from TOML or from an
+// environment string. The same table drives both, so a key cannot be readable
+// from one and not the other.
+struct Binding {
+  std::string key;  // "section.name"
+  std::function<void(const toml::node&)> from_toml;
+  std::function<void(const std::string&)> from_env;
+};
+
+[[noreturn]] void bad(const std::string& key, const std::string& why) {
+  throw ConfigError("config key '" + key + "': " + why);
+}
+
+template <class Int>
+Binding int_key(std::string key, Int& dst, long long lo, long long hi) {
+  auto set = [key, &dst, lo, hi](long long v) {
+    if (v < lo || v > hi)
+      bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    dst = static_cast<Int>(v);
+  };
+  return {key,
+          [key, set](const toml::node& n) {
+            auto v = n.value<long long>();
+            if (!v || !n.is_integer()) bad(key, "must be an integer");
+            set(*v);
+          },
+          [key, set](const std::string& s) {
+            std::size_t used = 0;
+            long long v = 0;
+            try {
+              v = std::stoll(s, &used);
+            } catch (...) {
+              bad(key, "must be an integer");
+            }
+            if (used != s.size()) bad(key, "must be an integer");
+            set(v);
+          }};
+}
+
+Binding str_key(std::string key, std::string& dst) {
+  return {key,
+          [key, &dst](const toml::node& n) {
+            auto v = n.value<std::string>();
+            if (!v || !n.is_string()) bad(key, "must be a string");
+            dst = *v;
+          },
+          [&dst](const std::string& s) { dst = s; }};
+}
+
+Binding bool_key(std::string key, bool& dst) {
+  return {key,
+          [key, &dst](const toml::node& n) {
+            if (!n.is_boolean()) bad(key, "must be true or false");
+            dst = *n.value<bool>();
+          },
+          [key, &dst](const std::string& s) {
+            if (s == "true" || s == "1") dst = true;
+            else if (s == "false" || s == "0") dst = false;
+            else bad(key, "must be true or false");
+          }};
+}
+
+Binding list_key(std::string key, std::vector<std::string>& dst) {
+  return {key,
+          [key, &dst](const toml::node& n) {
+            auto* arr = n.as_array();
+            if (!arr) bad(key, "must be an array of strings");
+            dst.clear();
+            for (auto& e : *arr) {
+              auto v = e.value<std::string>();
+              if (!v) bad(key, "must be an array of strings");
+              dst.push_back(*v);
+            }
+          },
+          [&dst](const std::string& s) {  // comma separated
+            dst.clear();
+            std::size_t start = 0;
+            while (start <= s.size()) {
+              auto end = s.find(',', start);
+              if (end == std::string::npos) end = s.size();
+              if (end > start) dst.push_back(s.substr(start, end - start));
+              start = end + 1;
+            }
+          }};
+}
+
+std::vector<Binding> bindings(Config& c) {
+  constexpr long long kMaxInt = std::numeric_limits<int>::max();
+  return {
+      str_key("server.listen", c.server.listen),
+      int_key("server.threads", c.server.threads, 0, 256),
+      int_key("server.max_request_bytes", c.server.max_request_bytes, 1024, 64ll << 20),
+      int_key("server.max_json_depth", c.server.max_json_depth, 2, 128),
+      int_key("server.header_timeout_ms", c.server.header_timeout_ms, 100, kMaxInt),
+      int_key("server.body_timeout_ms", c.server.body_timeout_ms, 100, kMaxInt),
+      int_key("server.keepalive_timeout_ms", c.server.keepalive_timeout_ms, 100, kMaxInt),
+      int_key("server.shutdown_grace_ms", c.server.shutdown_grace_ms, 0, kMaxInt),
+      str_key("store.path", c.store.path),
+      int_key("store.map_size_mb", c.store.map_size_mb, 1, 1ll << 24),
+      int_key("store.max_batch", c.store.max_batch, 1, 100'000),
+      int_key("hashing.ops_limit", c.hashing.ops_limit, 1, 64),
+      int_key("hashing.mem_limit_kib", c.hashing.mem_limit_kib, 8, 4ll << 20),
+      int_key("hashing.workers", c.hashing.workers, 0, 256),
+      int_key("hashing.queue_per_worker", c.hashing.queue_per_worker, 0, 100'000),
+      int_key("hashing.retry_after_s", c.hashing.retry_after_s, 1, 3600),
+      int_key("password.min_length", c.password.min_length, 1, 1024),
+      int_key("password.max_bytes", c.password.max_bytes, 64, 4096),
+      str_key("password.blocklist", c.password.blocklist),
+      str_key("tokens.issuer", c.tokens.issuer),
+      str_key("tokens.audience", c.tokens.audience),
+      str_key("tokens.client_id", c.tokens.client_id),
+      int_key("tokens.access_ttl_s", c.tokens.access_ttl_s, 10, 86'400),
+      int_key("tokens.refresh_ttl_s", c.tokens.refresh_ttl_s, 60, 400 * 86'400),
+      int_key("tokens.leeway_s", c.tokens.leeway_s, 0, 300),
+      int_key("tokens.rotation_grace_s", c.tokens.rotation_grace_s, 0, 60),
+      int_key("tokens.verify_cache_entries", c.tokens.verify_cache_entries, 0, 1 << 24),
+      str_key("cookie.name", c.cookie.name),
+      bool_key("cookie.secure", c.cookie.secure),
+      str_key("cookie.same_site", c.cookie.same_site),
+      list_key("cookie.allowed_origins", c.cookie.allowed_origins),
+      str_key("log.level", c.log.level),
+  };
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "GATEHOUSE_";
+  for (char ch : key) out += ch == '.' ? '_' : static_cast<char>(std::toupper(ch));
+  return out;
+}
+
+void validate(const Config& c) {
+  const auto& ss = c.cookie.same_site;
+  if (ss != "Strict" && ss != "Lax" && ss != "None")
+    bad("cookie.same_site", "must be Strict, Lax or None");
+  if (c.cookie.name.rfind("__Host-", 0) == 0 && !c.cookie.secure)
+    bad("cookie.secure", "a __Host- cookie must be secure; rename the cookie for plain-http development");
+  const auto& lvl = c.log.level;
+  if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error")
+    bad("log.level", "must be debug, info, warn or error");
+  if (c.password.min_length > c.password.max_bytes)
+    bad("password.min_length", "must not exceed password.max_bytes");
+  if (c.tokens.issuer.empty()) bad("tokens.issuer", "must not be empty");
+  if (c.tokens.audience.empty()) bad("tokens.audience", "must not be empty");
+}
+
+}  // namespace
+
+Config Config::load(const std::string& path, const std::map<std::string, std::string>& env) {
+  Config c;
+  auto table = bindings(c);
+  if (!path.empty()) {
+    toml::table doc;
+    try {
+      doc = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      throw ConfigError("cannot read config '" + path + "': " + std::string(e.description()));
+    }
+    // Reject unknown sections and keys: a typo must not silently fall back to a default.
+    for (auto& [section, node] : doc) {
+      auto* sec = node.as_table();
+      if (!sec) throw ConfigError("config: '" + std::string(section.str()) + "' must be a [section]");
+      for (auto& [name, value] : *sec) {
+        std::string key = std::string(section.str()) + "." + std::string(name.str());
+        auto it = std::find_if(table.begin(), table.end(), [&](auto& b) { return b.key == key; });
+        if (it == table.end()) throw ConfigError("config: unknown key '" + key + "'");
+        it->from_toml(value);
+      }
+    }
+    auto dir = std::filesystem::path(path).parent_path();
+    c.config_dir = dir.empty() ? "." : dir.string();
+  }
+  for (auto& b : table) {
+    auto it = env.find(env_name(b.key));
+    if (it != env.end()) b.from_env(it->second);
+  }
+  validate(c);
+  return c;
+}
+
+std::map<std::string, std::string> Config::process_env() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && kv.rfind("GATEHOUSE_", 0) == 0)
+      out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string Config::resolve(const std::string& p) const {
+  std::filesystem::path fp(p);
+  if (fp.is_absolute()) return p;
+  return (std::filesystem::path(config_dir) / fp).string();
+}
+
+}  // namespace gh::config

@@ -1,0 +1,144 @@
+// Gatehouse configuration: one immutable struct, loaded once at start-up from
+// a TOML file and `GATEHOUSE_<SECTION>_<KEY>` environment overrides, then
+// shared read-only by the HTTP layer and every actor.
+//
+// Loading may throw ConfigError (the only place exceptions are used on purpose);
+// nothing after start-up throws on account of configuration.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace gh::config {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Server {
+  /// Default: "127.0.0.1:8000". Port 0 picks a free port (the chosen address is logged).
+  std::string listen = "127.0.0.1:8000";
+  /// HTTP reactor threads. Default: 0 = one per core.
+  int threads = 0;
+  /// Largest accepted request (headers + body); larger gets 413. Default: 64 KiB.
+  std::size_t max_request_bytes = 64 * 1024;
+  /// Deepest JSON nesting accepted in a body. Default: 16.
+  int max_json_depth = 16;
+  /// Time a client has to send its headers *and* for the handler to answer
+  /// (Pistache uses one timer for both). Default: 10 s. Shorter closes slow
+  /// clients sooner but must exceed the slowest login under load.
+  int header_timeout_ms = 10'000;
+  /// Time a client has to send its body. Default: 10 s.
+  int body_timeout_ms = 10'000;
+  /// Idle keep-alive connections are closed after this. Default: 60 s.
+  int keepalive_timeout_ms = 60'000;
+  /// How long SIGTERM waits for in-flight requests before closing. Default: 10 s.
+  int shutdown_grace_ms = 10'000;
+};
+
+struct Store {
+  /// Folder of the LMDB environment. Default: "var" (relative to the working dir).
+  std::string path = "var";
+  /// LMDB map size: the most the database may grow to. Default: 1024 MiB.
+  std::size_t map_size_mb = 1024;
+  /// Most writes grouped into one synced commit. Default: 512. Larger batches
+  /// amortise the fsync further but delay the first write of a batch less than
+  /// the fsync itself does, so the cap only bounds the latency of a huge burst.
+  int max_batch = 512;
+};
+
+struct Hashing {
+  /// Argon2id passes (libsodium opslimit). Default: 2 (OWASP minimum with 19 MiB).
+  std::uint64_t ops_limit = 2;
+  /// Argon2id memory in KiB. Default: 19456 (19 MiB, OWASP minimum).
+  std::size_t mem_limit_kib = 19 * 1024;
+  /// Hashing threads. Default: 0 = one per core. Each holds mem_limit while hashing.
+  int workers = 0;
+  /// Jobs allowed to wait for a worker; beyond it the server answers 503 with
+  /// Retry-After instead of queueing without bound. Default: 32 per worker.
+  int queue_per_worker = 32;
+  /// Retry-After sent with 503 overloaded, in seconds. Default: 1.
+  int retry_after_s = 1;
+};
+
+struct Password {
+  /// Minimum length in characters (code points). Default: 8 (NIST 800-63B;
+  /// 15 recommended without a second factor).
+  std::size_t min_length = 8;
+  /// Maximum length in bytes, checked before any hashing. Default: 1024.
+  std::size_t max_bytes = 1024;
+  /// Common-password blocklist, one per line; relative paths are resolved
+  /// against the config file's folder. Default: "common-passwords.txt".
+  std::string blocklist = "common-passwords.txt";
+};
+
+struct Tokens {
+  /// `iss` of access tokens and the discovery document. Default: "http://127.0.0.1:8000".
+  std::string issuer = "http://127.0.0.1:8000";
+  /// `aud` of access tokens; verifiers must check it. Default: "gatehouse".
+  std::string audience = "gatehouse";
+  /// `client_id` claim for first-party logins. Default: "gatehouse".
+  std::string client_id = "gatehouse";
+  /// Access-token lifetime. Default: 900 s (15 min): the longest a revoked
+  /// session stays usable at third-party verifiers.
+  int access_ttl_s = 900;
+  /// Absolute lifetime of a session (refresh-token family). Default: 30 days.
+  int refresh_ttl_s = 30 * 24 * 3600;
+  /// Clock skew tolerated on exp/nbf/iat. Default: 30 s.
+  int leeway_s = 30;
+  /// Window in which the immediately previous refresh token is answered with
+  /// the current one instead of revoking the family (two racing tabs).
+  /// Default: 5 s. 0 = strict RFC 9700 reuse detection.
+  int rotation_grace_s = 5;
+  /// Verified access tokens remembered (by hash) to skip Ed25519 verification.
+  /// Default: 65536 entries (~10 MiB worst case).
+  std::size_t verify_cache_entries = 65536;
+};
+
+struct Cookie {
+  /// Name of the refresh cookie. Default: "__Host-gatehouse_refresh" (the
+  /// `__Host-` prefix forces Secure, Path=/ and no Domain in browsers).
+  std::string name = "__Host-gatehouse_refresh";
+  /// Secure attribute. Default: true. Set false only for plain-http local
+  /// development, together with a name without the `__Host-` prefix.
+  bool secure = true;
+  /// SameSite attribute: Strict, Lax or None. Default: Strict.
+  std::string same_site = "Strict";
+  /// Origins allowed to use cookie-authenticated routes, besides the custom
+  /// CSRF header that every such request must carry. Default: none (only
+  /// requests without an Origin header, or same-origin ones).
+  std::vector<std::string> allowed_origins;
+};
+
+struct Log {
+  /// Minimum level: debug, info, warn, error. Default: info.
+  std::string level = "info";
+};
+
+struct Config {
+  Server server;
+  Store store;
+  Hashing hashing;
+  Password password;
+  Tokens tokens;
+  Cookie cookie;
+  Log log;
+  /// Folder of the config file (for relative paths); "." without a file.
+  std::string config_dir = ".";
+
+  /// Reads `path` (if non-empty) then applies overrides from `env`
+  /// (`GATEHOUSE_SERVER_LISTEN=…`). Throws ConfigError naming the key.
+  static Config load(const std::string& path, const std::map<std::string, std::string>& env);
+
+  /// The environment of this process as a map, for load().
+  static std::map<std::string, std::string> process_env();
+
+  /// Resolves a path from the config against config_dir.
+  std::string resolve(const std::string& p) const;
+};
+
+}  // namespace gh::config

@@ -1,0 +1,57 @@
+#include "http/auth_check.hpp"
+
+#include "actors/logic/clock.hpp"
+
+namespace gh::http {
+namespace {
+
+Failure denied(std::string why) { return {Errc::invalid_token, std::move(why)}; }
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+AuthCheck::AuthCheck(const config::Config& cfg, store::Store& db, Services& services)
+    : db_(db),
+      services_(services),
+      opts_{cfg.tokens.issuer, cfg.tokens.audience, cfg.tokens.leeway_s},
+      cache_(cfg.tokens.verify_cache_entries) {}
+
+Expected<Principal> AuthCheck::check(std::string_view authorization) {
+  if (authorization.empty()) return denied("a bearer token is required");
+  if (!iequals_prefix(authorization, "Bearer ")) return denied("the Authorization header must be 'Bearer <token>'");
+  auto token = authorization.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+
+  logic::AccessClaims claims;
+  if (auto hit = cache_.find(token)) {
+    claims = std::move(*hit);
+  } else {
+    auto ring = services_.keys();
+    auto err = logic::verify_signature(token, *ring, claims);
+    if (err != logic::JwtError::ok) return denied(logic::describe(err));
+    cache_.insert(token, claims);
+  }
+  auto now = now_s();
+  if (auto err = logic::check_claims(claims, opts_, now); err != logic::JwtError::ok)
+    return denied(logic::describe(err));
+
+  int rc = 0;
+  auto t = db_.read(rc);
+  if (rc) return Failure{Errc::unavailable, "the store is unavailable; retry later"};
+  auto session = db_.session(t, claims.sid);
+  if (!session || session->revoked || session->expires_at <= now || session->user_id != claims.sub)
+    return denied("the session has ended");
+  auto user = db_.user(t, claims.sub);
+  if (!user || !user->active) return denied("the session has ended");
+  return Principal{std::move(*user), std::move(claims.sid)};
+}
+
+}  // namespace gh::http

@@ -1,0 +1,37 @@
+// Bearer-token authentication for the server's own routes, done on the HTTP
+// thread without an actor round trip: the JWT signature (skipped when the
+// token cache already verified it), then iss/aud/exp, then — in one short
+// LMDB read transaction — the session (not revoked, not expired, same user)
+// and the user (still active). A logout or deactivation therefore takes
+// effect on the very next request.
+#pragma once
+
+#include "actors/api.hpp"
+#include "actors/logic/jwt.hpp"
+#include "actors/logic/token_cache.hpp"
+
+#include <string_view>
+
+namespace gh::http {
+
+struct Principal {
+  store::User user;
+  std::string session_id;
+};
+
+class AuthCheck {
+ public:
+  AuthCheck(const config::Config& cfg, store::Store& db, Services& services);
+
+  /// `authorization` is the raw Authorization header ("" if absent). Only the
+  /// header is accepted: tokens in the query string or body are ignored.
+  Expected<Principal> check(std::string_view authorization);
+
+ private:
+  store::Store& db_;
+  Services& services_;
+  logic::VerifyOptions opts_;
+  logic::TokenCache cache_;
+};
+
+}  // namespace gh::http

@@ -1,0 +1,182 @@
+#include "http/context.hpp"
+
+#include "http/form.hpp"
+#include "http/json_body.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+
+namespace gh::http {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "application/json; charset=utf-8" -> "application/json"
+std::string media_type(const std::string& content_type) {
+  auto s = lower(content_type.substr(0, content_type.find(';')));
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+// The origin of a URL ("https://a.example:8443/x" -> "https://a.example:8443").
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  auto path = url.find('/', scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
+
+}  // namespace
+
+std::string Ctx::header(const std::string& name) const {
+  const auto& h = req.headers();
+  if (auto raw = h.tryGetRaw(name)) return raw->value();
+  if (auto typed = h.tryGet(name)) {
+    std::ostringstream os;
+    typed->write(os);
+    return os.str();
+  }
+  return {};
+}
+
+std::optional<nlohmann::json> Ctx::json_body(std::initializer_list<const char*> allowed) {
+  if (media_type(header("Content-Type")) != "application/json") {
+    res->error(415, "unsupported_media_type", "the body must be application/json");
+    return std::nullopt;
+  }
+  std::string why;
+  auto body = parse_json_object(req.body(), app.cfg.server.max_json_depth, why);
+  if (!body) {
+    res->error(400, "invalid_request", why);
+    return std::nullopt;
+  }
+  for (auto& [key, value] : body->items()) {
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+      res->error(400, "invalid_request", "unknown field '" + key.substr(0, 64) + "'");
+      return std::nullopt;
+    }
+  }
+  return body;
+}
+
+std::optional<std::map<std::string, std::string>> Ctx::form_body() {
+  if (media_type(header("Content-Type")) != "application/x-www-form-urlencoded") {
+    res->error(415, "unsupported_media_type", "the body must be application/x-www-form-urlencoded");
+    return std::nullopt;
+  }
+  std::string why;
+  auto form = parse_form(req.body(), why);
+  if (!form) res->error(400, "invalid_request", why);
+  return form;
+}
+
+std::optional<Principal> Ctx::authenticate() {
+  auto r = app.auth.check(header("Authorization"));
+  if (!r.ok()) {
+    res->failure(r.failure());
+    return std::nullopt;
+  }
+  res->set_user(r.value().user.id);
+  return std::move(r.value());
+}
+
+std::string Ctx::refresh_cookie() const {
+  const auto& jar = req.cookies();
+  return jar.has(app.cfg.cookie.name) ? jar.get(app.cfg.cookie.name).value : std::string();
+}
+
+bool Ctx::csrf_ok() {
+  // A custom header cannot be sent cross-origin without a CORS preflight,
+  // which Gatehouse never grants; the Origin check is defence in depth.
+  if (header("X-Gatehouse-CSRF").empty()) {
+    res->error(403, "forbidden", "cookie-authenticated requests need the X-Gatehouse-CSRF header");
+    return false;
+  }
+  auto origin = header("Origin");
+  if (origin.empty()) return true;
+  const auto& allowed = app.cfg.cookie.allowed_origins;
+  if (origin == origin_of(app.cfg.tokens.issuer) ||
+      std::find(allowed.begin(), allowed.end(), origin) != allowed.end())
+    return true;
+  res->error(403, "forbidden", "this origin may not use the refresh cookie");
+  return false;
+}
+
+bool get_string(Ctx& c, const nlohmann::json& body, const char* key, std::string& out,
+                bool required) {
+  auto it = body.find(key);
+  if (it == body.end() || (it->is_null() && !required)) {
+    if (!required) return true;
+    c.res->error(400, "invalid_request", std::string("'") + key + "' is required");
+    return false;
+  }
+  if (!it->is_string()) {
+    c.res->error(400, "invalid_request", std::string("'") + key + "' must be a string");
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+bool get_bool(Ctx& c, const nlohmann::json& body, const char* key, bool& out) {
+  auto it = body.find(key);
+  if (it == body.end()) return true;
+  if (!it->is_boolean()) {
+    c.res->error(400, "invalid_request", std::string("'") + key + "' must be true or false");
+    return false;
+  }
+  out = it->get<bool>();
+  return true;
+}
+
+std::string rfc3339(std::int64_t unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json user_json(const store::User& u) {
+  auto opt = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  return {{"id", u.id},
+          {"email", u.email},
+          {"email_verified", u.email_verified},
+          {"role", u.role},
+          {"username", opt(u.username)},
+          {"full_name", opt(u.full_name)},
+          {"data", u.data},
+          {"created_at", rfc3339(u.created_at)},
+          {"updated_at", rfc3339(u.updated_at)}};
+}
+
+nlohmann::json tokens_json(const TokenPair& t, bool include_refresh) {
+  nlohmann::json j = {{"access_token", t.access_token},
+                      {"token_type", "Bearer"},
+                      {"expires_in", t.expires_in}};
+  if (include_refresh) j["refresh_token"] = t.refresh_token;
+  return j;
+}
+
+namespace {
+std::string cookie_attrs(const config::Config& cfg) {
+  return std::string("; Path=/") + (cfg.cookie.secure ? "; Secure" : "") +
+         "; HttpOnly; SameSite=" + cfg.cookie.same_site;
+}
+}  // namespace
+
+std::string set_refresh_cookie(const config::Config& cfg, const TokenPair& t) {
+  return cfg.cookie.name + "=" + t.refresh_token + cookie_attrs(cfg) +
+         "; Max-Age=" + std::to_string(cfg.tokens.refresh_ttl_s);
+}
+
+std::string clear_refresh_cookie(const config::Config& cfg) {
+  return cfg.cookie.name + "=" + cookie_attrs(cfg) + "; Max-Age=0";
+}
+
+}  // namespace gh::http

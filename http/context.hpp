@@ -1,0 +1,70 @@
+// What a route handler gets: the request, its Responder, the path params,
+// who is asking, and the shared application objects; plus the parsing and
+// validation helpers every handler uses. A helper that returns nullopt has
+// already answered the request with the error.
+#pragma once
+
+#include "actors/api.hpp"
+#include "actors/logic/password.hpp"
+#include "http/auth_check.hpp"
+#include "http/response.hpp"
+
+#include <pistache/http.h>
+
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace gh::http {
+
+/// Shared by every handler; built once at start-up, read-only afterwards.
+struct App {
+  const config::Config& cfg;
+  store::Store& store;
+  Services& services;
+  logic::PasswordPolicy policy;
+  AuthCheck auth;
+};
+
+struct Ctx {
+  const Pistache::Http::Request& req;
+  std::shared_ptr<Responder> res;
+  std::vector<std::string> params;
+  ClientInfo client;
+  App& app;
+
+  /// A request header's value ("" if absent), whether Pistache parsed it or not.
+  std::string header(const std::string& name) const;
+
+  /// The body as a JSON object whose keys are all in `allowed`; checks the
+  /// Content-Type (415), syntax and limits (400).
+  std::optional<nlohmann::json> json_body(std::initializer_list<const char*> allowed);
+  /// The body as a form (application/x-www-form-urlencoded).
+  std::optional<std::map<std::string, std::string>> form_body();
+  /// The bearer principal, or answers 401 invalid_token.
+  std::optional<Principal> authenticate();
+  /// The refresh cookie's value ("" if absent).
+  std::string refresh_cookie() const;
+  /// True when a cookie-authenticated request passes the CSRF defence; else
+  /// answers 403 and returns false.
+  bool csrf_ok();
+};
+
+/// Field access on a parsed body. Each returns false after answering 400
+/// when the field has the wrong type (or is missing and required).
+bool get_string(Ctx& c, const nlohmann::json& body, const char* key, std::string& out,
+                bool required);
+bool get_bool(Ctx& c, const nlohmann::json& body, const char* key, bool& out);
+
+/// JSON views of records.
+nlohmann::json user_json(const store::User& u);
+nlohmann::json tokens_json(const TokenPair& t, bool include_refresh);
+std::string rfc3339(std::int64_t unix_s);
+
+/// Set-Cookie values for the refresh cookie, and for clearing it.
+std::string set_refresh_cookie(const config::Config& cfg, const TokenPair& t);
+std::string clear_refresh_cookie(const config::Config& cfg);
+
+}  // namespace gh::http

@@ -1,0 +1,137 @@
+#include "http/response.hpp"
+
+#include "telemetry/log.hpp"
+
+namespace gh::http {
+namespace {
+
+using namespace Pistache;
+
+// Pistache 0.0.5 silently drops headers added with addRaw(): each header we
+// send needs a class of its own.
+#define GH_HEADER(Class, HeaderName)                               \
+  class Class : public Http::Header::Header {                      \
+   public:                                                         \
+    NAME(HeaderName)                                               \
+    Class() = default;                                             \
+    explicit Class(std::string v) : v_(std::move(v)) {}            \
+    void parse(const std::string& s) override { v_ = s; }          \
+    void write(std::ostream& os) const override { os << v_; }      \
+                                                                   \
+   private:                                                        \
+    std::string v_;                                                \
+  };
+
+GH_HEADER(RequestIdHeader, "X-Request-Id")
+GH_HEADER(CacheControlHeader, "Cache-Control")
+GH_HEADER(PragmaHeader, "Pragma")
+GH_HEADER(NoSniffHeader, "X-Content-Type-Options")
+GH_HEADER(SetCookieHeader, "Set-Cookie")
+GH_HEADER(WwwAuthenticateHeader, "WWW-Authenticate")
+GH_HEADER(AllowHeader, "Allow")
+GH_HEADER(RetryAfterHeader, "Retry-After")
+
+int status_of(Errc e) {
+  switch (e) {
+    case Errc::invalid_request: return 400;
+    case Errc::invalid_credentials: return 401;
+    case Errc::invalid_grant: return 400;
+    case Errc::invalid_token: return 401;
+    case Errc::forbidden: return 403;
+    case Errc::not_found: return 404;
+    case Errc::conflict: return 409;
+    case Errc::invalid_password: return 422;
+    case Errc::overloaded: return 503;
+    case Errc::unavailable: return 503;
+    case Errc::internal: return 500;
+  }
+  return 500;
+}
+
+const Http::Mime::MediaType& json_mime() {
+  static const Http::Mime::MediaType m = [] {
+    Http::Mime::MediaType t(Http::Mime::Type::Application, Http::Mime::Subtype::Json);
+    t.setParam("charset", "utf-8");
+    return t;
+  }();
+  return m;
+}
+
+}  // namespace
+
+Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
+                     std::string ip, bool keep_alive, std::shared_ptr<std::atomic<int>> inflight)
+    : writer_(std::move(writer)),
+      peer_(writer_.getPeer()),
+      request_id_(std::move(request_id)),
+      route_(std::move(route)),
+      ip_(std::move(ip)),
+      keep_alive_(keep_alive),
+      inflight_(std::move(inflight)),
+      start_(std::chrono::steady_clock::now()) {
+  ++*inflight_;
+}
+
+Responder::~Responder() {
+  if (!sent_.load()) error(500, "server_error", "internal error");
+}
+
+void Responder::json(int status, const nlohmann::json& body, const Extra& extra) {
+  auto text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  send(status, &text, extra);
+}
+
+void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
+
+void Responder::error(int status, std::string_view code, std::string_view description,
+                      Extra extra) {
+  json(status, {{"error", code}, {"error_description", description}, {"request_id", request_id_}},
+       extra);
+}
+
+void Responder::failure(const Failure& f, Extra extra) {
+  if (f.code == Errc::overloaded || f.code == Errc::unavailable) extra.retry_after_s = retry_after_s_;
+  if (f.code == Errc::invalid_token)
+    extra.www_authenticate = "Bearer realm=\"gatehouse\", error=\"invalid_token\"";
+  std::string desc = f.description.empty() ? std::string(error_code(f.code)) : f.description;
+  error(status_of(f.code), error_code(f.code), desc, std::move(extra));
+}
+
+void Responder::send(int status, const std::string* body, const Extra& extra) {
+  if (sent_.exchange(true)) return;
+  auto& h = writer_.headers();
+  h.add<RequestIdHeader>(request_id_);
+  h.add<CacheControlHeader>("no-store");
+  h.add<PragmaHeader>("no-cache");
+  h.add<NoSniffHeader>("nosniff");
+  h.remove<Http::Header::Connection>();
+  h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
+                                              : Http::ConnectionControl::Close);
+  if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
+  if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
+  if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
+  if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
+
+  // Skip the write when the client is gone (we hold the last peer reference).
+  if (peer_ && peer_.use_count() > 1) {
+    try {
+      if (body) writer_.send(static_cast<Http::Code>(status), *body, json_mime());
+      else writer_.send(static_cast<Http::Code>(status));
+    } catch (const std::exception& e) {
+      telemetry::log_warn("response not sent", {{"request_id", request_id_}, {"error", e.what()}});
+    }
+  }
+  peer_.reset();
+  --*inflight_;
+
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  auto level = status >= 500 ? telemetry::Level::error : telemetry::Level::info;
+  if (telemetry::enabled(level)) {
+    nlohmann::json f = {{"request_id", request_id_}, {"route", route_}, {"status", status},
+                        {"duration_ms", std::round(ms * 1000) / 1000}, {"ip", ip_}};
+    if (!user_id_.empty()) f["user_id"] = user_id_;
+    telemetry::log(level, "request", std::move(f));
+  }
+}
+
+}  // namespace gh::http

@@ -1,0 +1,68 @@
+// One HTTP answer, sent exactly once from whichever thread has it.
+//
+// A Responder owns the Pistache ResponseWriter of one request. It may be
+// handed to an actor callback and answered from a CAF thread. Pistache 0.0.5
+// crashes when a moved writer sends after the client disconnected (FACTS.md),
+// so the Responder pins the peer and skips the send when it holds the last
+// reference. If a Responder is dropped unanswered (a bug), it answers 500.
+//
+// Every answer gets X-Request-Id, Cache-Control: no-store, nosniff and an
+// explicit Connection header, and writes one access-log line.
+#pragma once
+
+#include "actors/errors.hpp"
+
+#include <pistache/http.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace gh::http {
+
+/// Optional headers of an answer.
+struct Extra {
+  std::string set_cookie;
+  std::string www_authenticate;
+  std::string allow;
+  int retry_after_s = 0;
+};
+
+class Responder {
+ public:
+  Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
+            std::string ip, bool keep_alive, std::shared_ptr<std::atomic<int>> inflight);
+  ~Responder();
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
+
+  void json(int status, const nlohmann::json& body, const Extra& extra = {});
+  void empty(int status, const Extra& extra = {});
+  /// The error shape: {"error", "error_description", "request_id"}.
+  void error(int status, std::string_view code, std::string_view description,
+             Extra extra = {});
+  /// Maps an actor-layer Failure to its status, code and headers.
+  void failure(const Failure& f, Extra extra = {});
+
+  const std::string& request_id() const { return request_id_; }
+  /// Adds the user id to the access-log line.
+  void set_user(std::string id) { user_id_ = std::move(id); }
+  /// Retry-After used for 503 overloaded/unavailable.
+  static void set_retry_after(int s) { retry_after_s_ = s; }
+
+ private:
+  void send(int status, const std::string* body, const Extra& extra);
+
+  Pistache::Http::ResponseWriter writer_;
+  std::shared_ptr<Pistache::Tcp::Peer> peer_;  ///< pinned: see the class comment
+  std::string request_id_, route_, ip_, user_id_;
+  bool keep_alive_;
+  std::shared_ptr<std::atomic<int>> inflight_;
+  std::chrono::steady_clock::time_point start_;
+  std::atomic<bool> sent_{false};
+  static inline int retry_after_s_ = 1;
+};
+
+}  // namespace gh::http

@@ -1,0 +1,41 @@
+// Method + path routing with `{param}` segments, and the Allow list for 405.
+// Built once at start-up, then read-only (safe from every reactor thread).
+#pragma once
+
+#include <pistache/http_defs.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gh::http {
+
+struct Ctx;
+using Handler = std::function<void(Ctx&)>;
+
+class Router {
+ public:
+  void add(Pistache::Http::Method method, std::string pattern, Handler handler);
+
+  struct Match {
+    const Handler* handler = nullptr;     ///< null: 404 or 405
+    std::vector<std::string> params;      ///< values of the {param} segments
+    std::string route;                    ///< the pattern, for logs and metrics
+    std::string allow;                    ///< methods of a matching path, for 405
+  };
+  Match match(Pistache::Http::Method method, std::string_view path) const;
+
+ private:
+  struct Route {
+    Pistache::Http::Method method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  static bool match_path(const Route& r, const std::vector<std::string_view>& parts,
+                         std::vector<std::string>* params);
+  std::vector<Route> routes_;
+};
+
+}  // namespace gh::http

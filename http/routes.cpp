@@ -1,0 +1,276 @@
+// Route handlers. Each parses and validates its request, then hands it to
+// the actor layer (gh::Services) and answers from the reply; none blocks.
+// Handlers capture only the Responder and plain values in their callbacks:
+// the request itself is gone by the time an actor answers.
+#include "http/routes.hpp"
+
+#include "actors/logic/email.hpp"
+#include "http/context.hpp"
+
+namespace gh::http {
+namespace {
+
+using Pistache::Http::Method;
+using nlohmann::json;
+
+constexpr std::size_t kMaxDataBytes = 4096;
+constexpr std::size_t kMaxFullNameBytes = 200;
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+bool valid_username(const std::string& u) {
+  if (u.size() < 3 || u.size() > 32 || !std::isalnum(static_cast<unsigned char>(u[0]))) return false;
+  return std::all_of(u.begin(), u.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
+  });
+}
+
+std::optional<std::string> email_field(Ctx& c, const std::string& raw) {
+  std::string why;
+  auto email = logic::normalize_email(raw, why);
+  if (!email) c.res->error(400, "invalid_request", why);
+  return email;
+}
+
+// Answers a login or registration: tokens + user; the refresh token goes in
+// the cookie instead of the body when the client asked for it.
+void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cfg,
+                 const AuthResult& r, bool cookie, int status) {
+  json body = tokens_json(r.tokens, !cookie);
+  body["user"] = user_json(r.user);
+  Extra extra;
+  if (cookie) extra.set_cookie = set_refresh_cookie(cfg, r.tokens);
+  res->set_user(r.user.id);
+  res->json(status, body, extra);
+}
+
+void health(Ctx& c) { c.res->json(200, {{"status", "ok"}}); }
+
+void ready(Ctx& c) {
+  c.app.services.ready([res = c.res](Expected<bool> r) {
+    if (r.ok() && r.value()) res->json(200, {{"status", "ready"}});
+    else res->error(503, "unavailable", "not ready", Extra{{}, {}, {}, 1});
+  });
+}
+
+void register_user(Ctx& c) {
+  auto body = c.json_body({"email", "password", "username", "full_name", "data", "use_cookie"});
+  if (!body) return;
+  RegisterRequest req;
+  std::string raw_email;
+  bool cookie = false;
+  if (!get_string(c, *body, "email", raw_email, true) ||
+      !get_string(c, *body, "password", req.password, true) ||
+      !get_string(c, *body, "username", req.username, false) ||
+      !get_string(c, *body, "full_name", req.full_name, false) ||
+      !get_bool(c, *body, "use_cookie", cookie))
+    return;
+  auto email = email_field(c, raw_email);
+  if (!email) return;
+  if (!req.username.empty() && !valid_username(req.username))
+    return c.res->error(400, "invalid_request",
+                        "username must be 3-32 letters, digits, '_', '.' or '-', starting with a letter or digit");
+  if (req.full_name.size() > kMaxFullNameBytes || has_control(req.full_name))
+    return c.res->error(400, "invalid_request", "full_name must be at most 200 bytes without control characters");
+  if (auto it = body->find("data"); it != body->end() && !it->is_null()) {
+    if (!it->is_object()) return c.res->error(400, "invalid_request", "'data' must be an object");
+    if (it->dump().size() > kMaxDataBytes)
+      return c.res->error(400, "invalid_request", "'data' must be at most 4096 bytes");
+    req.data = *it;
+  }
+  if (auto bad = c.app.policy.check(req.password))
+    return c.res->error(422, "invalid_password", *bad);
+  req.email = std::move(*email);
+  req.client = c.client;
+  c.app.services.register_user(
+      std::move(req), [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
+        if (!r.ok()) return res->failure(r.failure());
+        answer_auth(res, cfg, r.value(), cookie, 201);
+      });
+}
+
+// Shared by POST /auth/login and the password grant: a password over the
+// byte cap is refused before any hashing, with the same answer as a wrong one.
+template <class OnResult>
+void start_login(Ctx& c, std::string email, std::string password, OnResult on_result) {
+  if (password.size() > c.app.policy.max_bytes()) {
+    on_result(Expected<AuthResult>(Failure{Errc::invalid_credentials, "invalid email or password"}));
+    return;
+  }
+  c.app.services.login(LoginRequest{std::move(email), std::move(password), c.client},
+                       std::move(on_result));
+}
+
+void login(Ctx& c) {
+  auto body = c.json_body({"email", "password", "use_cookie"});
+  if (!body) return;
+  std::string raw_email, password;
+  bool cookie = false;
+  if (!get_string(c, *body, "email", raw_email, true) ||
+      !get_string(c, *body, "password", password, true) || !get_bool(c, *body, "use_cookie", cookie))
+    return;
+  auto email = email_field(c, raw_email);
+  if (!email) return;
+  start_login(c, std::move(*email), std::move(password),
+              [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
+                if (!r.ok()) return res->failure(r.failure());
+                answer_auth(res, cfg, r.value(), cookie, 200);
+              });
+}
+
+// POST /auth/token (RFC 6749 §4.3 and §6): OAuth2 error codes throughout.
+void token(Ctx& c) {
+  auto form = c.form_body();
+  if (!form) return;
+  auto param = [&](const char* k) {
+    auto it = form->find(k);
+    return it == form->end() ? std::string() : it->second;
+  };
+  auto grant = param("grant_type");
+  auto oauth_answer = [res = c.res](auto r) {
+    if (r.ok()) return;
+    const auto& f = r.failure();
+    if (f.code == Errc::invalid_credentials)
+      return res->error(400, "invalid_grant", "invalid username or password");
+    res->failure(f);
+  };
+  if (grant.empty()) return c.res->error(400, "invalid_request", "grant_type is required");
+  if (grant == "password") {
+    auto username = param("username"), password = param("password");
+    if (username.empty() || password.empty())
+      return c.res->error(400, "invalid_request", "username and password are required");
+    std::string why;
+    auto email = logic::normalize_email(username, why);
+    if (!email) return c.res->error(400, "invalid_grant", "invalid username or password");
+    start_login(c, std::move(*email), std::move(password),
+                [res = c.res, oauth_answer](Expected<AuthResult> r) {
+                  if (!r.ok()) return oauth_answer(std::move(r));
+                  res->set_user(r.value().user.id);
+                  res->json(200, tokens_json(r.value().tokens, true));
+                });
+  } else if (grant == "refresh_token") {
+    auto refresh = param("refresh_token");
+    if (refresh.empty()) return c.res->error(400, "invalid_request", "refresh_token is required");
+    c.app.services.refresh(std::move(refresh), c.client,
+                           [res = c.res, oauth_answer](Expected<TokenPair> r) {
+                             if (!r.ok()) return oauth_answer(std::move(r));
+                             res->json(200, tokens_json(r.value(), true));
+                           });
+  } else {
+    c.res->error(400, "unsupported_grant_type", "supported grants: password, refresh_token");
+  }
+}
+
+// POST /auth/refresh: the token from the JSON body (mobile), or from the
+// refresh cookie (web) with the CSRF defence.
+void refresh(Ctx& c) {
+  std::string token;
+  if (!c.req.body().empty() || !c.header("Content-Type").empty()) {
+    auto body = c.json_body({"refresh_token"});
+    if (!body || !get_string(c, *body, "refresh_token", token, false)) return;
+  }
+  bool cookie = false;
+  if (token.empty()) {
+    token = c.refresh_cookie();
+    if (token.empty()) return c.res->error(400, "invalid_request", "refresh_token is required");
+    if (!c.csrf_ok()) return;
+    cookie = true;
+  }
+  c.app.services.refresh(std::move(token), c.client,
+                         [res = c.res, &cfg = c.app.cfg, cookie](Expected<TokenPair> r) {
+                           Extra extra;
+                           if (!r.ok()) {
+                             if (cookie && r.failure().code == Errc::invalid_grant)
+                               extra.set_cookie = clear_refresh_cookie(cfg);
+                             return res->failure(r.failure(), extra);
+                           }
+                           if (cookie) extra.set_cookie = set_refresh_cookie(cfg, r.value());
+                           res->json(200, tokens_json(r.value(), !cookie), extra);
+                         });
+}
+
+void logout(Ctx& c) {
+  auto who = c.authenticate();
+  if (!who) return;
+  bool all = false;
+  if (!c.req.body().empty()) {
+    auto body = c.json_body({"all"});
+    if (!body || !get_bool(c, *body, "all", all)) return;
+  }
+  c.app.services.revoke(who->user.id, who->session_id, all, all ? "logout_all" : "logout",
+                        [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
+                          if (!r.ok()) return res->failure(r.failure());
+                          res->empty(204, Extra{clear_refresh_cookie(cfg)});
+                        });
+}
+
+void me(Ctx& c) {
+  if (auto who = c.authenticate()) c.res->json(200, user_json(who->user));
+}
+
+void list_sessions(Ctx& c) {
+  auto who = c.authenticate();
+  if (!who) return;
+  c.app.services.sessions(who->user.id, [res = c.res, current = who->session_id](
+                                            Expected<std::vector<store::Session>> r) {
+    if (!r.ok()) return res->failure(r.failure());
+    auto list = json::array();
+    for (auto& s : r.value())
+      list.push_back({{"id", s.id},
+                      {"created_at", rfc3339(s.created_at)},
+                      {"last_used_at", rfc3339(s.last_used_at)},
+                      {"expires_at", rfc3339(s.expires_at)},
+                      {"ip", s.ip},
+                      {"user_agent", s.user_agent},
+                      {"current", s.id == current}});
+    res->json(200, {{"sessions", list}});
+  });
+}
+
+void revoke_session(Ctx& c) {
+  auto who = c.authenticate();
+  if (!who) return;
+  c.app.services.revoke(who->user.id, c.params.at(0), false, "revoked_by_user",
+                        [res = c.res](Expected<int> r) {
+                          if (!r.ok()) return res->failure(r.failure());
+                          res->empty(204);
+                        });
+}
+
+void jwks(Ctx& c) { c.res->json(200, c.app.services.keys()->jwks()); }
+
+void discovery(Ctx& c) {
+  const auto& iss = c.app.cfg.tokens.issuer;
+  c.res->json(200, {{"issuer", iss},
+                    {"jwks_uri", iss + "/.well-known/jwks.json"},
+                    {"token_endpoint", iss + "/auth/token"},
+                    {"grant_types_supported", {"password", "refresh_token"}},
+                    {"token_endpoint_auth_methods_supported", {"none"}},
+                    {"response_types_supported", {"token"}},
+                    {"subject_types_supported", {"public"}},
+                    {"id_token_signing_alg_values_supported", {"EdDSA"}}});
+}
+
+}  // namespace
+
+void install_routes(Router& r) {
+  r.add(Method::Get, "/health", health);
+  r.add(Method::Get, "/ready", ready);
+  r.add(Method::Post, "/auth/register", register_user);
+  r.add(Method::Post, "/auth/login", login);
+  r.add(Method::Post, "/auth/token", token);
+  r.add(Method::Post, "/auth/refresh", refresh);
+  r.add(Method::Post, "/auth/logout", logout);
+  r.add(Method::Get, "/auth/me", me);
+  r.add(Method::Get, "/auth/sessions", list_sessions);
+  r.add(Method::Delete, "/auth/sessions/{id}", revoke_session);
+  r.add(Method::Get, "/.well-known/jwks.json", jwks);
+  r.add(Method::Get, "/.well-known/openid-configuration", discovery);
+}
+
+}  // namespace gh::http

@@ -1,0 +1,98 @@
+// RAII wrappers over the LMDB C API: environment, transactions and cursors.
+//
+// Threading: the environment is opened with MDB_NOTLS, so a read transaction
+// may be used by any one thread at a time and moved between threads (actors
+// migrate between CAF workers). Write transactions are only ever created by
+// the single writer actor (actors/writer.hpp); LMDB serialises writers anyway.
+//
+// Errors are LMDB return codes (int, 0 = success, MDB_NOTFOUND etc.); a
+// wrapper never throws, except Env::open, which returns a code as well.
+#pragma once
+
+#include <lmdb.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gh::store {
+
+/// Human-readable LMDB / errno message, for logs only (never sent to clients).
+std::string lmdb_error(int rc);
+
+inline MDB_val as_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view as_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+class Env {
+ public:
+  Env() = default;
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  ~Env();
+
+  /// Opens (creating) the environment in folder `path`. Returns an LMDB code.
+  /// Stale reader slots left by a crashed process are cleared here.
+  int open(const std::string& path, std::size_t map_size, unsigned max_dbs);
+  MDB_env* get() const { return env_; }
+
+ private:
+  MDB_env* env_ = nullptr;
+};
+
+/// A transaction; aborted on destruction unless committed. Move-only.
+class Txn {
+ public:
+  Txn() = default;
+  Txn(Txn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+  Txn& operator=(Txn&& other) noexcept;
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  ~Txn() { abort(); }
+
+  /// Begins a transaction (`parent` for a nested write transaction).
+  static int begin(MDB_env* env, MDB_txn* parent, unsigned flags, Txn& out);
+
+  /// Commits; the transaction is finished whatever the result.
+  int commit();
+  void abort();
+  bool open() const { return txn_ != nullptr; }
+  MDB_txn* get() const { return txn_; }
+
+  /// Looks up `key`; the view is valid until this transaction ends or writes.
+  std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
+  int put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  /// Deletes `key`; deleting a missing key is not an error.
+  int del(MDB_dbi dbi, std::string_view key);
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+/// A cursor over one database inside a transaction.
+class Cursor {
+ public:
+  Cursor(const Txn& txn, MDB_dbi dbi);
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  ~Cursor();
+
+  /// Positions at the first key >= `key`. False when there is none.
+  bool seek(std::string_view key);
+  /// Positions at the first key. False when the database is empty.
+  bool first();
+  bool next();
+  std::string_view key() const { return as_view(key_); }
+  std::string_view value() const { return as_view(val_); }
+
+ private:
+  bool step(MDB_cursor_op op);
+  MDB_cursor* cur_ = nullptr;
+  MDB_val key_{0, nullptr};
+  MDB_val val_{0, nullptr};
+};
+
+}  // namespace gh::store

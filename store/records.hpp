@@ -1,0 +1,74 @@
+// The records Gatehouse keeps in LMDB, and their on-disk encoding.
+//
+// STABLE ON-DISK FORMAT: every value is one version byte followed by a CBOR
+// map. A change that older code could misread bumps the version byte and
+// comes with a migration (store/store.hpp, gatehouse migrate). Decoding never
+// trusts the bytes: anything malformed decodes to false, never a crash.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gh::store {
+
+struct User {
+  std::string id;             ///< 32 lowercase hex chars (128 random bits).
+  std::string email;          ///< Normalised (actors/logic/email.hpp).
+  std::string password_hash;  ///< Argon2id PHC string ($argon2id$v=19$…).
+  std::string role = "user";
+  std::string username;       ///< Optional public handle.
+  std::string full_name;
+  nlohmann::json data = nlohmann::json::object();  ///< Custom profile fields.
+  bool email_verified = false;
+  bool active = true;
+  std::int64_t created_at = 0;  ///< Unix seconds.
+  std::int64_t updated_at = 0;
+};
+
+/// A session is one refresh-token family: one login on one device.
+struct Session {
+  std::string id;        ///< 32 hex chars; the `sid` claim of its access tokens.
+  std::string user_id;
+  std::uint64_t generation = 0;  ///< Rotations so far; the live token's number.
+  std::string token_hash;        ///< BLAKE2b-256 of the live refresh token.
+  std::int64_t rotated_at = 0;   ///< When the live token was issued.
+  std::int64_t created_at = 0;
+  std::int64_t last_used_at = 0;
+  std::int64_t expires_at = 0;   ///< Absolute end of the family.
+  bool revoked = false;
+  std::string revoke_reason;     ///< "logout", "reuse", "logout_all", "revoked_by_user"…
+  std::string ip;
+  std::string user_agent;
+};
+
+/// Index entry for one refresh token ever issued (live or rotated away),
+/// keyed by the token's hash: which family and which generation it was.
+struct RefreshRef {
+  std::string session_id;
+  std::uint64_t generation = 0;
+  std::int64_t expires_at = 0;  ///< Same as the family's; the entry may be purged after.
+};
+
+/// An Ed25519 signing key. `seed` is the 32-byte secret seed.
+struct SigningKey {
+  std::string kid;
+  std::string seed;
+  std::int64_t created_at = 0;
+};
+
+std::string encode(const User& r);
+std::string encode(const Session& r);
+std::string encode(const RefreshRef& r);
+std::string encode(const SigningKey& r);
+
+/// Each returns false (leaving `out` unspecified) for bytes that are not a
+/// well-formed record of a known version.
+bool decode(std::string_view bytes, User& out);
+bool decode(std::string_view bytes, Session& out);
+bool decode(std::string_view bytes, RefreshRef& out);
+bool decode(std::string_view bytes, SigningKey& out);
+
+}  // namespace gh::store

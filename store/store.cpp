@@ -1,0 +1,165 @@
+#include "store/store.hpp"
+
+namespace gh::store {
+namespace {
+
+template <class Record>
+std::optional<Record> get_record(const Txn& t, MDB_dbi dbi, std::string_view key) {
+  auto bytes = t.get(dbi, key);
+  Record r;
+  if (!bytes || !decode(*bytes, r)) return std::nullopt;
+  return r;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& why) {
+  std::unique_ptr<Store> s(new Store());
+  rc = s->env_.open(opts.path, opts.map_size_bytes, 16);
+  if (rc) {
+    why = "cannot open store '" + opts.path + "': " + lmdb_error(rc);
+    return nullptr;
+  }
+  Txn t;
+  if ((rc = Txn::begin(s->env(), nullptr, 0, t))) {
+    why = "cannot begin transaction: " + lmdb_error(rc);
+    return nullptr;
+  }
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } tables[] = {{"meta", &s->meta_},         {"users", &s->users_},
+                {"emails", &s->emails_},     {"usernames", &s->usernames_},     {"sessions", &s->sessions_},
+                {"user_sessions", &s->user_sessions_}, {"refresh", &s->refresh_},
+                {"keys", &s->keys_}};
+  for (auto& tb : tables) {
+    if ((rc = mdb_dbi_open(t.get(), tb.name, MDB_CREATE, tb.dbi))) {
+      why = std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
+      return nullptr;
+    }
+  }
+  if ((rc = t.commit())) {
+    why = "cannot commit table creation: " + lmdb_error(rc);
+    return nullptr;
+  }
+  return s;
+}
+
+int Store::schema_version() const {
+  int rc = 0;
+  auto t = read(rc);
+  if (rc) return -1;
+  auto v = meta(t, "schema_version");
+  return v ? std::atoi(std::string(*v).c_str()) : 0;
+}
+
+bool Store::migrate(std::string& why) {
+  int from = schema_version();
+  if (from > kSchemaVersion) {
+    why = "store schema " + std::to_string(from) + " is newer than this build (" +
+          std::to_string(kSchemaVersion) + ")";
+    return false;
+  }
+  if (from == kSchemaVersion) return true;
+  int rc = 0;
+  auto t = write(rc);
+  if (rc) {
+    why = lmdb_error(rc);
+    return false;
+  }
+  // Forward migrations, one step per version. Version 1 is the initial
+  // layout: the tables exist once open() has run, so there is nothing to move.
+  // for (int v = from; v < kSchemaVersion; ++v) step[v](t);
+  if ((rc = put_meta(t, "schema_version", std::to_string(kSchemaVersion))) || (rc = t.commit())) {
+    why = "migration commit failed: " + lmdb_error(rc);
+    return false;
+  }
+  return true;
+}
+
+Txn Store::read(int& rc) const {
+  Txn t;
+  rc = Txn::begin(env(), nullptr, MDB_RDONLY, t);
+  return t;
+}
+
+Txn Store::write(int& rc) {
+  Txn t;
+  rc = Txn::begin(env(), nullptr, 0, t);
+  return t;
+}
+
+std::optional<User> Store::user(const Txn& t, std::string_view id) const {
+  return get_record<User>(t, users_, id);
+}
+
+std::optional<std::string> Store::user_id_by_email(const Txn& t, std::string_view email) const {
+  auto v = t.get(emails_, email);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+std::optional<std::string> Store::user_id_by_username(const Txn& t,
+                                                      std::string_view username) const {
+  auto v = t.get(usernames_, lowercase(username));
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+int Store::put_user(Txn& t, const User& u) {
+  int rc = t.put(users_, u.id, encode(u));
+  if (!rc) rc = t.put(emails_, u.email, u.id);
+  if (!rc && !u.username.empty()) rc = t.put(usernames_, lowercase(u.username), u.id);
+  return rc;
+}
+
+std::optional<Session> Store::session(const Txn& t, std::string_view id) const {
+  return get_record<Session>(t, sessions_, id);
+}
+
+int Store::put_session(Txn& t, const Session& s) {
+  int rc = t.put(sessions_, s.id, encode(s));
+  return rc ? rc : t.put(user_sessions_, s.user_id + s.id, "");
+}
+
+std::vector<Session> Store::sessions_of(const Txn& t, std::string_view user_id) const {
+  std::vector<Session> out;
+  Cursor c(t, user_sessions_);
+  for (bool ok = c.seek(user_id); ok && c.key().substr(0, user_id.size()) == user_id; ok = c.next()) {
+    if (auto s = session(t, c.key().substr(user_id.size()))) out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+std::optional<RefreshRef> Store::refresh(const Txn& t, std::string_view token_hash) const {
+  return get_record<RefreshRef>(t, refresh_, token_hash);
+}
+
+int Store::put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r) {
+  return t.put(refresh_, token_hash, encode(r));
+}
+
+std::optional<SigningKey> Store::key(const Txn& t, std::string_view kid) const {
+  return get_record<SigningKey>(t, keys_, kid);
+}
+
+int Store::put_key(Txn& t, const SigningKey& k) { return t.put(keys_, k.kid, encode(k)); }
+
+std::optional<std::string> Store::meta(const Txn& t, std::string_view name) const {
+  auto v = t.get(meta_, name);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+int Store::put_meta(Txn& t, std::string_view name, std::string_view value) {
+  return t.put(meta_, name, value);
+}
+
+}  // namespace gh::store

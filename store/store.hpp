@@ -1,0 +1,85 @@
+// The Gatehouse store: one LMDB environment with a named database per table,
+// and typed access to the records in it.
+//
+// Reads: any thread may open a short read transaction with read() and use the
+// typed getters with it. Writes: only the writer actor calls write() and the
+// typed setters, inside its group-commit batch (actors/writer.hpp), so every
+// check-then-write runs in one write transaction.
+//
+// Tables (named databases):
+//   meta           "schema_version", "current_kid", "previous_kid", "rotation_secret"
+//   users          user id            -> User
+//   emails         normalised email   -> user id
+//   usernames      lowercased username -> user id
+//   sessions       session id         -> Session
+//   user_sessions  user id ++ session id -> "" (index for listing / logout-all)
+//   refresh        BLAKE2b(token)     -> RefreshRef (every token ever issued, until expiry)
+//   keys           kid                -> SigningKey
+#pragma once
+
+#include "store/lmdb.hpp"
+#include "store/records.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gh::store {
+
+/// The schema this build reads and writes. Bump with a migration in store.cpp.
+constexpr int kSchemaVersion = 1;
+
+struct Options {
+  std::string path;
+  std::size_t map_size_bytes = std::size_t{1} << 30;
+};
+
+class Store {
+ public:
+  /// Opens the environment and its tables. `rc` gets an LMDB code on failure.
+  static std::unique_ptr<Store> open(const Options& opts, int& rc, std::string& why);
+
+  /// The schema version on disk; 0 for a new, empty store.
+  int schema_version() const;
+  /// Brings a store to kSchemaVersion. Returns false (and `why`) if it cannot:
+  /// a store written by a newer Gatehouse, or a failed commit.
+  bool migrate(std::string& why);
+
+  /// A read-only transaction (MDB_RDONLY); rc != 0 leaves it closed.
+  Txn read(int& rc) const;
+  /// A write transaction; for the writer actor and for offline commands only.
+  Txn write(int& rc);
+
+  // ---- typed access; getters work in any transaction --------------------
+  std::optional<User> user(const Txn& t, std::string_view id) const;
+  std::optional<std::string> user_id_by_email(const Txn& t, std::string_view email) const;
+  std::optional<std::string> user_id_by_username(const Txn& t, std::string_view username) const;
+  /// Writes the user and its email (and username) index entries.
+  int put_user(Txn& t, const User& u);
+
+  std::optional<Session> session(const Txn& t, std::string_view id) const;
+  /// Writes the session and its per-user index entry.
+  int put_session(Txn& t, const Session& s);
+  /// Every session of a user, live or not, oldest id first.
+  std::vector<Session> sessions_of(const Txn& t, std::string_view user_id) const;
+
+  std::optional<RefreshRef> refresh(const Txn& t, std::string_view token_hash) const;
+  int put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r);
+
+  std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
+  int put_key(Txn& t, const SigningKey& k);
+
+  std::optional<std::string> meta(const Txn& t, std::string_view name) const;
+  int put_meta(Txn& t, std::string_view name, std::string_view value);
+
+  MDB_env* env() const { return env_.get(); }
+
+ private:
+  Store() = default;
+  Env env_;
+  MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
+          keys_ = 0;
+};
+
+}  // namespace gh::store

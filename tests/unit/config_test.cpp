@@ -1,0 +1,56 @@
+#include "config/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+#include <fstream>
+
+using gh::config::Config;
+using gh::config::ConfigError;
+
+namespace {
+std::string write_toml(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("gh-config-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+}  // namespace
+
+TEST_CASE("defaults follow the documented values", "[config]") {
+  auto c = Config::load("", {});
+  CHECK(c.server.listen == "127.0.0.1:8000");
+  CHECK(c.hashing.ops_limit == 2);
+  CHECK(c.hashing.mem_limit_kib == 19456);
+  CHECK(c.tokens.access_ttl_s == 900);
+  CHECK(c.password.min_length == 8);
+  CHECK(c.cookie.name == "__Host-gatehouse_refresh");
+}
+
+TEST_CASE("the shipped config file loads", "[config]") {
+  auto c = Config::load(std::string(GH_SOURCE_DIR) + "/config/gatehouse.toml", {});
+  CHECK(c.store.path == "var");
+  CHECK(c.config_dir == std::string(GH_SOURCE_DIR) + "/config");
+  CHECK(c.resolve(c.password.blocklist) == std::string(GH_SOURCE_DIR) + "/config/common-passwords.txt");
+}
+
+TEST_CASE("the file is read and the environment overrides it", "[config]") {
+  auto path = write_toml("[server]\nlisten = \"0.0.0.0:9000\"\n[tokens]\naccess_ttl_s = 600\n");
+  auto c = Config::load(path, {{"GATEHOUSE_TOKENS_ACCESS_TTL_S", "300"},
+                               {"GATEHOUSE_COOKIE_ALLOWED_ORIGINS", "https://a.example,https://b.example"}});
+  CHECK(c.server.listen == "0.0.0.0:9000");
+  CHECK(c.tokens.access_ttl_s == 300);
+  CHECK(c.cookie.allowed_origins == std::vector<std::string>{"https://a.example", "https://b.example"});
+}
+
+TEST_CASE("unknown keys, wrong types and out-of-range values are errors naming the key", "[config]") {
+  CHECK_THROWS_WITH(Config::load(write_toml("[server]\nlisen = \"x\"\n"), {}),
+                    Catch::Contains("server.lisen"));
+  CHECK_THROWS_WITH(Config::load(write_toml("[tokens]\naccess_ttl_s = \"long\"\n"), {}),
+                    Catch::Contains("tokens.access_ttl_s"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_TOKENS_ACCESS_TTL_S", "12abc"}}),
+                    Catch::Contains("integer"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_HASHING_OPS_LIMIT", "0"}}), Catch::Contains("between"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_COOKIE_SECURE", "false"}}), Catch::Contains("__Host-"));
+  CHECK_THROWS_AS(Config::load(write_toml("not toml [["), {}), ConfigError);
+}

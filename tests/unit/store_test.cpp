@@ -1,0 +1,153 @@
+#include "store/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+using namespace gh::store;
+
+namespace {
+
+// A fresh store in a temporary folder, removed afterwards.
+struct TempStore {
+  std::string dir;
+  std::unique_ptr<Store> db;
+  TempStore() {
+    dir = std::filesystem::temp_directory_path() / ("gh-store-" + std::to_string(::getpid()) + "-" +
+                                                    std::to_string(counter()++));
+    std::filesystem::remove_all(dir);
+    int rc = 0;
+    std::string why;
+    db = Store::open({dir, 64u << 20}, rc, why);
+    REQUIRE(db);
+  }
+  ~TempStore() {
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+};
+
+User alice() {
+  User u;
+  u.id = "0123456789abcdef0123456789abcdef";
+  u.email = "alice@example.com";
+  u.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+  u.username = "Alice";
+  u.full_name = "Alice A.";
+  u.data = {{"plan", "pro"}};
+  u.created_at = 1;
+  u.updated_at = 2;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("records round-trip through their encoding", "[store]") {
+  User u = alice(), u2;
+  REQUIRE(decode(encode(u), u2));
+  CHECK(u2.email == u.email);
+  CHECK(u2.data == u.data);
+  CHECK(u2.username == "Alice");
+  Session s, s2;
+  s.id = "s";
+  s.user_id = "u";
+  s.generation = 7;
+  s.token_hash = std::string("\0\1\2", 3);
+  REQUIRE(decode(encode(s), s2));
+  CHECK(s2.generation == 7);
+  CHECK(s2.token_hash == s.token_hash);
+  CHECK(encode(u).size() < 1024);  // the per-user budget of PERFORMANCE.md
+}
+
+TEST_CASE("malformed or unknown-version bytes never decode", "[store]") {
+  User u;
+  auto good = encode(alice());
+  CHECK_FALSE(decode("", u));
+  CHECK_FALSE(decode(std::string("\x02") + good.substr(1), u));  // unknown version
+  CHECK_FALSE(decode(good.substr(0, good.size() / 2), u));        // truncated
+  CHECK_FALSE(decode(std::string("\x01\xff\xff\xff", 4), u));
+  Session s;
+  CHECK_FALSE(decode(good, s));  // a user is not a session
+}
+
+TEST_CASE("users are found by id, email and username", "[store]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  int rc = 0;
+  {
+    auto t = db.write(rc);
+    REQUIRE(rc == 0);
+    REQUIRE(db.put_user(t, alice()) == 0);
+    REQUIRE(t.commit() == 0);
+  }
+  auto t = db.read(rc);
+  REQUIRE(rc == 0);
+  CHECK(db.user(t, alice().id)->email == "alice@example.com");
+  CHECK(*db.user_id_by_email(t, "alice@example.com") == alice().id);
+  CHECK(*db.user_id_by_username(t, "ALICE") == alice().id);
+  CHECK_FALSE(db.user_id_by_email(t, "bob@example.com"));
+}
+
+TEST_CASE("sessions are listed per user and refresh entries found by hash", "[store]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  int rc = 0;
+  auto t = db.write(rc);
+  for (const char* id : {"s1", "s2"}) {
+    Session s;
+    s.id = id;
+    s.user_id = "0123456789abcdef0123456789abcdef";
+    REQUIRE(db.put_session(t, s) == 0);
+  }
+  Session other;
+  other.id = "s3";
+  other.user_id = "fedcba9876543210fedcba9876543210";
+  REQUIRE(db.put_session(t, other) == 0);
+  REQUIRE(db.put_refresh(t, "hash-1", RefreshRef{"s1", 4, 99}) == 0);
+  REQUIRE(t.commit() == 0);
+  auto r = db.read(rc);
+  auto list = db.sessions_of(r, "0123456789abcdef0123456789abcdef");
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].id == "s1");
+  CHECK(list[1].id == "s2");
+  CHECK(db.refresh(r, "hash-1")->generation == 4);
+  CHECK_FALSE(db.refresh(r, "hash-2"));
+}
+
+TEST_CASE("migrate stamps the schema version and refuses a newer store", "[store]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  CHECK(db.schema_version() == 0);
+  std::string why;
+  REQUIRE(db.migrate(why));
+  CHECK(db.schema_version() == kSchemaVersion);
+  int rc = 0;
+  {
+    auto t = db.write(rc);
+    db.put_meta(t, "schema_version", std::to_string(kSchemaVersion + 1));
+    REQUIRE(t.commit() == 0);
+  }
+  CHECK_FALSE(db.migrate(why));
+  CHECK(why.find("newer") != std::string::npos);
+}
+
+TEST_CASE("data survives closing and reopening the environment", "[store]") {
+  TempStore ts;
+  int rc = 0;
+  {
+    auto t = ts.db->write(rc);
+    REQUIRE(ts.db->put_user(t, alice()) == 0);
+    REQUIRE(t.commit() == 0);
+  }
+  ts.db.reset();
+  std::string why;
+  ts.db = Store::open({ts.dir, 64u << 20}, rc, why);
+  REQUIRE(ts.db);
+  auto t = ts.db->read(rc);
+  CHECK(ts.db->user(t, alice().id));
+}
