@@ -10,7 +10,7 @@ DATA ?= var
 
 # Everything the build, the server and the test suite need, from Debian 12.
 PACKAGES := build-essential cmake pkg-config ccache python3 curl \
-  libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev catch2 \
+  libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   python3-jwt python3-cryptography
 

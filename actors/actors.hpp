@@ -39,8 +39,9 @@ token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
                             writer_actor writer, token_actor tokens, std::string rotation_secret);
 
-/// Users: registration and password login.
+/// Users: registration, password login, profile and account management.
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
-                      hasher_actor hasher, session_actor sessions, std::string dummy_phc);
+                      hasher_actor hasher, session_actor sessions, std::string dummy_phc,
+                      std::shared_ptr<const logic::Roles> roles);
 
 }  // namespace gh

@@ -8,6 +8,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/logic/keyring.hpp"
+#include "actors/logic/roles.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
 
@@ -15,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,41 @@ struct AuthResult {
   TokenPair tokens;
 };
 
+/// Who acts on another account, for the management matrix.
+struct ActingUser {
+  std::string user_id;
+  std::string role;
+};
+
+/// A change to a user; fields left empty are not touched. `role` and
+/// `email_verified` are for administrators (HTTP refuses them on /auth/me).
+struct UserPatch {
+  std::optional<std::string> full_name, username, onboarding, role;
+  std::optional<nlohmann::json> data;
+  std::optional<bool> email_verified;
+};
+
+/// An account created by an administrator.
+struct NewUser {
+  std::string email;  ///< normalised
+  std::string password;
+  std::string role = "user";
+  std::string username, full_name;
+  nlohmann::json data = nlohmann::json::object();
+};
+
+struct ApiKeyRequest {
+  std::string name;
+  std::vector<std::string> scopes;       ///< validated permissions
+  std::vector<std::string> allowed_ips;  ///< validated CIDRs
+  std::int64_t expires_in_s = 0;         ///< 0: never
+};
+
+struct NewApiKey {
+  store::ApiKey key;
+  std::string secret;  ///< shown once; only its hash is stored
+};
+
 template <class T>
 using Callback = std::function<void(Expected<T>)>;
 
@@ -64,6 +101,7 @@ class Services {
   /// Starts the actor system and every actor over an open, migrated store.
   /// Loads or creates the signing keys. Returns null with `why` on failure.
   static std::unique_ptr<Services> start(const config::Config& cfg, store::Store& store,
+                                         std::shared_ptr<const logic::Roles> roles,
                                          std::string& why);
 
   virtual void register_user(RegisterRequest req, Callback<AuthResult> done) = 0;
@@ -76,6 +114,22 @@ class Services {
                       Callback<int> done) = 0;
   /// Live sessions of a user.
   virtual void sessions(std::string user_id, Callback<std::vector<store::Session>> done) = 0;
+  /// Changes a profile (the caller's own, or another's within the matrix).
+  virtual void update_user(ActingUser by, std::string user_id, UserPatch patch,
+                           Callback<store::User> done) = 0;
+  /// Deactivates (revoking every session and API key) or reactivates a user.
+  virtual void set_active(ActingUser by, std::string user_id, bool active,
+                          Callback<store::User> done) = 0;
+  /// Creates an account with a role, within the matrix.
+  virtual void create_user(ActingUser by, NewUser user, Callback<store::User> done) = 0;
+  /// Stores an avatar and points the user's avatar_url at `url`.
+  virtual void put_avatar(std::string user_id, store::Avatar avatar, std::string url,
+                          Callback<store::User> done) = 0;
+
+  virtual void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) = 0;
+  /// Revokes key `key_id` of `user_id` (another user's key is not_found).
+  virtual void revoke_api_key(std::string user_id, std::string key_id, Callback<int> done) = 0;
+
   /// True when the store writer and the actors answer.
   virtual void ready(Callback<bool> done) = 0;
 

@@ -31,6 +31,11 @@ using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using login_atom = caf::atom_constant<caf::atom("login")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using active_atom = caf::atom_constant<caf::atom("active")>;
+using avatar_atom = caf::atom_constant<caf::atom("avatar")>;
+using newkey_atom = caf::atom_constant<caf::atom("newkey")>;
+using delkey_atom = caf::atom_constant<caf::atom("delkey")>;
 
 /// Error category of gh::Errc inside CAF errors.
 constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
@@ -77,10 +82,16 @@ using session_actor = caf::typed_actor<
     caf::replies_to<create_atom, store::User, ClientInfo>::with<TokenPair>,
     caf::replies_to<refresh_atom, std::string, ClientInfo>::with<TokenPair>,
     caf::replies_to<revoke_atom, std::string, std::string, bool, std::string>::with<int>,
-    caf::replies_to<list_atom, std::string>::with<std::vector<store::Session>>>;
+    caf::replies_to<list_atom, std::string>::with<std::vector<store::Session>>,
+    caf::replies_to<newkey_atom, std::string, ApiKeyRequest>::with<NewApiKey>,
+    caf::replies_to<delkey_atom, std::string, std::string>::with<int>>;
 
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
+                                    caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<store::User>,
+                                    caf::replies_to<active_atom, ActingUser, std::string, bool>::with<store::User>,
+                                    caf::replies_to<create_atom, ActingUser, NewUser>::with<store::User>,
+                                    caf::replies_to<avatar_atom, std::string, store::Avatar, std::string>::with<store::User>,
                                     caf::replies_to<ping_atom>::with<bool>>;
 
 
@@ -97,3 +108,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuthResult)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::User)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Session)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::store::Session>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ActingUser)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::UserPatch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewUser)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ApiKeyRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewApiKey)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Avatar)

@@ -168,6 +168,47 @@ caf::result<std::vector<store::Session>> list(session_ptr self, const std::strin
   return live;
 }
 
+caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string& user_id,
+                                                  ApiKeyRequest& req) {
+  auto rp = self->make_response_promise<NewApiKey>();
+  auto* store = self->state.store;
+  auto now = now_s();
+  NewApiKey out;
+  out.secret = "gh_" + logic::b64url_encode(logic::random_bytes(32));
+  out.key.id = logic::random_id();
+  out.key.user_id = user_id;
+  out.key.name = req.name;
+  out.key.scopes = req.scopes;
+  out.key.allowed_ips = req.allowed_ips;
+  out.key.created_at = now;
+  out.key.expires_at = req.expires_in_s > 0 ? now + req.expires_in_s : 0;
+  WriteOp op{[store, key = out.key, hash = logic::blake2b256(out.secret)](store::Txn& t) -> caf::error {
+    return store->put_api_key(t, hash, key) ? store_error() : caf::none;
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([=](bool) mutable { rp.deliver(out); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_id,
+                                            std::string& key_id) {
+  auto rp = self->make_response_promise<int>();
+  auto* store = self->state.store;
+  WriteOp op{[store, user_id, key_id](store::Txn& t) -> caf::error {
+    for (auto& [hash, k] : store->api_keys_of(t, user_id)) {
+      if (k.id != key_id) continue;
+      k.revoked = true;
+      return store->put_api_key(t, hash, k) ? store_error() : caf::none;
+    }
+    return make_error(Errc::not_found, "no such API token");
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([=](bool) mutable { rp.deliver(1); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
 session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, store::Store* store,
                                         writer_actor writer, token_actor tokens,
                                         std::string secret) {
@@ -184,6 +225,10 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, st
         return revoke(self, user_id, sid, all, reason);
       },
       [=](list_atom, std::string& user_id) { return list(self, user_id); },
+      [=](newkey_atom, std::string& user_id, ApiKeyRequest& r) { return create_key(self, user_id, r); },
+      [=](delkey_atom, std::string& user_id, std::string& key_id) {
+        return revoke_key(self, user_id, key_id);
+      },
   };
 }
 

@@ -56,7 +56,9 @@ int default_threads(int configured) {
 
 class ActorServices final : public Services {
  public:
-  ActorServices(const config::Config& cfg, store::Store& db) : cfg_(cfg), db_(db) {
+  ActorServices(const config::Config& cfg, store::Store& db,
+                std::shared_ptr<const logic::Roles> roles)
+      : cfg_(cfg), db_(db), roles_(std::move(roles)) {
     int threads = default_threads(cfg.server.threads);
     sys_cfg_.set("scheduler.max-threads", threads);
     sys_cfg_.set("logger.file-verbosity", caf::atom("quiet"));
@@ -83,7 +85,7 @@ class ActorServices final : public Services {
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret);
-    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy);
+    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_);
     sodium_memzero(secret.data(), secret.size());
     return true;
   }
@@ -107,6 +109,30 @@ class ActorServices final : public Services {
     ask<std::vector<store::Session>>(sessions_, std::move(done), list_atom::value,
                                      std::move(user_id));
   }
+  void update_user(ActingUser by, std::string id, UserPatch patch,
+                   Callback<store::User> done) override {
+    ask<store::User>(users_, std::move(done), update_atom::value, std::move(by), std::move(id),
+                     std::move(patch));
+  }
+  void set_active(ActingUser by, std::string id, bool active, Callback<store::User> done) override {
+    ask<store::User>(users_, std::move(done), active_atom::value, std::move(by), std::move(id),
+                     active);
+  }
+  void create_user(ActingUser by, NewUser user, Callback<store::User> done) override {
+    ask<store::User>(users_, std::move(done), create_atom::value, std::move(by), std::move(user));
+  }
+  void put_avatar(std::string id, store::Avatar avatar, std::string url,
+                  Callback<store::User> done) override {
+    ask<store::User>(users_, std::move(done), avatar_atom::value, std::move(id), std::move(avatar),
+                     std::move(url));
+  }
+  void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) override {
+    ask<NewApiKey>(sessions_, std::move(done), newkey_atom::value, std::move(user_id), std::move(req));
+  }
+  void revoke_api_key(std::string user_id, std::string key_id, Callback<int> done) override {
+    ask<int>(sessions_, std::move(done), delkey_atom::value, std::move(user_id), std::move(key_id));
+  }
+
   void ready(Callback<bool> done) override {
     // Both the writer (the store) and the user actor must answer in time.
     auto writer = writer_;
@@ -164,6 +190,7 @@ class ActorServices final : public Services {
 
   const config::Config& cfg_;
   store::Store& db_;
+  std::shared_ptr<const logic::Roles> roles_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::shared_ptr<logic::KeyRingHolder> keys_ = std::make_shared<logic::KeyRingHolder>();
@@ -178,12 +205,13 @@ class ActorServices final : public Services {
 }  // namespace
 
 std::unique_ptr<Services> Services::start(const config::Config& cfg, store::Store& db,
+                                          std::shared_ptr<const logic::Roles> roles,
                                           std::string& why) {
   if (sodium_init() < 0) {
     why = "libsodium failed to initialise";
     return nullptr;
   }
-  auto s = std::make_unique<ActorServices>(cfg, db);
+  auto s = std::make_unique<ActorServices>(cfg, db, std::move(roles));
   if (!s->init(why)) return nullptr;
   return s;
 }

@@ -1,3 +1,4 @@
+#include "actors/accounts.hpp"
 #include "actors/actors.hpp"
 
 #include "actors/logic/base64url.hpp"
@@ -18,6 +19,7 @@ struct user_state {
   hasher_actor hasher;
   session_actor sessions;
   std::string dummy_phc;  ///< verified for unknown emails: same cost as a real one
+  std::shared_ptr<const logic::Roles> roles;
   static inline const char* name = "gh.users";
 };
 
@@ -76,6 +78,17 @@ auth_promise login(user_ptr self, LoginRequest& req) {
   return rp;
 }
 
+// Inserts a new user unless its email or username is taken.
+std::function<caf::error(store::Txn&)> insert_op(store::Store* db, store::User u) {
+  return [db, u](store::Txn& t) -> caf::error {
+    bool conflict = false;
+    if (insert_account(*db, t, u, conflict))
+      return make_error(Errc::unavailable, "the store is unavailable");
+    if (conflict) return make_error(Errc::conflict, "an account with this email or username already exists");
+    return caf::none;
+  };
+}
+
 auth_promise register_user(user_ptr self, RegisterRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
   auto* db = self->state.store;
@@ -101,14 +114,7 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
             u.full_name = req.full_name;
             u.data = req.data;
             u.created_at = u.updated_at = now;
-            WriteOp op{[db, u](store::Txn& t) -> caf::error {
-              if (db->user_id_by_email(t, u.email))
-                return make_error(Errc::conflict, "an account with this email already exists");
-              if (!u.username.empty() && db->user_id_by_username(t, u.username))
-                return make_error(Errc::conflict, "this username is taken");
-              return db->put_user(t, u) ? make_error(Errc::unavailable, "the store is unavailable")
-                                        : caf::none;
-            }};
+            WriteOp op{insert_op(db, u)};
             self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
                 .then([=](bool) mutable { open_session(self, rp, u, req.client); },
                       [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -117,10 +123,132 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   return rp;
 }
 
+caf::error forbidden(const char* why) { return make_error(Errc::forbidden, why); }
+caf::error store_failed() { return make_error(Errc::unavailable, "the store is unavailable"); }
+
+// Runs `change` on the stored user `id` inside one write transaction and
+// answers with the user as stored.
+template <class Change>
+caf::typed_response_promise<store::User> change_user(user_ptr self, std::string id, Change change) {
+  auto rp = self->make_response_promise<store::User>();
+  auto* db = self->state.store;
+  auto out = std::make_shared<store::User>();
+  WriteOp op{[db, id, change, out](store::Txn& t) -> caf::error {
+    auto u = db->user(t, id);
+    if (!u) return make_error(Errc::not_found, "no such user");
+    if (auto err = change(t, *u)) return err;
+    u->updated_at = now_s();
+    if (db->put_user(t, *u)) return store_failed();
+    *out = std::move(*u);
+    return caf::none;
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([=](bool) mutable { rp.deliver(*out); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, std::string& id,
+                                                UserPatch& patch) {
+  auto* db = self->state.store;
+  auto roles = self->state.roles;
+  return change_user(self, id, [db, roles, by, patch](store::Txn& t, store::User& u) -> caf::error {
+    bool own = by.user_id == u.id;
+    if (!own && !roles->may(by.role, logic::Manage::update, u.role))
+      return forbidden("your role may not change this user");
+    if (patch.role && *patch.role != u.role) {
+      if (!roles->exists(*patch.role)) return make_error(Errc::invalid_request, "unknown role");
+      if (!roles->may(by.role, logic::Manage::update, *patch.role))
+        return forbidden("your role may not give this role");
+      u.role = *patch.role;
+    }
+    if (patch.username && *patch.username != u.username) {
+      if (!patch.username->empty()) {
+        auto holder = db->user_id_by_username(t, *patch.username);
+        if (holder && *holder != u.id) return make_error(Errc::conflict, "this username is taken");
+      }
+      if (!u.username.empty() && db->del_username(t, u.username)) return store_failed();
+      u.username = *patch.username;
+    }
+    if (patch.full_name) u.full_name = *patch.full_name;
+    if (patch.onboarding) u.onboarding = *patch.onboarding;
+    if (patch.data) u.data = *patch.data;
+    if (patch.email_verified) u.email_verified = *patch.email_verified;
+    return caf::none;
+  });
+}
+
+// Deactivation revokes every session and API key in the same transaction.
+caf::typed_response_promise<store::User> set_active(user_ptr self, ActingUser& by, std::string& id,
+                                                    bool active) {
+  auto* db = self->state.store;
+  auto roles = self->state.roles;
+  return change_user(self, id, [db, roles, by, active](store::Txn& t, store::User& u) -> caf::error {
+    if (by.user_id == u.id) return forbidden("you cannot change your own activation");
+    if (!roles->may(by.role, logic::Manage::deactivate, u.role))
+      return forbidden("your role may not (de)activate this user");
+    if (active) {
+      u.active = true;
+      return caf::none;
+    }
+    return deactivate_account(*db, t, u) ? store_failed() : caf::none;
+  });
+}
+
+caf::typed_response_promise<store::User> create(user_ptr self, ActingUser& by, NewUser& nu) {
+  auto rp = self->make_response_promise<store::User>();
+  auto& roles = *self->state.roles;
+  if (!roles.exists(nu.role)) {
+    rp.deliver(make_error(Errc::invalid_request, "unknown role"));
+    return rp;
+  }
+  if (!roles.may(by.role, logic::Manage::create, nu.role)) {
+    rp.deliver(forbidden("your role may not create users with this role"));
+    return rp;
+  }
+  auto* db = self->state.store;
+  HashJob job{false, std::move(nu.password), {}};
+  self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
+      .then(
+          [=](HashResult& r) mutable {
+            if (!r.ok) {
+              rp.deliver(make_error(Errc::internal, "internal error"));
+              return;
+            }
+            store::User u;
+            u.id = logic::random_id();
+            u.email = nu.email;
+            u.password_hash = std::move(r.phc);
+            u.role = nu.role;
+            u.username = nu.username;
+            u.full_name = nu.full_name;
+            u.data = nu.data;
+            u.created_at = u.updated_at = now_s();
+            WriteOp op{insert_op(db, u)};
+            self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+                .then([=](bool) mutable { rp.deliver(u); },
+                      [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::typed_response_promise<store::User> put_avatar(user_ptr self, std::string& id,
+                                                    store::Avatar& avatar, std::string& url) {
+  auto* db = self->state.store;
+  return change_user(self, id, [db, avatar, url](store::Txn& t, store::User& u) -> caf::error {
+    if (db->put_avatar(t, u.id, avatar)) return store_failed();
+    u.avatar_url = url;
+    return caf::none;
+  });
+}
+
 user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor writer,
                                   hasher_actor hasher, session_actor sessions,
-                                  std::string dummy_phc) {
+                                  std::string dummy_phc,
+                                  std::shared_ptr<const logic::Roles> roles) {
   auto& st = self->state;
+  st.roles = std::move(roles);
   st.store = db;
   st.writer = std::move(writer);
   st.hasher = std::move(hasher);
@@ -129,6 +257,12 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
   return {
       [=](register_atom, RegisterRequest& req) { return register_user(self, req); },
       [=](login_atom, LoginRequest& req) { return login(self, req); },
+      [=](update_atom, ActingUser& by, std::string& id, UserPatch& p) { return update(self, by, id, p); },
+      [=](active_atom, ActingUser& by, std::string& id, bool on) { return set_active(self, by, id, on); },
+      [=](create_atom, ActingUser& by, NewUser& u) { return create(self, by, u); },
+      [=](avatar_atom, std::string& id, store::Avatar& a, std::string& url) {
+        return put_avatar(self, id, a, url);
+      },
       [=](ping_atom) { return true; },
   };
 }
@@ -136,9 +270,10 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
 }  // namespace
 
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
-                      hasher_actor hasher, session_actor sessions, std::string dummy_phc) {
+                      hasher_actor hasher, session_actor sessions, std::string dummy_phc,
+                      std::shared_ptr<const logic::Roles> roles) {
   return sys.spawn(user_fn, &store, std::move(writer), std::move(hasher), std::move(sessions),
-                   std::move(dummy_phc));
+                   std::move(dummy_phc), std::move(roles));
 }
 
 }  // namespace gh

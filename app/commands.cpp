@@ -12,8 +12,8 @@
 
 namespace gh::app {
 namespace {
-
 constexpr const char* kDefaultConfig = "config/gatehouse.toml";
+}  // namespace
 
 // Loads the configuration with the command line on top; prints why not.
 bool load_config(const CommonOptions& o, config::Config& cfg) {
@@ -30,13 +30,49 @@ bool load_config(const CommonOptions& o, config::Config& cfg) {
   return true;
 }
 
-std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
+// The roles file, or the built-in roles when the file does not exist.
+std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg) {
+  auto path = cfg.resolve(cfg.roles.file);
+  if (!std::filesystem::exists(path)) return std::make_shared<const logic::Roles>(logic::Roles::builtin());
+  try {
+    return std::make_shared<const logic::Roles>(logic::Roles::load(path));
+  } catch (const std::exception& e) {
+    telemetry::log_error("cannot load roles", {{"error", e.what()}});
+    return nullptr;
+  }
+}
+
+static std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
   int rc = 0;
   std::string why;
   auto db = store::Store::open({cfg.store.path, cfg.store.map_size_mb << 20}, rc, why);
   if (!db) telemetry::log_error("cannot open store", {{"error", why}});
   return db;
 }
+
+// The common start of the offline commands: config, logging, the store.
+std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code) {
+  exit_code = 2;
+  if (!load_config(o, cfg)) return nullptr;
+  telemetry::init(cfg.log.level);
+  exit_code = 1;
+  auto db = open_store(cfg);
+  if (!db) return nullptr;
+  int version = db->schema_version();
+  std::string why;
+  if (version == 0 && !db->migrate(why)) {  // a new store: create the layout
+    telemetry::log_error("cannot initialise store", {{"error", why}});
+    return nullptr;
+  }
+  if (version != 0 && version != store::kSchemaVersion) {
+    telemetry::log_error("store schema differs from this build; run `gatehouse migrate`",
+                         {{"store_schema", version}, {"build_schema", store::kSchemaVersion}});
+    return nullptr;
+  }
+  return db;
+}
+
+namespace {
 
 // SIGTERM and SIGINT are blocked in every thread (the mask is inherited by
 // the threads CAF, Pistache and spdlog start) and taken by sigwait() in main.
@@ -56,44 +92,34 @@ int serve(const CommonOptions& o) {
   std::signal(SIGPIPE, SIG_IGN);
 
   config::Config cfg;
-  if (!load_config(o, cfg)) return 2;
-  telemetry::init(cfg.log.level);
-
-  auto db = open_store(cfg);
-  if (!db) return 1;
-  int version = db->schema_version();
-  if (version != 0 && version != store::kSchemaVersion) {
-    telemetry::log_error("store schema differs from this build; run `gatehouse migrate`",
-                         {{"store_schema", version}, {"build_schema", store::kSchemaVersion}});
-    return 1;
-  }
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
   std::string why;
-  if (version == 0 && !db->migrate(why)) {  // a new store: create the layout
-    telemetry::log_error("cannot initialise store", {{"error", why}});
-    return 1;
-  }
-  auto services = Services::start(cfg, *db, why);
+  auto roles = load_roles(cfg);
+  if (!roles) return 2;
+  auto services = Services::start(cfg, *db, roles, why);
   if (!services) {
     telemetry::log_error("cannot start actors", {{"error", why}});
     return 1;
   }
-  http::Server server(cfg, *db, *services);
+  http::Server server(cfg, *db, *services, roles);
   if (!server.start(cfg.server.listen, why)) {
     telemetry::log_error("cannot start HTTP server", {{"error", why}});
     services->stop();
     return 1;
   }
-  telemetry::log_info("listening", {{"address", server.address()}, {"store", cfg.store.path}});
+  telemetry::announce("listening", {{"address", server.address()}, {"store", cfg.store.path}});
 
   int sig = 0;
   sigwait(&signals, &sig);
-  telemetry::log_info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  telemetry::announce("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   bool drained = server.drain(cfg.server.shutdown_grace_ms);
   server.stop();
   services->stop();
   services.reset();
   db.reset();  // closes the LMDB environment
-  telemetry::log_info("stopped", {{"drained", drained}});
+  telemetry::announce("stopped", {{"drained", drained}});
   telemetry::shutdown();
   return 0;
 }
@@ -117,15 +143,10 @@ int migrate(const CommonOptions& o) {
 
 int keys_rotate(const CommonOptions& o) {
   config::Config cfg;
-  if (!load_config(o, cfg)) return 2;
-  telemetry::init(cfg.log.level);
-  auto db = open_store(cfg);
-  if (!db) return 1;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
   std::string why;
-  if (db->schema_version() != store::kSchemaVersion) {
-    telemetry::log_error("store is not at this build's schema; run `gatehouse migrate`");
-    return 1;
-  }
   auto kid = rotate_keys(*db, why);
   if (kid.empty()) {
     telemetry::log_error("key rotation failed", {{"error", why}});

@@ -1,6 +1,11 @@
 // The gatehouse subcommands. Each returns the process exit code.
 #pragma once
 
+#include "actors/logic/roles.hpp"
+#include "config/config.hpp"
+#include "store/store.hpp"
+
+#include <memory>
 #include <string>
 
 namespace gh::app {
@@ -15,5 +20,25 @@ struct CommonOptions {
 int serve(const CommonOptions& o);
 int migrate(const CommonOptions& o);
 int keys_rotate(const CommonOptions& o);
+
+/// Options of `user …` and `seed`.
+struct UserOptions {
+  std::string email;
+  std::string role;
+  std::string file;  ///< import
+};
+int seed(const CommonOptions& o);
+int user_create(const CommonOptions& o, const UserOptions& u);
+int user_set_role(const CommonOptions& o, const UserOptions& u);
+int user_deactivate(const CommonOptions& o, const UserOptions& u);
+int user_list(const CommonOptions& o, const UserOptions& u);
+int import_users(const CommonOptions& o, const UserOptions& u);
+
+// Shared start-up steps (commands.cpp).
+bool load_config(const CommonOptions& o, config::Config& cfg);
+std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg);
+/// Config, logging and the store, for the offline commands; null with the
+/// exit code to return.
+std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
 
 }  // namespace gh::app

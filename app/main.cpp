@@ -2,8 +2,10 @@
 #include "app/commands.hpp"
 
 #include <CLI/CLI.hpp>
+#include <sodium.h>
 
 int main(int argc, char** argv) {
+  if (sodium_init() < 0) return 1;
   CLI::App cli{"Gatehouse: a self-hosted authentication and user-profile server"};
   cli.require_subcommand(1);
   gh::app::CommonOptions o;
@@ -26,7 +28,43 @@ int main(int argc, char** argv) {
       "rotate", "make a new signing key; the previous one stays in the JWKS for verification");
   common(rotate);
 
+  auto* seed = cli.add_subcommand(
+      "seed", "create the first admin (GATEHOUSE_ADMIN_EMAIL, default admin@localhost; "
+              "password from GATEHOUSE_ADMIN_PASSWORD or generated and printed once)");
+  common(seed);
+
+  gh::app::UserOptions u;
+  auto* user = cli.add_subcommand("user", "manage accounts");
+  user->require_subcommand(1);
+  auto* create = user->add_subcommand(
+      "create", "create an account (password from GATEHOUSE_USER_PASSWORD or generated and printed once)");
+  common(create);
+  create->add_option("--email", u.email, "email")->required();
+  create->add_option("--role", u.role, "role (default: user)");
+  auto* set_role = user->add_subcommand("set-role", "change an account's role");
+  common(set_role);
+  set_role->add_option("--email", u.email, "email")->required();
+  set_role->add_option("--role", u.role, "new role")->required();
+  auto* deactivate = user->add_subcommand("deactivate", "deactivate an account; revokes its sessions and API tokens");
+  common(deactivate);
+  deactivate->add_option("--email", u.email, "email")->required();
+  auto* list = user->add_subcommand("list", "list accounts as JSON lines");
+  common(list);
+  list->add_option("--role", u.role, "only this role");
+
+  auto* import = cli.add_subcommand(
+      "import", "import users from JSON lines {email, password_hash, role?, full_name?, username?}; "
+                "bcrypt hashes are upgraded to Argon2id at the user's next login");
+  common(import);
+  import->add_option("FILE", u.file, "JSON-lines file")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(cli, argc, argv);
+  if (seed->parsed()) return gh::app::seed(o);
+  if (create->parsed()) return gh::app::user_create(o, u);
+  if (set_role->parsed()) return gh::app::user_set_role(o, u);
+  if (deactivate->parsed()) return gh::app::user_deactivate(o, u);
+  if (list->parsed()) return gh::app::user_list(o, u);
+  if (import->parsed()) return gh::app::import_users(o, u);
   if (serve->parsed()) return gh::app::serve(o);
   if (migrate->parsed()) return gh::app::migrate(o);
   if (rotate->parsed()) return gh::app::keys_rotate(o);

@@ -105,6 +105,7 @@ std::vector<Binding> bindings(Config& c) {
       str_key("server.listen", c.server.listen),
       int_key("server.threads", c.server.threads, 0, 256),
       int_key("server.max_request_bytes", c.server.max_request_bytes, 1024, 64ll << 20),
+      int_key("server.max_body_bytes", c.server.max_body_bytes, 1024, 64ll << 20),
       int_key("server.max_json_depth", c.server.max_json_depth, 2, 128),
       int_key("server.header_timeout_ms", c.server.header_timeout_ms, 100, kMaxInt),
       int_key("server.body_timeout_ms", c.server.body_timeout_ms, 100, kMaxInt),
@@ -133,6 +134,8 @@ std::vector<Binding> bindings(Config& c) {
       bool_key("cookie.secure", c.cookie.secure),
       str_key("cookie.same_site", c.cookie.same_site),
       list_key("cookie.allowed_origins", c.cookie.allowed_origins),
+      str_key("roles.file", c.roles.file),
+      int_key("avatars.max_bytes", c.avatars.max_bytes, 1024, 64ll << 20),
       str_key("log.level", c.log.level),
   };
 }

@@ -24,8 +24,11 @@ struct Server {
   std::string listen = "127.0.0.1:8000";
   /// HTTP reactor threads. Default: 0 = one per core.
   int threads = 0;
-  /// Largest accepted request (headers + body); larger gets 413. Default: 64 KiB.
-  std::size_t max_request_bytes = 64 * 1024;
+  /// Largest accepted request (headers + body); larger gets 413 before it is
+  /// buffered further. Default: 1.1 MiB, room for an avatar upload.
+  std::size_t max_request_bytes = 1152 * 1024;
+  /// Largest JSON or form body; larger gets 413. Default: 64 KiB.
+  std::size_t max_body_bytes = 64 * 1024;
   /// Deepest JSON nesting accepted in a body. Default: 16.
   int max_json_depth = 16;
   /// Time a client has to send its headers *and* for the handler to answer
@@ -114,6 +117,19 @@ struct Cookie {
   std::vector<std::string> allowed_origins;
 };
 
+struct RolesFile {
+  /// Roles, permissions and the management matrix; relative to the config
+  /// file's folder. Default: "roles.toml"; when absent, the built-in
+  /// user/manager/admin roles apply.
+  std::string file = "roles.toml";
+};
+
+struct Avatars {
+  /// Largest avatar upload, bytes. Default: 1 MiB. server.max_request_bytes
+  /// must leave room for it.
+  std::size_t max_bytes = 1 << 20;
+};
+
 struct Log {
   /// Minimum level: debug, info, warn, error. Default: info.
   std::string level = "info";
@@ -126,6 +142,8 @@ struct Config {
   Password password;
   Tokens tokens;
   Cookie cookie;
+  RolesFile roles;
+  Avatars avatars;
   Log log;
   /// Folder of the config file (for relative paths); "." without a file.
   std::string config_dir = ".";

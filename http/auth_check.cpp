@@ -1,6 +1,10 @@
 #include "http/auth_check.hpp"
 
+#include "actors/logic/base64url.hpp"
+#include "actors/logic/cidr.hpp"
 #include "actors/logic/clock.hpp"
+
+#include <algorithm>
 
 namespace gh::http {
 namespace {
@@ -51,7 +55,26 @@ Expected<Principal> AuthCheck::check(std::string_view authorization) {
     return denied("the session has ended");
   auto user = db_.user(t, claims.sub);
   if (!user || !user->active) return denied("the session has ended");
-  return Principal{std::move(*user), std::move(claims.sid)};
+  return Principal{std::move(*user), std::move(claims.sid), {}, {}};
+}
+
+Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_view ip) {
+  if (key.empty() || key.size() > 128) return denied("the API key is invalid");
+  int rc = 0;
+  auto t = db_.read(rc);
+  if (rc) return Failure{Errc::unavailable, "the store is unavailable; retry later"};
+  auto k = db_.api_key(t, logic::blake2b256(key));
+  if (!k || k->revoked || (k->expires_at != 0 && k->expires_at <= now_s()))
+    return denied("the API key is invalid, revoked or expired");
+  if (!k->allowed_ips.empty() &&
+      std::none_of(k->allowed_ips.begin(), k->allowed_ips.end(), [&](const std::string& c) {
+        auto cidr = logic::Cidr::parse(c);
+        return cidr && cidr->contains(ip);
+      }))
+    return Failure{Errc::forbidden, "this API key may not be used from this address"};
+  auto user = db_.user(t, k->user_id);
+  if (!user || !user->active) return denied("the API key is invalid, revoked or expired");
+  return Principal{std::move(*user), {}, k->id, k->scopes};
 }
 
 }  // namespace gh::http

@@ -16,7 +16,9 @@ namespace gh::http {
 
 struct Principal {
   store::User user;
-  std::string session_id;
+  std::string session_id;          ///< empty when authenticated by API key
+  std::string api_key_id;          ///< empty when authenticated by access token
+  std::vector<std::string> scopes;  ///< API-key scopes; empty: the role's full rights
 };
 
 class AuthCheck {
@@ -26,6 +28,10 @@ class AuthCheck {
   /// `authorization` is the raw Authorization header ("" if absent). Only the
   /// header is accepted: tokens in the query string or body are ignored.
   Expected<Principal> check(std::string_view authorization);
+
+  /// An API key from the X-API-Key header, used from address `ip`: known, not
+  /// revoked or expired, `ip` inside its allowlist, owner still active.
+  Expected<Principal> check_api_key(std::string_view key, std::string_view ip);
 
  private:
   store::Store& db_;

@@ -1,5 +1,6 @@
 #include "http/context.hpp"
 
+#include "actors/logic/email.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
 
@@ -48,6 +49,10 @@ std::optional<nlohmann::json> Ctx::json_body(std::initializer_list<const char*> 
     res->error(415, "unsupported_media_type", "the body must be application/json");
     return std::nullopt;
   }
+  if (req.body().size() > app.cfg.server.max_body_bytes) {
+    res->error(413, "payload_too_large", "the body is larger than " + std::to_string(app.cfg.server.max_body_bytes) + " bytes");
+    return std::nullopt;
+  }
   std::string why;
   auto body = parse_json_object(req.body(), app.cfg.server.max_json_depth, why);
   if (!body) {
@@ -68,20 +73,20 @@ std::optional<std::map<std::string, std::string>> Ctx::form_body() {
     res->error(415, "unsupported_media_type", "the body must be application/x-www-form-urlencoded");
     return std::nullopt;
   }
+  if (req.body().size() > app.cfg.server.max_body_bytes) {
+    res->error(413, "payload_too_large", "the body is too large");
+    return std::nullopt;
+  }
   std::string why;
   auto form = parse_form(req.body(), why);
   if (!form) res->error(400, "invalid_request", why);
   return form;
 }
 
-std::optional<Principal> Ctx::authenticate() {
-  auto r = app.auth.check(header("Authorization"));
-  if (!r.ok()) {
-    res->failure(r.failure());
-    return std::nullopt;
-  }
-  res->set_user(r.value().user.id);
-  return std::move(r.value());
+bool Ctx::allowed(const std::string& permission) const {
+  if (!who || !app.roles->has(who->user.role, permission)) return false;
+  const auto& sc = who->scopes;
+  return sc.empty() || std::find(sc.begin(), sc.end(), permission) != sc.end();
 }
 
 std::string Ctx::refresh_cookie() const {
@@ -133,6 +138,65 @@ bool get_bool(Ctx& c, const nlohmann::json& body, const char* key, bool& out) {
   return true;
 }
 
+namespace {
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+bool valid_username(const std::string& u) {
+  if (u.size() < 3 || u.size() > 32 || !std::isalnum(static_cast<unsigned char>(u[0]))) return false;
+  return std::all_of(u.begin(), u.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
+  });
+}
+
+constexpr std::size_t kMaxDataBytes = 4096;
+constexpr std::size_t kMaxTextBytes = 200;
+
+}  // namespace
+
+std::optional<std::string> email_field(Ctx& c, const std::string& raw) {
+  std::string why;
+  auto email = logic::normalize_email(raw, why);
+  if (!email) c.res->error(400, "invalid_request", why);
+  return email;
+}
+
+bool read_profile(Ctx& c, const nlohmann::json& body, UserPatch& out) {
+  std::string s;
+  auto text = [&](const char* key, std::optional<std::string>& dst) {
+    if (!body.contains(key)) return true;
+    if (!get_string(c, body, key, s, false)) return false;
+    if (s.size() > kMaxTextBytes || has_control(s)) {
+      c.res->error(400, "invalid_request",
+                   std::string("'") + key + "' must be at most 200 bytes without control characters");
+      return false;
+    }
+    dst = s;
+    return true;
+  };
+  if (!text("full_name", out.full_name) || !text("username", out.username) ||
+      !text("onboarding", out.onboarding))
+    return false;
+  if (out.username && !out.username->empty() && !valid_username(*out.username)) {
+    c.res->error(400, "invalid_request",
+                 "username must be 3-32 letters, digits, '_', '.' or '-', starting with a letter or digit");
+    return false;
+  }
+  if (auto it = body.find("data"); it != body.end() && !it->is_null()) {
+    if (!it->is_object() || it->dump().size() > kMaxDataBytes) {
+      c.res->error(400, "invalid_request", "'data' must be an object of at most 4096 bytes");
+      return false;
+    }
+    out.data = *it;
+  }
+  return true;
+}
+
 std::string rfc3339(std::int64_t unix_s) {
   std::time_t t = static_cast<std::time_t>(unix_s);
   std::tm tm{};
@@ -150,9 +214,17 @@ nlohmann::json user_json(const store::User& u) {
           {"role", u.role},
           {"username", opt(u.username)},
           {"full_name", opt(u.full_name)},
+          {"avatar_url", opt(u.avatar_url)},
+          {"onboarding", u.onboarding},
+          {"active", u.active},
           {"data", u.data},
           {"created_at", rfc3339(u.created_at)},
           {"updated_at", rfc3339(u.updated_at)}};
+}
+
+nlohmann::json public_user_json(const store::User& u) {
+  auto opt = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  return {{"username", opt(u.username)}, {"full_name", opt(u.full_name)}, {"avatar_url", opt(u.avatar_url)}};
 }
 
 nlohmann::json tokens_json(const TokenPair& t, bool include_refresh) {

@@ -6,6 +6,7 @@
 
 #include "actors/api.hpp"
 #include "actors/logic/password.hpp"
+#include "actors/logic/roles.hpp"
 #include "http/auth_check.hpp"
 #include "http/response.hpp"
 
@@ -26,6 +27,7 @@ struct App {
   Services& services;
   logic::PasswordPolicy policy;
   AuthCheck auth;
+  std::shared_ptr<const logic::Roles> roles;
 };
 
 struct Ctx {
@@ -34,6 +36,9 @@ struct Ctx {
   std::vector<std::string> params;
   ClientInfo client;
   App& app;
+  /// Who is calling, for routes that are not Access::anyone() (set by the
+  /// server before the handler runs).
+  std::optional<Principal> who;
 
   /// A request header's value ("" if absent), whether Pistache parsed it or not.
   std::string header(const std::string& name) const;
@@ -43,8 +48,9 @@ struct Ctx {
   std::optional<nlohmann::json> json_body(std::initializer_list<const char*> allowed);
   /// The body as a form (application/x-www-form-urlencoded).
   std::optional<std::map<std::string, std::string>> form_body();
-  /// The bearer principal, or answers 401 invalid_token.
-  std::optional<Principal> authenticate();
+  /// May the caller use `permission`? Its role must grant it and, for an API
+  /// key with scopes, the scopes must name it.
+  bool allowed(const std::string& permission) const;
   /// The refresh cookie's value ("" if absent).
   std::string refresh_cookie() const;
   /// True when a cookie-authenticated request passes the CSRF defence; else
@@ -58,8 +64,17 @@ bool get_string(Ctx& c, const nlohmann::json& body, const char* key, std::string
                 bool required);
 bool get_bool(Ctx& c, const nlohmann::json& body, const char* key, bool& out);
 
+/// The normalised email, or answers 400 with the reason.
+std::optional<std::string> email_field(Ctx& c, const std::string& raw);
+
+/// Reads and validates the profile fields of a body (full_name, username,
+/// onboarding, data) into `out`; answers 400 and returns false on a bad one.
+bool read_profile(Ctx& c, const nlohmann::json& body, UserPatch& out);
+
 /// JSON views of records.
 nlohmann::json user_json(const store::User& u);
+/// Only what anyone may see: username, full_name, avatar_url.
+nlohmann::json public_user_json(const store::User& u);
 nlohmann::json tokens_json(const TokenPair& t, bool include_refresh);
 std::string rfc3339(std::int64_t unix_s);
 

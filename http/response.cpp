@@ -83,6 +83,11 @@ void Responder::json(int status, const nlohmann::json& body, const Extra& extra)
 
 void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
 
+void Responder::raw(int status, const std::string& body, const std::string& content_type,
+                    int max_age_s) {
+  send(status, &body, Extra{}, content_type, max_age_s);
+}
+
 void Responder::error(int status, std::string_view code, std::string_view description,
                       Extra extra) {
   json(status, {{"error", code}, {"error_description", description}, {"request_id", request_id_}},
@@ -97,12 +102,17 @@ void Responder::failure(const Failure& f, Extra extra) {
   error(status_of(f.code), error_code(f.code), desc, std::move(extra));
 }
 
-void Responder::send(int status, const std::string* body, const Extra& extra) {
+void Responder::send(int status, const std::string* body, const Extra& extra,
+                     const std::string& content_type, int max_age_s) {
   if (sent_.exchange(true)) return;
   auto& h = writer_.headers();
   h.add<RequestIdHeader>(request_id_);
-  h.add<CacheControlHeader>("no-store");
-  h.add<PragmaHeader>("no-cache");
+  if (max_age_s > 0) {
+    h.add<CacheControlHeader>("public, max-age=" + std::to_string(max_age_s));
+  } else {
+    h.add<CacheControlHeader>("no-store");
+    h.add<PragmaHeader>("no-cache");
+  }
   h.add<NoSniffHeader>("nosniff");
   h.remove<Http::Header::Connection>();
   h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
@@ -115,7 +125,9 @@ void Responder::send(int status, const std::string* body, const Extra& extra) {
   // Skip the write when the client is gone (we hold the last peer reference).
   if (peer_ && peer_.use_count() > 1) {
     try {
-      if (body) writer_.send(static_cast<Http::Code>(status), *body, json_mime());
+      if (body && !content_type.empty())
+        writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type));
+      else if (body) writer_.send(static_cast<Http::Code>(status), *body, json_mime());
       else writer_.send(static_cast<Http::Code>(status));
     } catch (const std::exception& e) {
       telemetry::log_warn("response not sent", {{"request_id", request_id_}, {"error", e.what()}});

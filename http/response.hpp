@@ -40,6 +40,8 @@ class Responder {
 
   void json(int status, const nlohmann::json& body, const Extra& extra = {});
   void empty(int status, const Extra& extra = {});
+  /// A non-JSON body (an image) with its type and a public cache lifetime.
+  void raw(int status, const std::string& body, const std::string& content_type, int max_age_s);
   /// The error shape: {"error", "error_description", "request_id"}.
   void error(int status, std::string_view code, std::string_view description,
              Extra extra = {});
@@ -53,7 +55,8 @@ class Responder {
   static void set_retry_after(int s) { retry_after_s_ = s; }
 
  private:
-  void send(int status, const std::string* body, const Extra& extra);
+  void send(int status, const std::string* body, const Extra& extra,
+            const std::string& content_type = {}, int max_age_s = 0);
 
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Pistache::Tcp::Peer> peer_;  ///< pinned: see the class comment

@@ -17,8 +17,9 @@ std::vector<std::string_view> split(std::string_view path) {
 
 }  // namespace
 
-void Router::add(Pistache::Http::Method method, std::string pattern, Handler handler) {
-  Route r{method, pattern, {}, std::move(handler)};
+void Router::add(Pistache::Http::Method method, std::string pattern, Access access,
+                 Handler handler) {
+  Route r{method, pattern, {}, std::move(access), std::move(handler)};
   for (auto seg : split(pattern)) r.segments.emplace_back(seg);
   routes_.push_back(std::move(r));
 }
@@ -47,6 +48,7 @@ Router::Match Router::match(Pistache::Http::Method method, std::string_view path
     m.route = r.pattern;
     if (r.method == method) {
       m.handler = &r.handler;
+      m.access = &r.access;
       match_path(r, parts, &m.params);
       return m;
     }

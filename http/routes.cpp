@@ -13,30 +13,6 @@ namespace {
 using Pistache::Http::Method;
 using nlohmann::json;
 
-constexpr std::size_t kMaxDataBytes = 4096;
-constexpr std::size_t kMaxFullNameBytes = 200;
-
-bool has_control(const std::string& s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    auto u = static_cast<unsigned char>(ch);
-    return u < 0x20 || u == 0x7f;
-  });
-}
-
-bool valid_username(const std::string& u) {
-  if (u.size() < 3 || u.size() > 32 || !std::isalnum(static_cast<unsigned char>(u[0]))) return false;
-  return std::all_of(u.begin(), u.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
-  });
-}
-
-std::optional<std::string> email_field(Ctx& c, const std::string& raw) {
-  std::string why;
-  auto email = logic::normalize_email(raw, why);
-  if (!email) c.res->error(400, "invalid_request", why);
-  return email;
-}
-
 // Answers a login or registration: tokens + user; the refresh token goes in
 // the cookie instead of the body when the client asked for it.
 void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cfg,
@@ -54,7 +30,7 @@ void health(Ctx& c) { c.res->json(200, {{"status", "ok"}}); }
 void ready(Ctx& c) {
   c.app.services.ready([res = c.res](Expected<bool> r) {
     if (r.ok() && r.value()) res->json(200, {{"status", "ready"}});
-    else res->error(503, "unavailable", "not ready", Extra{{}, {}, {}, 1});
+    else res->failure(Failure{Errc::unavailable, "not ready"});
   });
 }
 
@@ -64,28 +40,19 @@ void register_user(Ctx& c) {
   RegisterRequest req;
   std::string raw_email;
   bool cookie = false;
+  UserPatch profile;
   if (!get_string(c, *body, "email", raw_email, true) ||
-      !get_string(c, *body, "password", req.password, true) ||
-      !get_string(c, *body, "username", req.username, false) ||
-      !get_string(c, *body, "full_name", req.full_name, false) ||
+      !get_string(c, *body, "password", req.password, true) || !read_profile(c, *body, profile) ||
       !get_bool(c, *body, "use_cookie", cookie))
     return;
   auto email = email_field(c, raw_email);
   if (!email) return;
-  if (!req.username.empty() && !valid_username(req.username))
-    return c.res->error(400, "invalid_request",
-                        "username must be 3-32 letters, digits, '_', '.' or '-', starting with a letter or digit");
-  if (req.full_name.size() > kMaxFullNameBytes || has_control(req.full_name))
-    return c.res->error(400, "invalid_request", "full_name must be at most 200 bytes without control characters");
-  if (auto it = body->find("data"); it != body->end() && !it->is_null()) {
-    if (!it->is_object()) return c.res->error(400, "invalid_request", "'data' must be an object");
-    if (it->dump().size() > kMaxDataBytes)
-      return c.res->error(400, "invalid_request", "'data' must be at most 4096 bytes");
-    req.data = *it;
-  }
   if (auto bad = c.app.policy.check(req.password))
     return c.res->error(422, "invalid_password", *bad);
   req.email = std::move(*email);
+  req.username = profile.username.value_or("");
+  req.full_name = profile.full_name.value_or("");
+  if (profile.data) req.data = *profile.data;
   req.client = c.client;
   c.app.services.register_user(
       std::move(req), [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
@@ -195,47 +162,39 @@ void refresh(Ctx& c) {
 }
 
 void logout(Ctx& c) {
-  auto who = c.authenticate();
-  if (!who) return;
   bool all = false;
   if (!c.req.body().empty()) {
     auto body = c.json_body({"all"});
     if (!body || !get_bool(c, *body, "all", all)) return;
   }
-  c.app.services.revoke(who->user.id, who->session_id, all, all ? "logout_all" : "logout",
+  c.app.services.revoke(c.who->user.id, c.who->session_id, all, all ? "logout_all" : "logout",
                         [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
-                          res->empty(204, Extra{clear_refresh_cookie(cfg)});
+                          Extra extra;
+                          extra.set_cookie = clear_refresh_cookie(cfg);
+                          res->empty(204, extra);
                         });
 }
 
-void me(Ctx& c) {
-  if (auto who = c.authenticate()) c.res->json(200, user_json(who->user));
-}
-
 void list_sessions(Ctx& c) {
-  auto who = c.authenticate();
-  if (!who) return;
-  c.app.services.sessions(who->user.id, [res = c.res, current = who->session_id](
-                                            Expected<std::vector<store::Session>> r) {
+  c.app.services.sessions(c.who->user.id, [res = c.res, current = c.who->session_id](
+                                              Expected<std::vector<store::Session>> r) {
     if (!r.ok()) return res->failure(r.failure());
     auto list = json::array();
     for (auto& s : r.value())
-      list.push_back({{"id", s.id},
-                      {"created_at", rfc3339(s.created_at)},
-                      {"last_used_at", rfc3339(s.last_used_at)},
-                      {"expires_at", rfc3339(s.expires_at)},
-                      {"ip", s.ip},
-                      {"user_agent", s.user_agent},
-                      {"current", s.id == current}});
+      list.push_back(json{{"id", s.id},
+                          {"created_at", rfc3339(s.created_at)},
+                          {"last_used_at", rfc3339(s.last_used_at)},
+                          {"expires_at", rfc3339(s.expires_at)},
+                          {"ip", s.ip},
+                          {"user_agent", s.user_agent},
+                          {"current", s.id == current}});
     res->json(200, {{"sessions", list}});
   });
 }
 
 void revoke_session(Ctx& c) {
-  auto who = c.authenticate();
-  if (!who) return;
-  c.app.services.revoke(who->user.id, c.params.at(0), false, "revoked_by_user",
+  c.app.services.revoke(c.who->user.id, c.params.at(0), false, "revoked_by_user",
                         [res = c.res](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           res->empty(204);
@@ -259,18 +218,20 @@ void discovery(Ctx& c) {
 }  // namespace
 
 void install_routes(Router& r) {
-  r.add(Method::Get, "/health", health);
-  r.add(Method::Get, "/ready", ready);
-  r.add(Method::Post, "/auth/register", register_user);
-  r.add(Method::Post, "/auth/login", login);
-  r.add(Method::Post, "/auth/token", token);
-  r.add(Method::Post, "/auth/refresh", refresh);
-  r.add(Method::Post, "/auth/logout", logout);
-  r.add(Method::Get, "/auth/me", me);
-  r.add(Method::Get, "/auth/sessions", list_sessions);
-  r.add(Method::Delete, "/auth/sessions/{id}", revoke_session);
-  r.add(Method::Get, "/.well-known/jwks.json", jwks);
-  r.add(Method::Get, "/.well-known/openid-configuration", discovery);
+  const auto anyone = Access::anyone();
+  r.add(Method::Get, "/health", anyone, health);
+  r.add(Method::Get, "/ready", anyone, ready);
+  r.add(Method::Post, "/auth/register", anyone, register_user);
+  r.add(Method::Post, "/auth/login", anyone, login);
+  r.add(Method::Post, "/auth/token", anyone, token);
+  r.add(Method::Post, "/auth/refresh", anyone, refresh);
+  r.add(Method::Post, "/auth/logout", Access::bearer_session(), logout);
+  r.add(Method::Get, "/auth/sessions", Access::bearer_session(), list_sessions);
+  r.add(Method::Delete, "/auth/sessions/{id}", Access::bearer_session(), revoke_session);
+  r.add(Method::Get, "/.well-known/jwks.json", anyone, jwks);
+  r.add(Method::Get, "/.well-known/openid-configuration", anyone, discovery);
+  install_profile_routes(r);
+  install_admin_routes(r);
 }
 
 }  // namespace gh::http

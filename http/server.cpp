@@ -33,6 +33,13 @@ bool sane_request_id(const std::string& s) {
   });
 }
 
+std::size_t uri_bytes(const Http::Request& req) {
+  std::size_t n = req.resource().size();
+  for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it)
+    n += it->first.size() + it->second.size() + 2;
+  return n;
+}
+
 std::size_t header_bytes(const Http::Request& req) {
   std::size_t n = 0;
   for (auto& [name, raw] : req.headers().rawList()) n += name.size() + raw.value().size() + 4;
@@ -65,16 +72,20 @@ class GatehouseHandler : public Http::Handler {
                                           match.route.empty() ? "unmatched" : match.route,
                                           ctx.client.ip, keep_alive, s_->inflight);
     auto& res = *ctx.res;
-    if (s_->draining.load()) return res.error(503, "unavailable", "the server is shutting down", Extra{{}, {}, {}, 1});
-    if (req.resource().size() > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");
+    if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
+    if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");
     if (header_bytes(req) > kMaxHeaderBytes)
       return res.error(431, "invalid_request", "the request headers are too large");
     if (!match.handler) {
-      if (!match.allow.empty())
-        return res.error(405, "method_not_allowed", "use " + match.allow, Extra{{}, {}, match.allow});
+      if (!match.allow.empty()) {
+        Extra extra;
+        extra.allow = match.allow;
+        return res.error(405, "method_not_allowed", "use " + match.allow, extra);
+      }
       return res.error(404, "not_found", "no such route");
     }
     ctx.params = std::move(match.params);
+    if (!admit(ctx, *match.access)) return;
     try {
       (*match.handler)(ctx);
     } catch (const std::exception& e) {
@@ -84,6 +95,26 @@ class GatehouseHandler : public Http::Handler {
   }
 
  private:
+  // Enforces the route's declared Access; answers 401/403 itself.
+  bool admit(Ctx& ctx, const Access& access) {
+    if (access.kind == Access::Kind::open) return true;
+    auto key = ctx.header("X-API-Key");
+    auto who = !key.empty() && access.kind != Access::Kind::session
+                   ? s_->app.auth.check_api_key(key, ctx.client.ip)
+                   : s_->app.auth.check(ctx.header("Authorization"));
+    if (!who.ok()) {
+      ctx.res->failure(who.failure());
+      return false;
+    }
+    ctx.res->set_user(who.value().user.id);
+    ctx.who = std::move(who.value());
+    if (access.kind == Access::Kind::permission && !ctx.allowed(access.permission)) {
+      ctx.res->error(403, "forbidden", "this needs the '" + access.permission + "' permission");
+      return false;
+    }
+    return true;
+  }
+
   std::shared_ptr<Shared> s_;
 };
 
@@ -93,13 +124,15 @@ struct Server::Impl {
   const config::Config& cfg;
   store::Store& store;
   Services& services;
+  std::shared_ptr<const logic::Roles> roles;
   std::shared_ptr<Shared> shared;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string host;
 };
 
-Server::Server(const config::Config& cfg, store::Store& store, Services& services)
-    : impl_(new Impl{cfg, store, services, nullptr, nullptr, {}}) {}
+Server::Server(const config::Config& cfg, store::Store& store, Services& services,
+               std::shared_ptr<const logic::Roles> roles)
+    : impl_(new Impl{cfg, store, services, std::move(roles), nullptr, nullptr, {}}) {}
 
 Server::~Server() { stop(); }
 
@@ -127,7 +160,7 @@ bool Server::start(const std::string& listen, std::string& why) {
   impl_->shared.reset(new Shared{
       App{cfg, impl_->store, impl_->services,
           logic::PasswordPolicy(cfg.password.min_length, cfg.password.max_bytes, std::move(blocklist)),
-          AuthCheck(cfg, impl_->store, impl_->services)},
+          AuthCheck(cfg, impl_->store, impl_->services), impl_->roles},
       {}});
   install_routes(impl_->shared->router);
   Responder::set_retry_after(cfg.hashing.retry_after_s);

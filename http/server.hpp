@@ -7,6 +7,7 @@
 #pragma once
 
 #include "actors/api.hpp"
+#include "actors/logic/roles.hpp"
 
 #include <memory>
 #include <string>
@@ -15,7 +16,8 @@ namespace gh::http {
 
 class Server {
  public:
-  Server(const config::Config& cfg, store::Store& store, Services& services);
+  Server(const config::Config& cfg, store::Store& store, Services& services,
+         std::shared_ptr<const logic::Roles> roles);
   ~Server();
 
   /// Binds `listen` ("host:port"; port 0 picks one). False with `why`.

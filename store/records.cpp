@@ -42,6 +42,8 @@ std::string encode(const User& r) {
                {"ro", r.role},
                {"un", r.username},
                {"fn", r.full_name},
+               {"av", r.avatar_url},
+               {"ob", r.onboarding},
                {"da", r.data},
                {"ev", r.email_verified},
                {"ac", r.active},
@@ -57,6 +59,8 @@ bool decode(std::string_view bytes, User& r) {
     r.role = j.at("ro").get<std::string>();
     r.username = j.at("un").get<std::string>();
     r.full_name = j.at("fn").get<std::string>();
+    r.avatar_url = j.value("av", std::string());
+    r.onboarding = j.value("ob", std::string("new"));
     r.data = j.at("da");
     r.email_verified = j.at("ev").get<bool>();
     r.active = j.at("ac").get<bool>();
@@ -120,6 +124,42 @@ bool decode(std::string_view bytes, SigningKey& r) {
     r.seed = unbin(j.at("seed"));
     r.created_at = j.at("ca").get<std::int64_t>();
     if (r.seed.size() != 32) throw json::type_error::create(302, "seed", nullptr);
+  });
+}
+
+std::string encode(const ApiKey& r) {
+  return pack({{"id", r.id},
+               {"u", r.user_id},
+               {"n", r.name},
+               {"sc", r.scopes},
+               {"ip", r.allowed_ips},
+               {"ca", r.created_at},
+               {"ex", r.expires_at},
+               {"rv", r.revoked}});
+}
+
+bool decode(std::string_view bytes, ApiKey& r) {
+  return unpack(bytes, [&](const json& j) {
+    r.id = j.at("id").get<std::string>();
+    r.user_id = j.at("u").get<std::string>();
+    r.name = j.at("n").get<std::string>();
+    r.scopes = j.at("sc").get<std::vector<std::string>>();
+    r.allowed_ips = j.at("ip").get<std::vector<std::string>>();
+    r.created_at = j.at("ca").get<std::int64_t>();
+    r.expires_at = j.at("ex").get<std::int64_t>();
+    r.revoked = j.at("rv").get<bool>();
+  });
+}
+
+std::string encode(const Avatar& r) {
+  return pack({{"ct", r.content_type}, {"b", bin(r.bytes)}, {"ua", r.updated_at}});
+}
+
+bool decode(std::string_view bytes, Avatar& r) {
+  return unpack(bytes, [&](const json& j) {
+    r.content_type = j.at("ct").get<std::string>();
+    r.bytes = unbin(j.at("b"));
+    r.updated_at = j.at("ua").get<std::int64_t>();
   });
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gh::store {
 
@@ -21,6 +22,8 @@ struct User {
   std::string role = "user";
   std::string username;       ///< Optional public handle.
   std::string full_name;
+  std::string avatar_url;     ///< Set by an avatar upload.
+  std::string onboarding = "new";  ///< Free-form onboarding status set by the application.
   nlohmann::json data = nlohmann::json::object();  ///< Custom profile fields.
   bool email_verified = false;
   bool active = true;
@@ -52,6 +55,25 @@ struct RefreshRef {
   std::int64_t expires_at = 0;  ///< Same as the family's; the entry may be purged after.
 };
 
+/// A personal API token. Only the hash of its secret is stored (the table key).
+struct ApiKey {
+  std::string id;  ///< 32 hex chars, shown in listings
+  std::string user_id;
+  std::string name;
+  std::vector<std::string> scopes;       ///< empty: the owner's full rights
+  std::vector<std::string> allowed_ips;  ///< CIDRs; empty: any address
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;  ///< 0: never
+  bool revoked = false;
+};
+
+/// An uploaded avatar image.
+struct Avatar {
+  std::string content_type;  ///< image/png, image/jpeg or image/webp
+  std::string bytes;
+  std::int64_t updated_at = 0;
+};
+
 /// An Ed25519 signing key. `seed` is the 32-byte secret seed.
 struct SigningKey {
   std::string kid;
@@ -63,6 +85,8 @@ std::string encode(const User& r);
 std::string encode(const Session& r);
 std::string encode(const RefreshRef& r);
 std::string encode(const SigningKey& r);
+std::string encode(const ApiKey& r);
+std::string encode(const Avatar& r);
 
 /// Each returns false (leaving `out` unspecified) for bytes that are not a
 /// well-formed record of a known version.
@@ -70,5 +94,7 @@ bool decode(std::string_view bytes, User& out);
 bool decode(std::string_view bytes, Session& out);
 bool decode(std::string_view bytes, RefreshRef& out);
 bool decode(std::string_view bytes, SigningKey& out);
+bool decode(std::string_view bytes, ApiKey& out);
+bool decode(std::string_view bytes, Avatar& out);
 
 }  // namespace gh::store

@@ -38,7 +38,9 @@ std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& wh
   } tables[] = {{"meta", &s->meta_},         {"users", &s->users_},
                 {"emails", &s->emails_},     {"usernames", &s->usernames_},     {"sessions", &s->sessions_},
                 {"user_sessions", &s->user_sessions_}, {"refresh", &s->refresh_},
-                {"keys", &s->keys_}};
+                {"keys", &s->keys_},
+                {"api_keys", &s->api_keys_}, {"user_api_keys", &s->user_api_keys_},
+                {"avatars", &s->avatars_}};
   for (auto& tb : tables) {
     if ((rc = mdb_dbi_open(t.get(), tb.name, MDB_CREATE, tb.dbi))) {
       why = std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
@@ -144,6 +146,49 @@ std::optional<RefreshRef> Store::refresh(const Txn& t, std::string_view token_ha
 
 int Store::put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r) {
   return t.put(refresh_, token_hash, encode(r));
+}
+
+void Store::users_by_email(const Txn& t, std::string_view from, bool exclusive,
+                           const std::function<bool(const User&)>& visit) const {
+  Cursor c(t, emails_);
+  bool ok = from.empty() ? c.first() : c.seek(from);
+  if (ok && exclusive && c.key() == from) ok = c.next();
+  for (; ok; ok = c.next()) {
+    auto u = user(t, c.value());
+    if (u && !visit(*u)) return;
+  }
+}
+
+int Store::del_username(Txn& t, std::string_view username) {
+  return t.del(usernames_, lowercase(username));
+}
+
+std::optional<ApiKey> Store::api_key(const Txn& t, std::string_view secret_hash) const {
+  return get_record<ApiKey>(t, api_keys_, secret_hash);
+}
+
+int Store::put_api_key(Txn& t, std::string_view secret_hash, const ApiKey& k) {
+  int rc = t.put(api_keys_, secret_hash, encode(k));
+  return rc ? rc : t.put(user_api_keys_, k.user_id + k.id, secret_hash);
+}
+
+std::vector<std::pair<std::string, ApiKey>> Store::api_keys_of(const Txn& t,
+                                                             std::string_view user_id) const {
+  std::vector<std::pair<std::string, ApiKey>> out;
+  Cursor c(t, user_api_keys_);
+  for (bool ok = c.seek(user_id); ok && c.key().substr(0, user_id.size()) == user_id; ok = c.next()) {
+    std::string hash(c.value());
+    if (auto k = api_key(t, hash)) out.emplace_back(std::move(hash), std::move(*k));
+  }
+  return out;
+}
+
+std::optional<Avatar> Store::avatar(const Txn& t, std::string_view user_id) const {
+  return get_record<Avatar>(t, avatars_, user_id);
+}
+
+int Store::put_avatar(Txn& t, std::string_view user_id, const Avatar& a) {
+  return t.put(avatars_, user_id, encode(a));
 }
 
 std::optional<SigningKey> Store::key(const Txn& t, std::string_view kid) const {

@@ -15,11 +15,15 @@
 //   user_sessions  user id ++ session id -> "" (index for listing / logout-all)
 //   refresh        BLAKE2b(token)     -> RefreshRef (every token ever issued, until expiry)
 //   keys           kid                -> SigningKey
+//   api_keys       BLAKE2b(secret)    -> ApiKey
+//   user_api_keys  user id ++ key id  -> BLAKE2b(secret) (index for listing / revoking)
+//   avatars        user id            -> Avatar
 #pragma once
 
 #include "store/lmdb.hpp"
 #include "store/records.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +71,21 @@ class Store {
   std::optional<RefreshRef> refresh(const Txn& t, std::string_view token_hash) const;
   int put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r);
 
+  /// Users in email order from `from` (excluding it when `exclusive`: a page
+  /// cursor). `visit` returns false to stop.
+  void users_by_email(const Txn& t, std::string_view from, bool exclusive,
+                      const std::function<bool(const User&)>& visit) const;
+  /// Removes the username index entry of a user (before a rename).
+  int del_username(Txn& t, std::string_view username);
+
+  std::optional<ApiKey> api_key(const Txn& t, std::string_view secret_hash) const;
+  int put_api_key(Txn& t, std::string_view secret_hash, const ApiKey& k);
+  /// (secret hash, key) of every API key of a user.
+  std::vector<std::pair<std::string, ApiKey>> api_keys_of(const Txn& t, std::string_view user_id) const;
+
+  std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
+  int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
+
   std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
   int put_key(Txn& t, const SigningKey& k);
 
@@ -79,7 +98,7 @@ class Store {
   Store() = default;
   Env env_;
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
-          keys_ = 0;
+          keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0;
 };
 
 }  // namespace gh::store

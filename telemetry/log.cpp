@@ -43,7 +43,10 @@ void init(const std::string& level) {
                                                     spdlog::async_overflow_policy::block);
   g_logger->set_pattern("%v");
   g_logger->set_level(spdlog::level::trace);
-  g_logger->flush_on(spdlog::level::trace);
+  // Flushing every line costs a write(2) per request; warnings and errors are
+  // flushed at once (see log()), everything else at least once a second.
+  spdlog::register_logger(g_logger);
+  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 void shutdown() {
@@ -70,14 +73,26 @@ std::string format_line(Level lvl, std::string_view msg, const nlohmann::json& f
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void log(Level lvl, std::string_view msg, nlohmann::json fields) {
-  if (!enabled(lvl)) return;
+namespace {
+void write(Level lvl, std::string_view msg, const nlohmann::json& fields, bool flush) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
   auto line = format_line(lvl, msg, fields, ms);
-  if (g_logger) g_logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
-  else std::fprintf(stdout, "%s\n", line.c_str());
+  if (g_logger) {
+    g_logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
+    if (flush) g_logger->flush();
+  } else {
+    std::fprintf(stdout, "%s\n", line.c_str());
+    std::fflush(stdout);
+  }
 }
+}  // namespace
+
+void log(Level lvl, std::string_view msg, nlohmann::json fields) {
+  if (enabled(lvl)) write(lvl, msg, fields, lvl >= Level::warn);
+}
+
+void announce(std::string_view msg, nlohmann::json fields) { write(Level::info, msg, fields, true); }
 
 }  // namespace gh::telemetry

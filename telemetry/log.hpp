@@ -29,6 +29,11 @@ inline void log_info(std::string_view m, nlohmann::json f = nlohmann::json::obje
 inline void log_warn(std::string_view m, nlohmann::json f = nlohmann::json::object()) { log(Level::warn, m, std::move(f)); }
 inline void log_error(std::string_view m, nlohmann::json f = nlohmann::json::object()) { log(Level::error, m, std::move(f)); }
 
+/// Lifecycle lines (listening, shutting down, stopped): written at info level
+/// whatever the configured minimum, and flushed at once, because tools and
+/// tests read the bound address from them.
+void announce(std::string_view msg, nlohmann::json fields = nlohmann::json::object());
+
 /// The JSON line for a record (exposed for tests).
 std::string format_line(Level lvl, std::string_view msg, const nlohmann::json& fields,
                         std::int64_t unix_ms);

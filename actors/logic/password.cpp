@@ -1,7 +1,9 @@
 #include "actors/logic/password.hpp"
 
+#include <crypt.h>
 #include <sodium.h>
 
+#include <cstring>
 #include <fstream>
 
 namespace gh::logic {
@@ -63,14 +65,35 @@ std::optional<std::string> hash_password(std::string_view pw, const HashParams& 
   return std::string(out);
 }
 
+bool is_bcrypt(std::string_view phc) {
+  return phc.size() == 60 &&
+         (phc.rfind("$2a$", 0) == 0 || phc.rfind("$2b$", 0) == 0 || phc.rfind("$2y$", 0) == 0);
+}
+
+namespace {
+// Imported bcrypt hashes, through libxcrypt. crypt_r reads a C string, so a
+// password with a NUL never matches (it would be compared truncated).
+bool verify_bcrypt(std::string_view phc, std::string_view pw) {
+  if (pw.find('\0') != std::string_view::npos) return false;
+  std::string p(pw), h(phc);
+  crypt_data data{};
+  const char* out = crypt_r(p.c_str(), h.c_str(), &data);
+  bool ok = out && std::strlen(out) == h.size() && sodium_memcmp(out, h.data(), h.size()) == 0;
+  sodium_memzero(p.data(), p.size());
+  sodium_memzero(&data, sizeof data);
+  return ok;
+}
+}  // namespace
+
 bool verify_password(std::string_view phc, std::string_view pw) {
+  if (is_bcrypt(phc)) return verify_bcrypt(phc, pw);
   if (phc.empty() || phc.size() >= crypto_pwhash_STRBYTES) return false;
   std::string z(phc);  // libsodium wants a NUL-terminated hash string
   return crypto_pwhash_str_verify(z.c_str(), pw.data(), pw.size()) == 0;
 }
 
 bool needs_rehash(std::string_view phc, const HashParams& p) {
-  if (phc.size() >= crypto_pwhash_STRBYTES) return true;
+  if (phc.rfind("$argon2id$", 0) != 0 || phc.size() >= crypto_pwhash_STRBYTES) return true;
   std::string z(phc);
   return crypto_pwhash_str_needs_rehash(z.c_str(), p.ops_limit, p.mem_limit_bytes) != 0;
 }

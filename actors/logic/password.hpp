@@ -41,9 +41,12 @@ struct HashParams {
 
 /// Argon2id PHC string, or nullopt if libsodium fails (out of memory).
 std::optional<std::string> hash_password(std::string_view password, const HashParams& p);
-/// True when `password` matches `phc`. A malformed `phc` never matches.
+/// True for a bcrypt hash ($2a$, $2b$, $2y$) imported from another system.
+bool is_bcrypt(std::string_view phc);
+/// True when `password` matches `phc` (Argon2id, or an imported bcrypt hash).
+/// A malformed `phc` never matches.
 bool verify_password(std::string_view phc, std::string_view password);
-/// True when `phc` was made with other parameters than `p` (upgrade on login).
+/// True when `phc` is not Argon2id with the parameters `p` (upgrade on login).
 bool needs_rehash(std::string_view phc, const HashParams& p);
 
 }  // namespace gh::logic

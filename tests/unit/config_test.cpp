@@ -10,8 +10,13 @@ using gh::config::Config;
 using gh::config::ConfigError;
 
 namespace {
+// A TOML file in the temp folder, removed when the process exits.
 std::string write_toml(const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("gh-config-" + std::to_string(::getpid()) + ".toml");
+  static const auto path =
+      std::filesystem::temp_directory_path() / ("gh-config-" + std::to_string(::getpid()) + ".toml");
+  static const struct Cleanup {
+    ~Cleanup() { std::filesystem::remove(path); }
+  } cleanup;
   std::ofstream(path) << text;
   return path.string();
 }

@@ -28,9 +28,9 @@ TEST_CASE("the router matches params and lists allowed methods", "[router]") {
   using Pistache::Http::Method;
   http::Router r;
   int hit = 0;
-  r.add(Method::Get, "/auth/sessions", [&](http::Ctx&) { hit = 1; });
-  r.add(Method::Delete, "/auth/sessions/{id}", [&](http::Ctx&) { hit = 2; });
-  r.add(Method::Post, "/auth/login", [&](http::Ctx&) { hit = 3; });
+  r.add(Method::Get, "/auth/sessions", http::Access::signed_in(), [&](http::Ctx&) { hit = 1; });
+  r.add(Method::Delete, "/auth/sessions/{id}", http::Access::signed_in(), [&](http::Ctx&) { hit = 2; });
+  r.add(Method::Post, "/auth/login", http::Access::anyone(), [&](http::Ctx&) { hit = 3; });
   auto m = r.match(Method::Delete, "/auth/sessions/abc");
   REQUIRE(m.handler);
   CHECK(m.params == std::vector<std::string>{"abc"});

@@ -1,6 +1,7 @@
 #include "actors/logic/password.hpp"
 
 #include <catch2/catch.hpp>
+#include <crypt.h>
 #include <sodium.h>
 
 using namespace gh::logic;
@@ -40,6 +41,18 @@ TEST_CASE("Argon2id hashes verify exactly the bytes given, NUL included", "[pass
   CHECK_FALSE(verify_password(*h, std::string("pw\0xxxxxxy", 10)));
   CHECK_FALSE(verify_password("not a hash", with_nul));
   CHECK_FALSE(verify_password("", with_nul));
+}
+
+TEST_CASE("imported bcrypt hashes verify and always need a rehash", "[password]") {
+  // "correct horse" under bcrypt cost 4, made with libxcrypt.
+  std::string salt = "$2b$04$abcdefghijklmnopqrstuu";
+  crypt_data data{};
+  std::string h = crypt_r("correct horse", salt.c_str(), &data);
+  REQUIRE(is_bcrypt(h));
+  CHECK(verify_password(h, "correct horse"));
+  CHECK_FALSE(verify_password(h, "correct horsf"));
+  CHECK_FALSE(verify_password(h, std::string("correct horse\0x", 15)));
+  CHECK(needs_rehash(h, kFast));
 }
 
 TEST_CASE("hashes made with other parameters need a rehash", "[password]") {

@@ -1,0 +1,268 @@
+// Operator commands on accounts: seed, user create|set-role|deactivate|list,
+// import. They work on the store directly, each in its own write transaction
+// (LMDB serialises them with a running server's writer), and apply the same
+// rules as the HTTP routes (actors/accounts.hpp, actors/logic/).
+#include "actors/accounts.hpp"
+#include "actors/logic/base64url.hpp"
+#include "actors/logic/clock.hpp"
+#include "actors/logic/email.hpp"
+#include "actors/logic/password.hpp"
+#include "app/commands.hpp"
+#include "telemetry/log.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+namespace gh::app {
+namespace {
+
+// A password from the environment variable `var`, or a generated one that is
+// printed once (to stdout, never to the log).
+std::string password_from(const char* var, bool& generated) {
+  if (const char* p = std::getenv(var); p && *p) {
+    generated = false;
+    return p;
+  }
+  generated = true;
+  return logic::b64url_encode(logic::random_bytes(18));
+}
+
+logic::HashParams params(const config::Config& cfg) {
+  return {cfg.hashing.ops_limit, cfg.hashing.mem_limit_kib * 1024};
+}
+
+std::optional<store::User> by_email(store::Store& db, const store::Txn& t, const std::string& raw) {
+  std::string why;
+  auto email = logic::normalize_email(raw, why);
+  if (!email) return std::nullopt;
+  auto id = db.user_id_by_email(t, *email);
+  return id ? db.user(t, *id) : std::nullopt;
+}
+
+// Commits `t`; prints why not. Returns the exit code.
+int commit(store::Txn& t) {
+  if (int rc = t.commit()) {
+    std::cerr << "gatehouse: commit failed: " << store::lmdb_error(rc) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+// Creates an account with a password (hashed here). Returns the exit code.
+int create_account(store::Store& db, const config::Config& cfg, const std::string& raw_email,
+                   const std::string& role, const char* password_var, bool verified) {
+  std::string why;
+  auto email = logic::normalize_email(raw_email, why);
+  if (!email) {
+    std::cerr << "gatehouse: " << why << "\n";
+    return 2;
+  }
+  bool generated = false;
+  auto password = password_from(password_var, generated);
+  auto hash = logic::hash_password(password, params(cfg));
+  if (!hash) return 1;
+  store::User u;
+  u.id = logic::random_id();
+  u.email = *email;
+  u.password_hash = *hash;
+  u.role = role;
+  u.email_verified = verified;
+  u.created_at = u.updated_at = now_s();
+  int rc = 0;
+  auto t = db.write(rc);
+  bool conflict = false;
+  if (rc || (rc = insert_account(db, t, u, conflict))) {
+    std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
+    return 1;
+  }
+  if (conflict) {
+    std::cerr << "gatehouse: an account with this email already exists\n";
+    return 1;
+  }
+  if (int code = commit(t)) return code;
+  std::cout << "created " << role << " " << u.email << " (id " << u.id << ")\n";
+  if (generated) std::cout << "password (shown once): " << password << "\n";
+  sodium_memzero(password.data(), password.size());
+  return 0;
+}
+
+}  // namespace
+
+int seed(const CommonOptions& o) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  int rc = 0;
+  std::string existing;
+  {
+    auto t = db->read(rc);
+    db->users_by_email(t, "", false, [&](const store::User& u) {
+      if (u.role == "admin" && u.active) existing = u.email;
+      return existing.empty();
+    });
+  }
+  if (!existing.empty()) {
+    std::cout << "an admin already exists (" << existing << "); nothing changed\n";
+    return 0;
+  }
+  const char* email = std::getenv("GATEHOUSE_ADMIN_EMAIL");
+  return create_account(*db, cfg, email && *email ? email : "admin@localhost", "admin",
+                        "GATEHOUSE_ADMIN_PASSWORD", true);
+}
+
+int user_create(const CommonOptions& o, const UserOptions& u) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  auto roles = load_roles(cfg);
+  if (!roles) return 2;
+  auto role = u.role.empty() ? std::string("user") : u.role;
+  if (!roles->exists(role)) {
+    std::cerr << "gatehouse: unknown role '" << role << "'\n";
+    return 2;
+  }
+  return create_account(*db, cfg, u.email, role, "GATEHOUSE_USER_PASSWORD", false);
+}
+
+// Loads the user named by --email, changes it, stores it.
+template <class Change>
+int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  int rc = 0;
+  auto t = db->write(rc);
+  auto user = rc ? std::nullopt : by_email(*db, t, u.email);
+  if (!user) {
+    std::cerr << "gatehouse: no user with email '" << u.email << "'\n";
+    return 1;
+  }
+  if (int c = change(cfg, *db, t, *user)) return c;
+  user->updated_at = now_s();
+  if ((rc = db->put_user(t, *user))) {
+    std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
+    return 1;
+  }
+  return commit(t);
+}
+
+int user_set_role(const CommonOptions& o, const UserOptions& u) {
+  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, store::User& user) {
+    auto roles = load_roles(cfg);
+    if (!roles || !roles->exists(u.role)) {
+      std::cerr << "gatehouse: unknown role '" << u.role << "'\n";
+      return 2;
+    }
+    std::cout << user.email << ": role " << user.role << " -> " << u.role << "\n";
+    user.role = u.role;
+    return 0;
+  });
+}
+
+int user_deactivate(const CommonOptions& o, const UserOptions& u) {
+  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, store::User& user) {
+    if (int rc = deactivate_account(db, t, user)) {
+      std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
+      return 1;
+    }
+    std::cout << user.email << ": deactivated; sessions and API tokens revoked\n";
+    return 0;
+  });
+}
+
+int user_list(const CommonOptions& o, const UserOptions& u) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  int rc = 0;
+  auto t = db->read(rc);
+  if (rc) return 1;
+  db->users_by_email(t, "", false, [&](const store::User& user) {
+    if (u.role.empty() || user.role == u.role)
+      std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
+                                  {"active", user.active}}
+                       .dump()
+                << "\n";
+    return true;
+  });
+  return 0;
+}
+
+// JSON lines {email, password_hash, role?, full_name?, username?}; a bad
+// line is reported with its number and nothing of it is imported.
+int import_users(const CommonOptions& o, const UserOptions& u) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  auto roles = load_roles(cfg);
+  if (!roles) return 2;
+  std::ifstream in(u.file);
+  if (!in) {
+    std::cerr << "gatehouse: cannot read " << u.file << "\n";
+    return 2;
+  }
+  int rc = 0;
+  auto t = db->write(rc);
+  if (rc) return 1;
+  std::string line;
+  int n = 0, imported = 0, bad = 0;
+  auto reject = [&](const std::string& why) {
+    std::cerr << u.file << ":" << n << ": " << why << "\n";
+    ++bad;
+  };
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) {
+      reject("not a JSON object");
+      continue;
+    }
+    auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+    std::string why;
+    auto email = logic::normalize_email(str("email"), why);
+    auto hash = str("password_hash");
+    auto role = str("role").empty() ? std::string("user") : str("role");
+    if (!email) {
+      reject(why);
+      continue;
+    }
+    if (!logic::is_bcrypt(hash) && hash.rfind("$argon2id$", 0) != 0) {
+      reject("password_hash must be bcrypt ($2a$/$2b$/$2y$) or Argon2id");
+      continue;
+    }
+    if (!roles->exists(role)) {
+      reject("unknown role '" + role + "'");
+      continue;
+    }
+    store::User user;
+    user.id = logic::random_id();
+    user.email = *email;
+    user.password_hash = hash;
+    user.role = role;
+    user.full_name = str("full_name");
+    user.username = str("username");
+    user.created_at = user.updated_at = now_s();
+    bool conflict = false;
+    if ((rc = insert_account(*db, t, user, conflict))) {
+      std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
+      return 1;
+    }
+    if (conflict) reject("email or username already exists");
+    else ++imported;
+  }
+  if (int c = commit(t)) return c;
+  std::cout << "imported " << imported << " users, " << bad << " lines rejected\n";
+  return bad ? 1 : 0;
+}
+
+}  // namespace gh::app

@@ -1,0 +1,124 @@
+// Role-scoped user management. The route table says which permission each
+// route needs (checked before the handler runs); the management matrix —
+// which target roles the caller's role may create, update or deactivate — is
+// checked by the user actor inside the write transaction, against the
+// target's role as stored.
+#include "http/context.hpp"
+#include "http/routes.hpp"
+
+namespace gh::http {
+namespace {
+
+using Pistache::Http::Method;
+using nlohmann::json;
+
+ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role}; }
+
+auto answer_user(const std::shared_ptr<Responder>& res, int status) {
+  return [res, status](Expected<store::User> r) {
+    if (!r.ok()) return res->failure(r.failure());
+    res->json(status, user_json(r.value()));
+  };
+}
+
+std::string query(const Ctx& c, const char* name) {
+  auto v = c.req.query().get(name);
+  return v ? *v : std::string();
+}
+
+// GET /admin/users?cursor=&limit=&email_prefix=&role=  (email order)
+void list_users(Ctx& c) {
+  int limit = 50;
+  if (auto l = query(c, "limit"); !l.empty()) {
+    try {
+      limit = std::stoi(l);
+    } catch (...) {
+      limit = 0;
+    }
+    if (limit < 1 || limit > 200) return c.res->error(400, "invalid_request", "limit must be 1-200");
+  }
+  auto cursor = query(c, "cursor"), prefix = query(c, "email_prefix"), role = query(c, "role");
+  int rc = 0;
+  auto t = c.app.store.read(rc);
+  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto users = json::array();
+  std::string next;
+  bool from_cursor = !cursor.empty() && cursor >= prefix;
+  c.app.store.users_by_email(t, from_cursor ? cursor : prefix, from_cursor, [&](const store::User& u) {
+    if (u.email.compare(0, prefix.size(), prefix) != 0) return false;
+    if (!role.empty() && u.role != role) return true;
+    if (static_cast<int>(users.size()) == limit) {
+      next = users.back()["email"];
+      return false;
+    }
+    users.push_back(user_json(u));
+    return true;
+  });
+  c.res->json(200, {{"users", users}, {"next_cursor", next.empty() ? json() : json(next)}});
+}
+
+void get_user(Ctx& c) {
+  int rc = 0;
+  auto t = c.app.store.read(rc);
+  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto u = c.app.store.user(t, c.params.at(0));
+  if (!u) return c.res->error(404, "not_found", "no such user");
+  c.res->json(200, user_json(*u));
+}
+
+void create_user(Ctx& c) {
+  auto body = c.json_body({"email", "password", "role", "username", "full_name", "data"});
+  if (!body) return;
+  NewUser nu;
+  std::string raw_email;
+  UserPatch profile;
+  if (!get_string(c, *body, "email", raw_email, true) ||
+      !get_string(c, *body, "password", nu.password, true) ||
+      !get_string(c, *body, "role", nu.role, false) || !read_profile(c, *body, profile))
+    return;
+  auto email = email_field(c, raw_email);
+  if (!email) return;
+  if (nu.role.empty()) nu.role = "user";
+  if (auto bad = c.app.policy.check(nu.password)) return c.res->error(422, "invalid_password", *bad);
+  nu.email = std::move(*email);
+  nu.username = profile.username.value_or("");
+  nu.full_name = profile.full_name.value_or("");
+  if (profile.data) nu.data = *profile.data;
+  c.app.services.create_user(acting(c), std::move(nu), answer_user(c.res, 201));
+}
+
+void patch_user(Ctx& c) {
+  auto body = c.json_body({"role", "full_name", "username", "onboarding", "data", "email_verified"});
+  if (!body) return;
+  UserPatch patch;
+  std::string role;
+  bool verified = false;
+  if (!read_profile(c, *body, patch) || !get_string(c, *body, "role", role, false) ||
+      !get_bool(c, *body, "email_verified", verified))
+    return;
+  if (body->contains("role")) patch.role = role;
+  if (body->contains("email_verified")) patch.email_verified = verified;
+  c.app.services.update_user(acting(c), c.params.at(0), std::move(patch), answer_user(c.res, 200));
+}
+
+void deactivate(Ctx& c) {
+  c.app.services.set_active(acting(c), c.params.at(0), false, answer_user(c.res, 200));
+}
+
+void reactivate(Ctx& c) {
+  c.app.services.set_active(acting(c), c.params.at(0), true, answer_user(c.res, 200));
+}
+
+}  // namespace
+
+void install_admin_routes(Router& r) {
+  const auto read = Access::needs("users:read"), write = Access::needs("users:write");
+  r.add(Method::Get, "/admin/users", read, list_users);
+  r.add(Method::Post, "/admin/users", write, create_user);
+  r.add(Method::Get, "/admin/users/{id}", read, get_user);
+  r.add(Method::Patch, "/admin/users/{id}", write, patch_user);
+  r.add(Method::Post, "/admin/users/{id}/deactivate", write, deactivate);
+  r.add(Method::Post, "/admin/users/{id}/reactivate", write, reactivate);
+}
+
+}  // namespace gh::http

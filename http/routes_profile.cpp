@@ -1,0 +1,164 @@
+// The caller's own account beyond login: profile, public profiles, avatar
+// and personal API tokens. Reads run on the HTTP thread in a short LMDB read
+// transaction; every change goes through an actor.
+#include "actors/logic/base64url.hpp"
+#include "actors/logic/cidr.hpp"
+#include "actors/logic/clock.hpp"
+#include "http/context.hpp"
+#include "http/routes.hpp"
+
+namespace gh::http {
+namespace {
+
+using Pistache::Http::Method;
+using nlohmann::json;
+
+ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role}; }
+
+void answer_user(const std::shared_ptr<Responder>& res, Expected<store::User>& r) {
+  if (!r.ok()) return res->failure(r.failure());
+  res->json(200, user_json(r.value()));
+}
+
+void get_me(Ctx& c) { c.res->json(200, user_json(c.who->user)); }
+
+// Only profile fields: role, email, email_verified, ids and timestamps are
+// unknown fields here, so they are refused (400) and never reach the store.
+void patch_me(Ctx& c) {
+  auto body = c.json_body({"full_name", "username", "onboarding", "data"});
+  if (!body) return;
+  UserPatch patch;
+  if (!read_profile(c, *body, patch)) return;
+  c.app.services.update_user(acting(c), c.who->user.id, std::move(patch),
+                             [res = c.res](Expected<store::User> r) { answer_user(res, r); });
+}
+
+void public_profile(Ctx& c) {
+  int rc = 0;
+  auto t = c.app.store.read(rc);
+  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto id = c.app.store.user_id_by_username(t, c.params.at(0));
+  auto user = id ? c.app.store.user(t, *id) : std::nullopt;
+  if (!user || !user->active) return c.res->error(404, "not_found", "no such user");
+  c.res->json(200, public_user_json(*user));
+}
+
+// The image type from the first bytes; the client's Content-Type is ignored.
+std::string image_type(const std::string& b) {
+  if (b.rfind("\x89PNG\r\n\x1a\n", 0) == 0) return "image/png";
+  if (b.size() > 3 && b.compare(0, 3, "\xff\xd8\xff") == 0) return "image/jpeg";
+  if (b.size() > 12 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) return "image/webp";
+  return {};
+}
+
+void put_avatar(Ctx& c) {
+  const auto& bytes = c.req.body();
+  if (bytes.size() > c.app.cfg.avatars.max_bytes)
+    return c.res->error(413, "payload_too_large",
+                        "avatars are at most " + std::to_string(c.app.cfg.avatars.max_bytes) + " bytes");
+  auto type = image_type(bytes);
+  if (type.empty())
+    return c.res->error(415, "unsupported_media_type", "an avatar must be a PNG, JPEG or WebP image");
+  auto now = now_s();
+  auto url = c.app.cfg.tokens.issuer + "/avatars/" + c.who->user.id + "?v=" + std::to_string(now);
+  c.app.services.put_avatar(c.who->user.id, store::Avatar{type, bytes, now}, url,
+                            [res = c.res](Expected<store::User> r) { answer_user(res, r); });
+}
+
+void get_avatar(Ctx& c) {
+  int rc = 0;
+  auto t = c.app.store.read(rc);
+  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto avatar = c.app.store.avatar(t, c.params.at(0));
+  if (!avatar) return c.res->error(404, "not_found", "no avatar");
+  // The URL carries a version (?v=), so a long public lifetime is safe.
+  c.res->raw(200, avatar->bytes, avatar->content_type, 86400);
+}
+
+json key_json(const store::ApiKey& k) {
+  return {{"id", k.id},
+          {"name", k.name},
+          {"scopes", k.scopes},
+          {"allowed_ips", k.allowed_ips},
+          {"created_at", rfc3339(k.created_at)},
+          {"expires_at", k.expires_at ? json(rfc3339(k.expires_at)) : json()}};
+}
+
+// Reads a list of strings; answers 400 and returns false otherwise.
+bool string_list(Ctx& c, const json& body, const char* key, std::vector<std::string>& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  if (!it->is_array() || it->size() > 32) {
+    c.res->error(400, "invalid_request", std::string("'") + key + "' must be a list of at most 32 strings");
+    return false;
+  }
+  for (auto& e : *it) {
+    if (!e.is_string()) {
+      c.res->error(400, "invalid_request", std::string("'") + key + "' must be a list of strings");
+      return false;
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return true;
+}
+
+void create_api_token(Ctx& c) {
+  auto body = c.json_body({"name", "scopes", "expires_in", "allowed_ips"});
+  if (!body) return;
+  ApiKeyRequest req;
+  if (!get_string(c, *body, "name", req.name, true) || !string_list(c, *body, "scopes", req.scopes) ||
+      !string_list(c, *body, "allowed_ips", req.allowed_ips))
+    return;
+  if (req.name.empty() || req.name.size() > 100)
+    return c.res->error(400, "invalid_request", "'name' must be 1-100 bytes");
+  for (auto& s : req.scopes)
+    if (!c.app.roles->has(c.who->user.role, s))
+      return c.res->error(400, "invalid_request", "scope '" + s.substr(0, 64) + "' is not granted to your role");
+  for (auto& ip : req.allowed_ips)
+    if (!logic::Cidr::parse(ip))
+      return c.res->error(400, "invalid_request", "'" + ip.substr(0, 64) + "' is not an IP address or CIDR");
+  if (auto it = body->find("expires_in"); it != body->end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 60 || it->get<std::int64_t>() > 10ll * 365 * 86400)
+      return c.res->error(400, "invalid_request", "'expires_in' must be seconds between 60 and 10 years");
+    req.expires_in_s = it->get<std::int64_t>();
+  }
+  c.app.services.create_api_key(c.who->user.id, std::move(req), [res = c.res](Expected<NewApiKey> r) {
+    if (!r.ok()) return res->failure(r.failure());
+    auto j = key_json(r.value().key);
+    j["token"] = r.value().secret;
+    res->json(201, j);
+  });
+}
+
+void list_api_tokens(Ctx& c) {
+  int rc = 0;
+  auto t = c.app.store.read(rc);
+  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto list = json::array();
+  for (auto& [hash, k] : c.app.store.api_keys_of(t, c.who->user.id))
+    if (!k.revoked) list.push_back(key_json(k));
+  c.res->json(200, {{"api_tokens", list}});
+}
+
+void revoke_api_token(Ctx& c) {
+  c.app.services.revoke_api_key(c.who->user.id, c.params.at(0), [res = c.res](Expected<int> r) {
+    if (!r.ok()) return res->failure(r.failure());
+    res->empty(204);
+  });
+}
+
+}  // namespace
+
+void install_profile_routes(Router& r) {
+  r.add(Method::Get, "/auth/me", Access::signed_in(), get_me);
+  r.add(Method::Patch, "/auth/me", Access::signed_in(), patch_me);
+  r.add(Method::Put, "/auth/me/avatar", Access::signed_in(), put_avatar);
+  r.add(Method::Get, "/avatars/{user_id}", Access::anyone(), get_avatar);
+  r.add(Method::Get, "/users/{username}", Access::anyone(), public_profile);
+  // Minting and managing keys needs a real session, never another key.
+  r.add(Method::Post, "/auth/api-tokens", Access::bearer_session(), create_api_token);
+  r.add(Method::Get, "/auth/api-tokens", Access::bearer_session(), list_api_tokens);
+  r.add(Method::Delete, "/auth/api-tokens/{id}", Access::bearer_session(), revoke_api_token);
+}
+
+}  // namespace gh::http
