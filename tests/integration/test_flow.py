@@ -170,6 +170,52 @@ class CoreFlow(unittest.TestCase):
         self.assertEqual(set(d["grant_types_supported"]), {"password", "refresh_token"})
 
 
+class Overload(unittest.TestCase):
+    def test_a_full_hashing_queue_answers_503_with_retry_after(self):
+        import concurrent.futures
+        env = {"GATEHOUSE_HASHING_WORKERS": "1", "GATEHOUSE_HASHING_QUEUE_PER_WORKER": "1",
+               "GATEHOUSE_HASHING_OPS_LIMIT": "3", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "65536"}
+        with Server(env) as s:
+            email = unique_email()
+            s.register(email)
+            with concurrent.futures.ThreadPoolExecutor(12) as pool:
+                results = list(pool.map(lambda _: s.request("POST", "/auth/login", json_body={
+                    "email": email, "password": "correct horse battery"}), range(12)))
+            statuses = sorted(r.status for r in results)
+            self.assertIn(200, statuses)
+            busy = [r for r in results if r.status == 503]
+            self.assertTrue(busy, statuses)
+            self.assertTrue(set(statuses) <= {200, 503}, statuses)
+            for r in busy:
+                self.assertEqual(r.json()["error"], "overloaded")
+                self.assertEqual(r.header("Retry-After"), "1")
+            self.assertEqual(s.request("GET", "/health").status, 200)
+            s.login(email)
+
+
+class Secrets(unittest.TestCase):
+    def test_logs_carry_request_ids_but_no_password_or_token(self):
+        with Server() as s:
+            email = unique_email()
+            t = s.register(email, password="a very secret pass")
+            s.login(email, "a very secret pass")
+            r = s.refresh(t["refresh_token"]).json()
+            s.me(r["access_token"])
+            s.request("POST", "/auth/token", form={"grant_type": "password", "username": email,
+                                                     "password": "another secret pw"})
+            s.stop()
+            log = s.log()
+            for secret in ("a very secret pass", "another secret pw", t["access_token"], t["refresh_token"],
+                           r["access_token"], r["refresh_token"], "$argon2id$"):
+                self.assertNotIn(secret, log)
+            lines = [json.loads(l) for l in log.splitlines()]
+            requests = [l for l in lines if l["msg"] == "request"]
+            self.assertTrue(requests)
+            for l in requests:
+                self.assertTrue({"ts", "level", "request_id", "route", "status", "duration_ms", "ip"} <= set(l), l)
+            self.assertTrue(any(l.get("user_id") == t["user"]["id"] for l in requests))
+
+
 class Restart(unittest.TestCase):
     def test_restart_keeps_users_sessions_and_keys(self):
         with Server() as s:
