@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/messages.hpp"
+#include "actors/logic/backoff.hpp"
 #include "actors/logic/keyring.hpp"
 #include "actors/logic/password.hpp"
 
@@ -42,6 +43,6 @@ session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, s
 /// Users: registration, password login, profile and account management.
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles);
+                      std::shared_ptr<const logic::Roles> roles, logic::Backoff backoff);
 
 }  // namespace gh

@@ -85,7 +85,9 @@ class ActorServices final : public Services {
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret);
-    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_);
+    const auto& rl = cfg_.rate_limit;
+    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_,
+                        logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s});
     sodium_memzero(secret.data(), secret.size());
     return true;
   }

@@ -20,6 +20,7 @@ struct user_state {
   session_actor sessions;
   std::string dummy_phc;  ///< verified for unknown emails: same cost as a real one
   std::shared_ptr<const logic::Roles> roles;
+  logic::Backoff backoff;
   static inline const char* name = "gh.users";
 };
 
@@ -60,17 +61,46 @@ void upgrade_hash(user_ptr self, const store::User& user, std::string new_phc) {
       });
 }
 
+// Counts a failed login (failed = true) or clears the count after a success.
+// Not awaited: the answer does not wait for it, so every failure answers in
+// the same time; group commit makes it durable within one fsync.
+void record_attempt(user_ptr self, const std::string& id, bool failed) {
+  auto* db = self->state.store;
+  auto backoff = self->state.backoff;
+  WriteOp op{[db, id, failed, backoff](store::Txn& t) -> caf::error {
+    auto u = db->user(t, id);
+    if (!u) return caf::none;
+    auto now = now_s();
+    u->failed_logins = failed ? backoff.live_count(u->failed_logins, u->last_failed_at, now) + 1 : 0;
+    if (failed) u->last_failed_at = now;
+    return db->put_user(t, *u) ? make_error(Errc::unavailable, "store") : caf::none;
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([](bool) {}, [id](caf::error&) {
+        telemetry::log_warn("login attempt not recorded", {{"user_id", id}});
+      });
+}
+
+// Every refusal — unknown email, wrong password, inactive, backing off — runs
+// one hash of the same cost and gives the same answer.
 auth_promise login(user_ptr self, LoginRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
   auto user = find_by_email(*self->state.store, req.email);
+  bool waiting = user && self->state.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
   HashJob job{true, std::move(req.password), user ? user->password_hash : self->state.dummy_phc};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
-            if (!user || !r.ok || !user->active) {
+            if (!user || waiting) {
               rp.deliver(bad_login());
               return;
             }
+            if (!r.ok || !user->active) {
+              record_attempt(self, user->id, true);
+              rp.deliver(bad_login());
+              return;
+            }
+            if (user->failed_logins) record_attempt(self, user->id, false);
             if (!r.phc.empty()) upgrade_hash(self, *user, r.phc);
             open_session(self, rp, *user, req.client);
           },
@@ -246,9 +276,11 @@ caf::typed_response_promise<store::User> put_avatar(user_ptr self, std::string& 
 user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor writer,
                                   hasher_actor hasher, session_actor sessions,
                                   std::string dummy_phc,
-                                  std::shared_ptr<const logic::Roles> roles) {
+                                  std::shared_ptr<const logic::Roles> roles,
+                                  logic::Backoff backoff) {
   auto& st = self->state;
   st.roles = std::move(roles);
+  st.backoff = backoff;
   st.store = db;
   st.writer = std::move(writer);
   st.hasher = std::move(hasher);
@@ -271,9 +303,9 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
 
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles) {
+                      std::shared_ptr<const logic::Roles> roles, logic::Backoff backoff) {
   return sys.spawn(user_fn, &store, std::move(writer), std::move(hasher), std::move(sessions),
-                   std::move(dummy_phc), std::move(roles));
+                   std::move(dummy_phc), std::move(roles), backoff);
 }
 
 }  // namespace gh

@@ -41,6 +41,38 @@ struct Server {
   int keepalive_timeout_ms = 60'000;
   /// How long SIGTERM waits for in-flight requests before closing. Default: 10 s.
   int shutdown_grace_ms = 10'000;
+  /// Peers (CIDRs) whose X-Forwarded-For / Forwarded header names the client.
+  /// From any other peer those headers are ignored. Default: none.
+  std::vector<std::string> trusted_proxies;
+};
+
+struct RateLimit {
+  /// Default: true. Off only behind another limiter.
+  bool enabled = true;
+  /// Most buckets kept (memory bound, ~150 B each). Default: 1,000,000.
+  std::size_t max_keys = 1'000'000;
+  /// Requests per minute (and burst) per client IP on login and the password
+  /// grant. Default: 60.
+  int login_ip = 60;
+  /// Login attempts per minute per account (normalised email), from anywhere. Default: 10.
+  int login_account = 10;
+  /// Login attempts per minute per IP and account together. Default: 5.
+  int login_ip_account = 5;
+  /// Registrations per minute per client IP. Default: 20.
+  int register_ip = 20;
+  /// Refreshes per minute per client IP (mobile apps behind one NAT share it). Default: 600.
+  int refresh_ip = 600;
+  /// Every other route, per client IP. Default: 6000.
+  int default_ip = 6000;
+  /// Consecutive failed logins of one account before its back-off starts.
+  /// Then each further attempt must wait 2^(n - threshold) s, at most
+  /// backoff_max_s; attempts during the wait are refused exactly like a
+  /// wrong password and do not extend it. Default: 5.
+  int backoff_after = 5;
+  /// Longest back-off, seconds. Default: 900.
+  int backoff_max_s = 900;
+  /// Failures older than this are forgotten, seconds. Default: 3600.
+  int backoff_window_s = 3600;
 };
 
 struct Store {
@@ -137,6 +169,7 @@ struct Log {
 
 struct Config {
   Server server;
+  RateLimit rate_limit;
   Store store;
   Hashing hashing;
   Password password;

@@ -5,6 +5,7 @@
 #include "http/json_body.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <sstream>
 
@@ -81,6 +82,27 @@ std::optional<std::map<std::string, std::string>> Ctx::form_body() {
   auto form = parse_form(req.body(), why);
   if (!form) res->error(400, "invalid_request", why);
   return form;
+}
+
+bool Ctx::rate_ok(const std::string& key, int per_minute) {
+  if (!app.cfg.rate_limit.enabled) return true;
+  auto now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, now);
+  if (d.allowed) return true;
+  Extra extra;
+  extra.retry_after_s = std::max(1, d.retry_after_s);
+  extra.ratelimit_limit = d.limit;
+  extra.ratelimit_remaining = d.remaining;
+  extra.ratelimit_reset_s = d.reset_s;
+  res->error(429, "rate_limited", "too many requests; retry after " + std::to_string(extra.retry_after_s) + " s",
+             extra);
+  return false;
+}
+
+bool Ctx::login_rate_ok(const std::string& email) {
+  const auto& rl = app.cfg.rate_limit;
+  return rate_ok("login|acct|" + email, rl.login_account) &&
+         rate_ok("login|ipacct|" + client.ip + "|" + email, rl.login_ip_account);
 }
 
 bool Ctx::allowed(const std::string& permission) const {

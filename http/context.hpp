@@ -5,7 +5,9 @@
 #pragma once
 
 #include "actors/api.hpp"
+#include "actors/logic/cidr.hpp"
 #include "actors/logic/password.hpp"
+#include "actors/logic/rate_limit.hpp"
 #include "actors/logic/roles.hpp"
 #include "http/auth_check.hpp"
 #include "http/response.hpp"
@@ -28,6 +30,8 @@ struct App {
   logic::PasswordPolicy policy;
   AuthCheck auth;
   std::shared_ptr<const logic::Roles> roles;
+  logic::RateLimiter limiter;
+  std::vector<logic::Cidr> trusted_proxies;
 };
 
 struct Ctx {
@@ -48,6 +52,12 @@ struct Ctx {
   std::optional<nlohmann::json> json_body(std::initializer_list<const char*> allowed);
   /// The body as a form (application/x-www-form-urlencoded).
   std::optional<std::map<std::string, std::string>> form_body();
+  /// Takes one token from the bucket `key` (rate `per_minute`); when empty,
+  /// answers 429 with Retry-After and RateLimit-* headers and returns false.
+  bool rate_ok(const std::string& key, int per_minute);
+  /// The per-account login limits (account, and IP + account) for `email`.
+  bool login_rate_ok(const std::string& email);
+
   /// May the caller use `permission`? Its role must grant it and, for an API
   /// key with scopes, the scopes must name it.
   bool allowed(const std::string& permission) const;

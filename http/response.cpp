@@ -30,6 +30,9 @@ GH_HEADER(SetCookieHeader, "Set-Cookie")
 GH_HEADER(WwwAuthenticateHeader, "WWW-Authenticate")
 GH_HEADER(AllowHeader, "Allow")
 GH_HEADER(RetryAfterHeader, "Retry-After")
+GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
+GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
+GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
 
 int status_of(Errc e) {
   switch (e) {
@@ -121,6 +124,11 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
+  if (extra.ratelimit_limit >= 0) {
+    h.add<RateLimitLimitHeader>(std::to_string(extra.ratelimit_limit));
+    h.add<RateLimitRemainingHeader>(std::to_string(extra.ratelimit_remaining));
+    h.add<RateLimitResetHeader>(std::to_string(extra.ratelimit_reset_s));
+  }
 
   // Skip the write when the client is gone (we hold the last peer reference).
   if (peer_ && peer_.use_count() > 1) {

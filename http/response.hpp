@@ -28,6 +28,9 @@ struct Extra {
   std::string www_authenticate;
   std::string allow;
   int retry_after_s = 0;
+  int ratelimit_limit = -1;  ///< with the two below: RateLimit-* headers when >= 0
+  int ratelimit_remaining = 0;
+  int ratelimit_reset_s = 0;
 };
 
 class Responder {

@@ -18,8 +18,8 @@ std::vector<std::string_view> split(std::string_view path) {
 }  // namespace
 
 void Router::add(Pistache::Http::Method method, std::string pattern, Access access,
-                 Handler handler) {
-  Route r{method, pattern, {}, std::move(access), std::move(handler)};
+                 Handler handler, std::string limit) {
+  Route r{method, pattern, {}, std::move(access), std::move(handler), std::move(limit)};
   for (auto seg : split(pattern)) r.segments.emplace_back(seg);
   routes_.push_back(std::move(r));
 }
@@ -49,6 +49,7 @@ Router::Match Router::match(Pistache::Http::Method method, std::string_view path
     if (r.method == method) {
       m.handler = &r.handler;
       m.access = &r.access;
+      m.limit = &r.limit;
       match_path(r, parts, &m.params);
       return m;
     }

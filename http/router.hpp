@@ -33,11 +33,15 @@ struct Access {
 
 class Router {
  public:
-  void add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler);
+  /// `limit` names the route's rate-limit class (login, register, refresh or
+  /// default: see config [rate_limit]).
+  void add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler,
+           std::string limit = "default");
 
   struct Match {
     const Handler* handler = nullptr;     ///< null: 404 or 405
     const Access* access = nullptr;       ///< with handler
+    const std::string* limit = nullptr;   ///< with handler
     std::vector<std::string> params;      ///< values of the {param} segments
     std::string route;                    ///< the pattern, for logs and metrics
     std::string allow;                    ///< methods of a matching path, for 405
@@ -51,6 +55,7 @@ class Router {
     std::vector<std::string> segments;
     Access access;
     Handler handler;
+    std::string limit;
   };
   static bool match_path(const Route& r, const std::vector<std::string_view>& parts,
                          std::vector<std::string>* params);

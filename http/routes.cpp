@@ -65,6 +65,7 @@ void register_user(Ctx& c) {
 // byte cap is refused before any hashing, with the same answer as a wrong one.
 template <class OnResult>
 void start_login(Ctx& c, std::string email, std::string password, OnResult on_result) {
+  if (!c.login_rate_ok(email)) return;
   if (password.size() > c.app.policy.max_bytes()) {
     on_result(Expected<AuthResult>(Failure{Errc::invalid_credentials, "invalid email or password"}));
     return;
@@ -221,10 +222,10 @@ void install_routes(Router& r) {
   const auto anyone = Access::anyone();
   r.add(Method::Get, "/health", anyone, health);
   r.add(Method::Get, "/ready", anyone, ready);
-  r.add(Method::Post, "/auth/register", anyone, register_user);
-  r.add(Method::Post, "/auth/login", anyone, login);
-  r.add(Method::Post, "/auth/token", anyone, token);
-  r.add(Method::Post, "/auth/refresh", anyone, refresh);
+  r.add(Method::Post, "/auth/register", anyone, register_user, "register");
+  r.add(Method::Post, "/auth/login", anyone, login, "login");
+  r.add(Method::Post, "/auth/token", anyone, token, "login");
+  r.add(Method::Post, "/auth/refresh", anyone, refresh, "refresh");
   r.add(Method::Post, "/auth/logout", Access::bearer_session(), logout);
   r.add(Method::Get, "/auth/sessions", Access::bearer_session(), list_sessions);
   r.add(Method::Delete, "/auth/sessions/{id}", Access::bearer_session(), revoke_session);

@@ -53,6 +53,34 @@ std::size_t header_bytes(const Http::Request& req) {
   return n;
 }
 
+// Addresses named by X-Forwarded-For ("a, b") or, without it, by Forwarded
+// ("for=a, for=\"[v6]:port\""), nearest client first. Malformed entries are skipped.
+std::vector<std::string> forwarded_for(const std::string& xff, const std::string& fwd) {
+  std::vector<std::string> out;
+  auto add = [&](std::string v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '"')) v.erase(0, 1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '"')) v.pop_back();
+    if (!v.empty() && v.front() == '[') v = v.substr(1, v.find(']') - 1);  // [v6]:port
+    else if (std::count(v.begin(), v.end(), ':') == 1) v = v.substr(0, v.find(':'));  // v4:port
+    if (logic::Cidr::parse(v) && v.find('/') == std::string::npos) out.push_back(v);
+  };
+  if (!xff.empty()) {
+    std::size_t start = 0;
+    for (auto end = xff.find(','); ; end = xff.find(',', start)) {
+      add(xff.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    return out;
+  }
+  for (std::size_t pos = 0; (pos = fwd.find("for=", pos)) != std::string::npos;) {
+    pos += 4;
+    auto end = fwd.find_first_of(",;", pos);
+    add(fwd.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+  }
+  return out;
+}
+
 class GatehouseHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(GatehouseHandler)
@@ -67,7 +95,7 @@ class GatehouseHandler : public Http::Handler {
                           ? conn.find("lose") == std::string::npos
                           : conn.find("eep-") != std::string::npos;
     auto match = s_->router.match(req.method(), req.resource());
-    ctx.client = ClientInfo{req.address().host(), ctx.header("User-Agent"), rid};
+    ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid};
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           ctx.client.ip, keep_alive, s_->inflight);
@@ -85,6 +113,7 @@ class GatehouseHandler : public Http::Handler {
       return res.error(404, "not_found", "no such route");
     }
     ctx.params = std::move(match.params);
+    if (!ctx.rate_ok(*match.limit + "|ip|" + ctx.client.ip, ip_limit(*match.limit))) return;
     if (!admit(ctx, *match.access)) return;
     try {
       (*match.handler)(ctx);
@@ -95,6 +124,30 @@ class GatehouseHandler : public Http::Handler {
   }
 
  private:
+  int ip_limit(const std::string& cls) const {
+    const auto& rl = s_->app.cfg.rate_limit;
+    if (cls == "login") return rl.login_ip;
+    if (cls == "register") return rl.register_ip;
+    if (cls == "refresh") return rl.refresh_ip;
+    return rl.default_ip;
+  }
+
+  // The peer address, or — only when the peer is a trusted proxy — the
+  // nearest untrusted address its X-Forwarded-For (or Forwarded) names.
+  std::string client_ip(const Ctx& ctx) const {
+    std::string peer = ctx.req.address().host();
+    auto trusted = [&](const std::string& ip) {
+      for (auto& c : s_->app.trusted_proxies)
+        if (c.contains(ip)) return true;
+      return false;
+    };
+    if (s_->app.trusted_proxies.empty() || !trusted(peer)) return peer;
+    auto hops = forwarded_for(ctx.header("X-Forwarded-For"), ctx.header("Forwarded"));
+    for (auto it = hops.rbegin(); it != hops.rend(); ++it)
+      if (!trusted(*it)) return *it;
+    return hops.empty() ? peer : hops.front();
+  }
+
   // Enforces the route's declared Access; answers 401/403 itself.
   bool admit(Ctx& ctx, const Access& access) {
     if (access.kind == Access::Kind::open) return true;
@@ -160,8 +213,17 @@ bool Server::start(const std::string& listen, std::string& why) {
   impl_->shared.reset(new Shared{
       App{cfg, impl_->store, impl_->services,
           logic::PasswordPolicy(cfg.password.min_length, cfg.password.max_bytes, std::move(blocklist)),
-          AuthCheck(cfg, impl_->store, impl_->services), impl_->roles},
+          AuthCheck(cfg, impl_->store, impl_->services), impl_->roles,
+          logic::RateLimiter(cfg.rate_limit.max_keys), {}},
       {}});
+  for (auto& p : cfg.server.trusted_proxies) {
+    auto cidr = logic::Cidr::parse(p);
+    if (!cidr) {
+      why = "server.trusted_proxies: '" + p + "' is not an IP address or CIDR";
+      return false;
+    }
+    impl_->shared->app.trusted_proxies.push_back(*cidr);
+  }
   install_routes(impl_->shared->router);
   Responder::set_retry_after(cfg.hashing.retry_after_s);
 

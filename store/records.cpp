@@ -48,7 +48,9 @@ std::string encode(const User& r) {
                {"ev", r.email_verified},
                {"ac", r.active},
                {"ca", r.created_at},
-               {"ua", r.updated_at}});
+               {"ua", r.updated_at},
+               {"fl", r.failed_logins},
+               {"lf", r.last_failed_at}});
 }
 
 bool decode(std::string_view bytes, User& r) {
@@ -66,6 +68,8 @@ bool decode(std::string_view bytes, User& r) {
     r.active = j.at("ac").get<bool>();
     r.created_at = j.at("ca").get<std::int64_t>();
     r.updated_at = j.at("ua").get<std::int64_t>();
+    r.failed_logins = j.value("fl", 0);
+    r.last_failed_at = j.value("lf", std::int64_t{0});
     if (!r.data.is_object()) throw json::type_error::create(302, "data", nullptr);
   });
 }

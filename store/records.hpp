@@ -29,6 +29,8 @@ struct User {
   bool active = true;
   std::int64_t created_at = 0;  ///< Unix seconds.
   std::int64_t updated_at = 0;
+  int failed_logins = 0;           ///< consecutive, for the login back-off
+  std::int64_t last_failed_at = 0;
 };
 
 /// A session is one refresh-token family: one login on one device.

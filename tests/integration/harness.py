@@ -18,8 +18,10 @@ BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(os.path.dirname(__file__), ".
 CONFIG = os.environ.get("GATEHOUSE_CONFIG",
                         os.path.join(os.path.dirname(__file__), "../../config/gatehouse.toml"))
 
-# Fast hashing for tests: the cost is not what is being tested here.
-FAST_HASHING = {"GATEHOUSE_HASHING_OPS_LIMIT": "1", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "8192"}
+# Fast hashing for tests: the cost is not what is being tested here. Rate
+# limits are off unless a test turns them on (test_rate_limit.py does).
+FAST_HASHING = {"GATEHOUSE_HASHING_OPS_LIMIT": "1", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "8192",
+                "GATEHOUSE_RATE_LIMIT_ENABLED": "false"}
 
 
 class Response:

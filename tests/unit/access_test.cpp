@@ -64,3 +64,65 @@ TEST_CASE("CIDR ranges match IPv4, IPv6 and mapped addresses", "[cidr]") {
   for (auto bad : {"", "10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "10.0.0.0/8x", "host"})
     CHECK_FALSE(Cidr::parse(bad));
 }
+
+#include "actors/logic/rate_limit.hpp"
+
+TEST_CASE("a token bucket allows its burst, then refills at its rate", "[ratelimit]") {
+  BucketSpec spec{60, 3};  // one a second, burst 3
+  TokenBucket b;
+  double retry = 0;
+  CHECK(b.take(spec, 100.0, retry));
+  CHECK(b.take(spec, 100.0, retry));
+  CHECK(b.take(spec, 100.0, retry));
+  CHECK_FALSE(b.take(spec, 100.0, retry));
+  CHECK(retry == Approx(1.0));
+  CHECK_FALSE(b.take(spec, 100.5, retry));
+  CHECK(retry == Approx(0.5));
+  CHECK(b.take(spec, 101.0, retry));
+  CHECK(b.seconds_to_full(spec, 101.0) == Approx(3.0));
+  CHECK(b.seconds_to_full(spec, 200.0) == 0);
+}
+
+TEST_CASE("the limiter keys buckets apart and reports the RateLimit fields", "[ratelimit]") {
+  RateLimiter rl(1 << 16);
+  BucketSpec spec{120, 2};
+  CHECK(rl.take("a", spec, 0).allowed);
+  auto d = rl.take("a", spec, 0);
+  CHECK(d.allowed);
+  CHECK(d.remaining == 0);
+  d = rl.take("a", spec, 0);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.limit == 2);
+  CHECK(d.retry_after_s == 1);
+  CHECK(d.reset_s == 1);
+  CHECK(rl.take("b", spec, 0).allowed);
+}
+
+TEST_CASE("a flood of distinct keys keeps the limiter bounded", "[ratelimit]") {
+  RateLimiter rl(10'000);
+  BucketSpec spec{60, 60};
+  for (int i = 0; i < 1'000'000; ++i)
+    rl.take("ip|" + std::to_string(i * 2654435761u), spec, i / 1000.0);
+  CHECK(rl.size() <= 10'000);
+  // A hot key that keeps being limited survives the churn around it.
+  RateLimiter hot(10'000);
+  for (int i = 0; i < 60; ++i) hot.take("attacker", spec, 0);
+  CHECK_FALSE(hot.take("attacker", spec, 0).allowed);
+}
+
+#include "actors/logic/backoff.hpp"
+
+TEST_CASE("the login back-off grows, caps, and is forgotten after its window", "[backoff]") {
+  Backoff b{5, 900, 3600};
+  CHECK(b.delay_s(4) == 0);
+  CHECK(b.delay_s(5) == 1);
+  CHECK(b.delay_s(8) == 8);
+  CHECK(b.delay_s(100) == 900);
+  CHECK_FALSE(b.throttled(4, 1000, 1000));
+  CHECK(b.throttled(7, 1000, 1003));
+  CHECK_FALSE(b.throttled(7, 1000, 1004));  // 2^2 s have passed: the owner may try
+  CHECK(b.throttled(100, 1000, 1899));
+  CHECK_FALSE(b.throttled(100, 1000, 1900));
+  CHECK(b.live_count(9, 1000, 4600) == 9);
+  CHECK(b.live_count(9, 1000, 4601) == 0);
+}
