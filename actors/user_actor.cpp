@@ -119,15 +119,13 @@ std::function<caf::error(store::Txn&)> insert_op(store::Store* db, store::User u
   };
 }
 
-auth_promise register_user(user_ptr self, RegisterRequest& req) {
-  auto rp = self->make_response_promise<AuthResult>();
+// Hashes `password` into the draft user, gives it an id, inserts it (unless
+// its email or username is taken) and calls `done` with it after the commit.
+// Failures are delivered to `rp`.
+template <class Promise, class Done>
+void add_user(user_ptr self, store::User draft, std::string password, Promise rp, Done done) {
   auto* db = self->state.store;
-  // Cheap early answer; the write below checks again inside its transaction.
-  if (find_by_email(*db, req.email)) {
-    rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
-    return rp;
-  }
-  HashJob job{false, std::move(req.password), {}};
+  HashJob job{false, std::move(password), {}};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
@@ -135,21 +133,31 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
               rp.deliver(make_error(Errc::internal, "internal error"));
               return;
             }
-            auto now = now_s();
-            store::User u;
+            store::User u = draft;
             u.id = logic::random_id();
-            u.email = req.email;
             u.password_hash = std::move(r.phc);
-            u.username = req.username;
-            u.full_name = req.full_name;
-            u.data = req.data;
-            u.created_at = u.updated_at = now;
-            WriteOp op{insert_op(db, u)};
-            self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-                .then([=](bool) mutable { open_session(self, rp, u, req.client); },
+            u.created_at = u.updated_at = now_s();
+            self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(db, u)})
+                .then([=](bool) mutable { done(u); },
                       [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+auth_promise register_user(user_ptr self, RegisterRequest& req) {
+  auto rp = self->make_response_promise<AuthResult>();
+  // Cheap early answer; the insert checks again inside its transaction.
+  if (find_by_email(*self->state.store, req.email)) {
+    rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
+    return rp;
+  }
+  store::User u;
+  u.email = req.email;
+  u.username = req.username;
+  u.full_name = req.full_name;
+  u.data = req.data;
+  add_user(self, std::move(u), std::move(req.password), rp,
+           [=, client = req.client](const store::User& added) { open_session(self, rp, added, client); });
   return rp;
 }
 
@@ -236,30 +244,14 @@ caf::typed_response_promise<store::User> create(user_ptr self, ActingUser& by, N
     rp.deliver(forbidden("your role may not create users with this role"));
     return rp;
   }
-  auto* db = self->state.store;
-  HashJob job{false, std::move(nu.password), {}};
-  self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
-      .then(
-          [=](HashResult& r) mutable {
-            if (!r.ok) {
-              rp.deliver(make_error(Errc::internal, "internal error"));
-              return;
-            }
-            store::User u;
-            u.id = logic::random_id();
-            u.email = nu.email;
-            u.password_hash = std::move(r.phc);
-            u.role = nu.role;
-            u.username = nu.username;
-            u.full_name = nu.full_name;
-            u.data = nu.data;
-            u.created_at = u.updated_at = now_s();
-            WriteOp op{insert_op(db, u)};
-            self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-                .then([=](bool) mutable { rp.deliver(u); },
-                      [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-          },
-          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  store::User u;
+  u.email = nu.email;
+  u.role = nu.role;
+  u.username = nu.username;
+  u.full_name = nu.full_name;
+  u.data = nu.data;
+  add_user(self, std::move(u), std::move(nu.password), rp,
+           [rp](const store::User& added) mutable { rp.deliver(added); });
   return rp;
 }
 

@@ -105,6 +105,14 @@ bool Ctx::login_rate_ok(const std::string& email) {
          rate_ok("login|ipacct|" + client.ip + "|" + email, rl.login_ip_account);
 }
 
+std::optional<store::Txn> Ctx::read_txn() {
+  int rc = 0;
+  auto t = app.store.read(rc);
+  if (rc == 0) return t;
+  res->failure(Failure{Errc::unavailable, "the store is unavailable; retry later"});
+  return std::nullopt;
+}
+
 bool Ctx::allowed(const std::string& permission) const {
   if (!who || !app.roles->has(who->user.role, permission)) return false;
   const auto& sc = who->scopes;

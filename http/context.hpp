@@ -58,6 +58,9 @@ struct Ctx {
   /// The per-account login limits (account, and IP + account) for `email`.
   bool login_rate_ok(const std::string& email);
 
+  /// A short read-only store transaction, or answers 503 and returns nullopt.
+  std::optional<store::Txn> read_txn();
+
   /// May the caller use `permission`? Its role must grant it and, for an API
   /// key with scopes, the scopes must name it.
   bool allowed(const std::string& permission) const;

@@ -38,13 +38,12 @@ void list_users(Ctx& c) {
     if (limit < 1 || limit > 200) return c.res->error(400, "invalid_request", "limit must be 1-200");
   }
   auto cursor = query(c, "cursor"), prefix = query(c, "email_prefix"), role = query(c, "role");
-  int rc = 0;
-  auto t = c.app.store.read(rc);
-  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto t = c.read_txn();
+  if (!t) return;
   auto users = json::array();
   std::string next;
   bool from_cursor = !cursor.empty() && cursor >= prefix;
-  c.app.store.users_by_email(t, from_cursor ? cursor : prefix, from_cursor, [&](const store::User& u) {
+  c.app.store.users_by_email(*t, from_cursor ? cursor : prefix, from_cursor, [&](const store::User& u) {
     if (u.email.compare(0, prefix.size(), prefix) != 0) return false;
     if (!role.empty() && u.role != role) return true;
     if (static_cast<int>(users.size()) == limit) {
@@ -58,10 +57,9 @@ void list_users(Ctx& c) {
 }
 
 void get_user(Ctx& c) {
-  int rc = 0;
-  auto t = c.app.store.read(rc);
-  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
-  auto u = c.app.store.user(t, c.params.at(0));
+  auto t = c.read_txn();
+  if (!t) return;
+  auto u = c.app.store.user(*t, c.params.at(0));
   if (!u) return c.res->error(404, "not_found", "no such user");
   c.res->json(200, user_json(*u));
 }

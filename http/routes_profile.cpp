@@ -34,11 +34,10 @@ void patch_me(Ctx& c) {
 }
 
 void public_profile(Ctx& c) {
-  int rc = 0;
-  auto t = c.app.store.read(rc);
-  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
-  auto id = c.app.store.user_id_by_username(t, c.params.at(0));
-  auto user = id ? c.app.store.user(t, *id) : std::nullopt;
+  auto t = c.read_txn();
+  if (!t) return;
+  auto id = c.app.store.user_id_by_username(*t, c.params.at(0));
+  auto user = id ? c.app.store.user(*t, *id) : std::nullopt;
   if (!user || !user->active) return c.res->error(404, "not_found", "no such user");
   c.res->json(200, public_user_json(*user));
 }
@@ -66,10 +65,9 @@ void put_avatar(Ctx& c) {
 }
 
 void get_avatar(Ctx& c) {
-  int rc = 0;
-  auto t = c.app.store.read(rc);
-  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
-  auto avatar = c.app.store.avatar(t, c.params.at(0));
+  auto t = c.read_txn();
+  if (!t) return;
+  auto avatar = c.app.store.avatar(*t, c.params.at(0));
   if (!avatar) return c.res->error(404, "not_found", "no avatar");
   // The URL carries a version (?v=), so a long public lifetime is safe.
   c.res->raw(200, avatar->bytes, avatar->content_type, 86400);
@@ -131,11 +129,10 @@ void create_api_token(Ctx& c) {
 }
 
 void list_api_tokens(Ctx& c) {
-  int rc = 0;
-  auto t = c.app.store.read(rc);
-  if (rc) return c.res->failure(Failure{Errc::unavailable, "the store is unavailable"});
+  auto t = c.read_txn();
+  if (!t) return;
   auto list = json::array();
-  for (auto& [hash, k] : c.app.store.api_keys_of(t, c.who->user.id))
+  for (auto& [hash, k] : c.app.store.api_keys_of(*t, c.who->user.id))
     if (!k.revoked) list.push_back(key_json(k));
   c.res->json(200, {{"api_tokens", list}});
 }

@@ -154,6 +154,20 @@ class Server:
         return self.request("GET", "/auth/me", headers=bearer(access_token))
 
 
+class ServerTest:
+    """Mixin for a unittest.TestCase class sharing one server, started with
+    the class attribute `env`, as `cls.s`."""
+    env = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server(cls.env)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+
 def bearer(token):
     return {"Authorization": "Bearer " + token}
 

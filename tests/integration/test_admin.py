@@ -2,17 +2,10 @@
 import unittest
 
 from accounts import account
-from harness import Server, bearer, unique_email
+from harness import Server, ServerTest, bearer, unique_email
 
 
-class Profiles(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+class Profiles(ServerTest, unittest.TestCase):
 
     def test_patch_me_changes_profile_fields_only(self):
         s = self.s
@@ -74,16 +67,12 @@ class Profiles(unittest.TestCase):
         self.assertEqual(s.request("GET", "/avatars/" + "0" * 32).status, 404)
 
 
-class Administration(unittest.TestCase):
+class Administration(ServerTest, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s = Server()
+        super().setUpClass()
         cls.admin = account(cls.s, "admin")
         cls.manager = account(cls.s, "manager")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
 
     def req(self, who, method, path, body=None):
         return self.s.request(method, path, headers=bearer(who["token"]), json_body=body)

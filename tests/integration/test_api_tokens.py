@@ -5,17 +5,10 @@ import subprocess
 import unittest
 
 from accounts import account
-from harness import Server, bearer
+from harness import Server, ServerTest, bearer
 
 
-class ApiTokens(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+class ApiTokens(ServerTest, unittest.TestCase):
 
     def create(self, who, **body):
         body.setdefault("name", "ci")

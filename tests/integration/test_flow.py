@@ -3,17 +3,10 @@ the OAuth2 token endpoint, response conventions and restarts."""
 import json
 import unittest
 
-from harness import Server, bearer, unique_email
+from harness import Server, ServerTest, bearer, unique_email
 
 
-class CoreFlow(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+class CoreFlow(ServerTest, unittest.TestCase):
 
     def assert_error(self, r, status, code):
         self.assertEqual(r.status, status, r)

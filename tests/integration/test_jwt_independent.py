@@ -8,7 +8,7 @@ import unittest
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import Server, bearer
+from harness import Server, ServerTest, bearer
 
 
 def b64(data):
@@ -21,17 +21,13 @@ def parts(token):
     return json.loads(base64.urlsafe_b64decode(pad(h))), json.loads(base64.urlsafe_b64decode(pad(p))), s
 
 
-class IndependentVerification(unittest.TestCase):
+class IndependentVerification(ServerTest, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s = Server()
+        super().setUpClass()
         cls.tokens = cls.s.register()
         cls.jwks = cls.s.request("GET", "/.well-known/jwks.json").json()
         cls.disco = cls.s.request("GET", "/.well-known/openid-configuration").json()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
 
     def test_pyjwt_verifies_the_access_token_against_the_jwks(self):
         token = self.tokens["access_token"]

@@ -3,7 +3,7 @@ the grace window for racing tabs, parallel refreshes, the web cookie."""
 import concurrent.futures
 import unittest
 
-from harness import Server, bearer, unique_email
+from harness import Server, ServerTest, bearer, unique_email
 
 
 def parallel_refresh(s, token, n=50):
@@ -11,16 +11,10 @@ def parallel_refresh(s, token, n=50):
         return list(pool.map(lambda _: s.refresh(token), range(n)))
 
 
-class StrictRotation(unittest.TestCase):
+class StrictRotation(ServerTest, unittest.TestCase):
     """rotation_grace_s = 0: any reuse revokes the family."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server({"GATEHOUSE_TOKENS_ROTATION_GRACE_S": "0"})
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+    env = {"GATEHOUSE_TOKENS_ROTATION_GRACE_S": "0"}
 
     def test_reusing_a_rotated_token_revokes_the_whole_family(self):
         s = self.s
@@ -48,16 +42,8 @@ class StrictRotation(unittest.TestCase):
             self.assertEqual(s.refresh(token).status, 400)
 
 
-class GraceWindow(unittest.TestCase):
+class GraceWindow(ServerTest, unittest.TestCase):
     """Default grace (5 s): the previous token returns the live one."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
 
     def test_previous_token_within_grace_returns_the_same_live_token(self):
         s = self.s
@@ -88,14 +74,7 @@ class GraceWindow(unittest.TestCase):
         self.assertEqual(len(sessions["sessions"]), 1)  # one family, never two
 
 
-class Cookie(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+class Cookie(ServerTest, unittest.TestCase):
 
     def cookie_login(self):
         email = unique_email()

@@ -4,17 +4,10 @@ import http.client
 import socket
 import unittest
 
-from harness import Server, unique_email
+from harness import Server, ServerTest, unique_email
 
 
-class BadInput(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.close()
+class BadInput(ServerTest, unittest.TestCase):
 
     def tearDown(self):
         self.assertEqual(self.s.request("GET", "/health").status, 200)
