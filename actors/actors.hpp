@@ -40,9 +40,30 @@ token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
                             writer_actor writer, token_actor tokens, std::string rotation_secret);
 
+/// The notifier actor and the bound in front of it.
+struct Notifier {
+  notifier_actor actor;
+  std::shared_ptr<std::atomic<int>> backlog;  ///< accepted, not yet delivered or given up
+  int limit = 0;
+  /// Hands `n` over for delivery, or drops it (logged) when the backlog is full.
+  void send(logic::Notification n) const;
+};
+
+/// The notifier with the configured driver; empty with `why` if the driver
+/// cannot be set up (missing templates).
+Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::string& why);
+
+/// What the user actor needs besides its peers.
+struct AccountOptions {
+  logic::Backoff backoff;
+  config::Auth auth;
+  std::string public_url;
+};
+
 /// Users: registration, password login, profile and account management.
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles, logic::Backoff backoff);
+                      std::shared_ptr<const logic::Roles> roles, AccountOptions options,
+                      Notifier notifier);
 
 }  // namespace gh

@@ -91,6 +91,24 @@ struct NewApiKey {
   std::string secret;  ///< shown once; only its hash is stored
 };
 
+/// Asks for an emailed link: a magic sign-in link, an email verification or a
+/// password reset. Answered at once and alike whether the email exists.
+struct LinkRequest {
+  std::string purpose;  ///< "magic", "verify" or "reset"
+  std::string email;    ///< normalised
+  std::string redirect_to;  ///< magic links: an allowed URL, or empty
+  ClientInfo client;
+};
+
+struct PasswordChange {
+  std::string user_id;
+  std::string session_id;  ///< kept when revoking the others
+  std::string current_password;
+  std::string new_password;  ///< policy-checked
+  bool revoke_other_sessions = false;
+  ClientInfo client;
+};
+
 template <class T>
 using Callback = std::function<void(Expected<T>)>;
 
@@ -129,6 +147,18 @@ class Services {
   virtual void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) = 0;
   /// Revokes key `key_id` of `user_id` (another user's key is not_found).
   virtual void revoke_api_key(std::string user_id, std::string key_id, Callback<int> done) = 0;
+
+  /// Issues a one-time token and sends its link, if the email has an account.
+  virtual void request_link(LinkRequest req, Callback<bool> done) = 0;
+  /// Signs in with a magic-link token (single use); verifies the email too.
+  virtual void redeem_magic_link(std::string token, ClientInfo client, Callback<AuthResult> done) = 0;
+  /// Marks the email of the token's user verified (single use).
+  virtual void verify_email(std::string token, Callback<bool> done) = 0;
+  /// Sets a new (policy-checked) password with a reset token; revokes every
+  /// session and sends a security alert.
+  virtual void reset_password(std::string token, std::string new_password, Callback<bool> done) = 0;
+  /// Changes the password after checking the current one (forbidden if wrong).
+  virtual void change_password(PasswordChange req, Callback<bool> done) = 0;
 
   /// True when the store writer and the actors answer.
   virtual void ready(Callback<bool> done) = 0;

@@ -8,6 +8,7 @@
 #include "actors/api.hpp"
 #include "actors/logic/clock.hpp"
 #include "actors/logic/jwt.hpp"
+#include "actors/logic/mail.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -36,6 +37,12 @@ using active_atom = caf::atom_constant<caf::atom("active")>;
 using avatar_atom = caf::atom_constant<caf::atom("avatar")>;
 using newkey_atom = caf::atom_constant<caf::atom("newkey")>;
 using delkey_atom = caf::atom_constant<caf::atom("delkey")>;
+using notify_atom = caf::atom_constant<caf::atom("notify")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using link_atom = caf::atom_constant<caf::atom("link")>;
+using redeem_atom = caf::atom_constant<caf::atom("redeem")>;
+using reset_atom = caf::atom_constant<caf::atom("reset")>;
+using passwd_atom = caf::atom_constant<caf::atom("passwd")>;
 
 /// Error category of gh::Errc inside CAF errors.
 constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
@@ -86,12 +93,21 @@ using session_actor = caf::typed_actor<
     caf::replies_to<newkey_atom, std::string, ApiKeyRequest>::with<NewApiKey>,
     caf::replies_to<delkey_atom, std::string, std::string>::with<int>>;
 
+/// Delivers notifications through the configured driver, retrying with
+/// back-off; fire and forget.
+using notifier_actor = caf::typed_actor<caf::reacts_to<notify_atom, logic::Notification>,
+                                        caf::reacts_to<retry_atom, logic::Notification, int>>;
+
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
                                     caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<store::User>,
                                     caf::replies_to<active_atom, ActingUser, std::string, bool>::with<store::User>,
                                     caf::replies_to<create_atom, ActingUser, NewUser>::with<store::User>,
                                     caf::replies_to<avatar_atom, std::string, store::Avatar, std::string>::with<store::User>,
+                                    caf::replies_to<link_atom, LinkRequest>::with<bool>,
+                                    caf::replies_to<redeem_atom, std::string, std::string, ClientInfo>::with<AuthResult>,
+                                    caf::replies_to<reset_atom, std::string, std::string>::with<bool>,
+                                    caf::replies_to<passwd_atom, PasswordChange>::with<bool>,
                                     caf::replies_to<ping_atom>::with<bool>>;
 
 
@@ -114,3 +130,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ApiKeyRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewApiKey)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Avatar)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::Notification)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LinkRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::PasswordChange)

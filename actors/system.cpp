@@ -85,9 +85,12 @@ class ActorServices final : public Services {
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret);
+    notifier_ = spawn_notifier(*sys_, cfg_, why);
+    if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
-    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_,
-                        logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s});
+    AccountOptions opts{logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s},
+                        cfg_.auth, cfg_.public_.url};
+    users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_, opts, notifier_);
     sodium_memzero(secret.data(), secret.size());
     return true;
   }
@@ -135,6 +138,26 @@ class ActorServices final : public Services {
     ask<int>(sessions_, std::move(done), delkey_atom::value, std::move(user_id), std::move(key_id));
   }
 
+  void request_link(LinkRequest req, Callback<bool> done) override {
+    ask<bool>(users_, std::move(done), link_atom::value, std::move(req));
+  }
+  void redeem_magic_link(std::string token, ClientInfo client, Callback<AuthResult> done) override {
+    ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("magic"), std::move(token),
+                    std::move(client));
+  }
+  void verify_email(std::string token, Callback<bool> done) override {
+    ask<AuthResult>(users_, [done = std::move(done)](Expected<AuthResult> r) {
+      if (r.ok()) done(true);
+      else done(r.failure());
+    }, redeem_atom::value, std::string("verify"), std::move(token), ClientInfo{});
+  }
+  void reset_password(std::string token, std::string password, Callback<bool> done) override {
+    ask<bool>(users_, std::move(done), reset_atom::value, std::move(token), std::move(password));
+  }
+  void change_password(PasswordChange req, Callback<bool> done) override {
+    ask<bool>(users_, std::move(done), passwd_atom::value, std::move(req));
+  }
+
   void ready(Callback<bool> done) override {
     // Both the writer (the store) and the user actor must answer in time.
     auto writer = writer_;
@@ -161,11 +184,13 @@ class ActorServices final : public Services {
       if (h) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     };
     down(users_);
+    down(notifier_.actor);
     down(sessions_);
     down(tokens_);
     down(hasher_);
     down(writer_);  // last; HTTP has drained by now, so no write is pending
     users_ = nullptr;
+    notifier_.actor = nullptr;
     sessions_ = nullptr;
     tokens_ = nullptr;
     hasher_ = nullptr;
@@ -201,6 +226,7 @@ class ActorServices final : public Services {
   token_actor tokens_;
   session_actor sessions_;
   user_actor users_;
+  Notifier notifier_;
   bool stopped_ = false;
 };
 

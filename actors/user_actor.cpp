@@ -10,6 +10,8 @@
 
 #include "telemetry/log.hpp"
 
+#include <map>
+
 namespace gh {
 namespace {
 
@@ -20,13 +22,16 @@ struct user_state {
   session_actor sessions;
   std::string dummy_phc;  ///< verified for unknown emails: same cost as a real one
   std::shared_ptr<const logic::Roles> roles;
-  logic::Backoff backoff;
+  AccountOptions opts;
+  Notifier notifier;
   static inline const char* name = "gh.users";
 };
 
 using user_ptr = user_actor::stateful_pointer<user_state>;
 using auth_promise = caf::typed_response_promise<AuthResult>;
 
+caf::error forbidden(const char* why) { return make_error(Errc::forbidden, why); }
+caf::error store_failed() { return make_error(Errc::unavailable, "the store is unavailable"); }
 caf::error bad_login() { return make_error(Errc::invalid_credentials, "invalid email or password"); }
 
 std::optional<store::User> find_by_email(store::Store& db, const std::string& email) {
@@ -66,7 +71,7 @@ void upgrade_hash(user_ptr self, const store::User& user, std::string new_phc) {
 // the same time; group commit makes it durable within one fsync.
 void record_attempt(user_ptr self, const std::string& id, bool failed) {
   auto* db = self->state.store;
-  auto backoff = self->state.backoff;
+  auto backoff = self->state.opts.backoff;
   WriteOp op{[db, id, failed, backoff](store::Txn& t) -> caf::error {
     auto u = db->user(t, id);
     if (!u) return caf::none;
@@ -86,7 +91,7 @@ void record_attempt(user_ptr self, const std::string& id, bool failed) {
 auth_promise login(user_ptr self, LoginRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
   auto user = find_by_email(*self->state.store, req.email);
-  bool waiting = user && self->state.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
+  bool waiting = user && self->state.opts.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
   HashJob job{true, std::move(req.password), user ? user->password_hash : self->state.dummy_phc};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
@@ -102,6 +107,10 @@ auth_promise login(user_ptr self, LoginRequest& req) {
             }
             if (user->failed_logins) record_attempt(self, user->id, false);
             if (!r.phc.empty()) upgrade_hash(self, *user, r.phc);
+            if (!user->email_verified && !self->state.opts.auth.allow_unverified_login) {
+              rp.deliver(forbidden("verify your email address first"));
+              return;
+            }
             open_session(self, rp, *user, req.client);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -161,8 +170,6 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   return rp;
 }
 
-caf::error forbidden(const char* why) { return make_error(Errc::forbidden, why); }
-caf::error store_failed() { return make_error(Errc::unavailable, "the store is unavailable"); }
 
 // Runs `change` on the stored user `id` inside one write transaction and
 // answers with the user as stored.
@@ -265,14 +272,184 @@ caf::typed_response_promise<store::User> put_avatar(user_ptr self, std::string& 
   });
 }
 
+// ---- one-time tokens: magic links, email verification, password reset ----
+
+const char* kind_of(const std::string& purpose) {
+  return purpose == "magic" ? "magic_link" : purpose == "verify" ? "verify_email" : "reset_password";
+}
+
+std::int64_t ttl_of(const config::Auth& a, const std::string& purpose) {
+  return purpose == "magic" ? a.magic_link_ttl_s : purpose == "verify" ? a.verify_ttl_s : a.reset_ttl_s;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hexd = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else out += {'%', hexd[c >> 4], hexd[c & 15]};
+  }
+  return out;
+}
+
+// Answers at once, alike for every email; then, if the email has an active
+// account, issues the token (invalidating the previous one of that purpose)
+// and sends the link once the token is durable.
+caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
+  auto user = find_by_email(*self->state.store, req.email);
+  if (!user || !user->active) return true;
+  auto token = logic::b64url_encode(logic::random_bytes(32));
+  auto expires = now_s() + ttl_of(self->state.opts.auth, req.purpose);
+  store::OneTimeToken otp{req.purpose, user->id, expires, false};
+  auto* db = self->state.store;
+  WriteOp op{[db, otp, hash = logic::blake2b256(token)](store::Txn& t) -> caf::error {
+    return db->issue_otp(t, hash, otp) ? store_failed() : caf::none;
+  }};
+  static const std::map<std::string, std::string> paths = {
+      {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
+  auto link = self->state.opts.public_url + paths.at(req.purpose) + "?token=" + token;
+  if (!req.redirect_to.empty()) link += "&redirect_to=" + url_encode(req.redirect_to);
+  logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then([notifier = self->state.notifier, n](bool) { notifier.send(n); },
+            [id = user->id](caf::error&) { telemetry::log_error("one-time token not stored", {{"user_id", id}}); });
+  return true;
+}
+
+// Consumes a one-time token of `purpose` inside the transaction: it must
+// exist, be unused, unexpired, of this purpose, and its user active. Every
+// refusal has the same answer.
+caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, const std::string& purpose,
+                   store::User& user) {
+  const auto refuse = make_error(Errc::invalid_grant, "the link is invalid or has expired");
+  auto otp = db.otp(t, hash);
+  if (!otp || otp->used || otp->purpose != purpose || otp->expires_at <= now_s()) return refuse;
+  auto u = db.user(t, otp->user_id);
+  if (!u || !u->active) return refuse;
+  otp->used = true;
+  if (db.put_otp(t, hash, *otp)) return store_failed();
+  user = std::move(*u);
+  return caf::none;
+}
+
+// magic: signs in (and marks the email verified: the link reached it).
+// verify: marks the email verified; the answer carries no tokens.
+auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, ClientInfo& client) {
+  auto rp = self->make_response_promise<AuthResult>();
+  auto* db = self->state.store;
+  auto out = std::make_shared<store::User>();
+  WriteOp op{[db, purpose, hash = logic::blake2b256(token), out](store::Txn& t) -> caf::error {
+    if (auto err = consume(*db, t, hash, purpose, *out)) return err;
+    out->email_verified = true;
+    out->updated_at = now_s();
+    return db->put_user(t, *out) ? store_failed() : caf::none;
+  }};
+  self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+      .then(
+          [=](bool) mutable {
+            if (purpose == "magic") open_session(self, rp, *out, client);
+            else rp.deliver(AuthResult{*out, {}});
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+// Hashes the new password, then in one transaction: checks the token or the
+// current hash, stores the new hash, revokes sessions (all, or all but
+// `keep`), clears the login back-off. Then sends the security alert.
+template <class Check>
+void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::string new_password,
+                  std::string keep, bool revoke, std::string request_id, Check check) {
+  auto* db = self->state.store;
+  HashJob job{false, std::move(new_password), {}};
+  self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
+      .then(
+          [=](HashResult& r) mutable {
+            if (!r.ok) {
+              rp.deliver(make_error(Errc::internal, "internal error"));
+              return;
+            }
+            auto out = std::make_shared<store::User>();
+            WriteOp op{[db, check, phc = r.phc, keep, revoke, out](store::Txn& t) -> caf::error {
+              if (auto err = check(t, *out)) return err;
+              out->password_hash = phc;
+              out->failed_logins = 0;
+              out->updated_at = now_s();
+              if (db->put_user(t, *out)) return store_failed();
+              if (!revoke) return caf::none;
+              for (auto& s : db->sessions_of(t, out->id)) {
+                if (s.revoked || s.id == keep) continue;
+                s.revoked = true;
+                s.revoke_reason = "password_changed";
+                if (db->put_session(t, s)) return store_failed();
+              }
+              return caf::none;
+            }};
+            self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+                .then(
+                    [=](bool) mutable {
+                      self->state.notifier.send({"password_changed", out->email, "", 0, request_id});
+                      rp.deliver(true);
+                    },
+                    [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& token, std::string& password) {
+  auto rp = self->make_response_promise<bool>();
+  auto* db = self->state.store;
+  set_password(self, rp, std::move(password), "", true, "",
+               [db, hash = logic::blake2b256(token)](store::Txn& t, store::User& u) {
+                 return consume(*db, t, hash, "reset", u);
+               });
+  return rp;
+}
+
+// Verifies the current password first (403 when wrong), like a login.
+caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange& req) {
+  auto rp = self->make_response_promise<bool>();
+  int rc = 0;
+  auto* db = self->state.store;
+  auto t = db->read(rc);
+  auto user = rc ? std::nullopt : db->user(t, req.user_id);
+  t.abort();
+  if (!user) {
+    rp.deliver(store_failed());
+    return rp;
+  }
+  HashJob job{true, std::move(req.current_password), user->password_hash};
+  self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
+      .then(
+          [=](HashResult& r) mutable {
+            if (!r.ok) {
+              rp.deliver(forbidden("the current password is wrong"));
+              return;
+            }
+            auto old = user->password_hash;
+            set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
+                         req.client.request_id,
+                         [db, id = user->id, old](store::Txn& t, store::User& u) -> caf::error {
+                           auto cur = db->user(t, id);
+                           if (!cur || cur->password_hash != old)
+                             return make_error(Errc::conflict, "the password changed meanwhile");
+                           u = std::move(*cur);
+                           return caf::none;
+                         });
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
 user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor writer,
                                   hasher_actor hasher, session_actor sessions,
                                   std::string dummy_phc,
                                   std::shared_ptr<const logic::Roles> roles,
-                                  logic::Backoff backoff) {
+                                  AccountOptions opts, Notifier notifier) {
   auto& st = self->state;
   st.roles = std::move(roles);
-  st.backoff = backoff;
+  st.opts = std::move(opts);
+  st.notifier = std::move(notifier);
   st.store = db;
   st.writer = std::move(writer);
   st.hasher = std::move(hasher);
@@ -287,6 +464,14 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
       [=](avatar_atom, std::string& id, store::Avatar& a, std::string& url) {
         return put_avatar(self, id, a, url);
       },
+      [=](link_atom, LinkRequest& req) { return request_link(self, req); },
+      [=](redeem_atom, std::string& purpose, std::string& token, ClientInfo& client) {
+        return redeem(self, purpose, token, client);
+      },
+      [=](reset_atom, std::string& token, std::string& password) {
+        return reset_password(self, token, password);
+      },
+      [=](passwd_atom, PasswordChange& req) { return change_password(self, req); },
       [=](ping_atom) { return true; },
   };
 }
@@ -295,9 +480,10 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
 
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles, logic::Backoff backoff) {
+                      std::shared_ptr<const logic::Roles> roles, AccountOptions options,
+                      Notifier notifier) {
   return sys.spawn(user_fn, &store, std::move(writer), std::move(hasher), std::move(sessions),
-                   std::move(dummy_phc), std::move(roles), backoff);
+                   std::move(dummy_phc), std::move(roles), std::move(options), std::move(notifier));
 }
 
 }  // namespace gh

@@ -2,6 +2,7 @@
 
 #include "actors/api.hpp"
 #include "actors/keystore.hpp"
+#include "actors/logic/clock.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
 
@@ -91,6 +92,7 @@ int serve(const CommonOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (const char* f = std::getenv("GATEHOUSE_FOR_TEST_CLOCK_FILE")) set_clock_offset_file_for_test(f);
   config::Config cfg;
   int code = 0;
   auto db = prepare(o, cfg, code);

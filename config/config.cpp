@@ -119,6 +119,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("rate_limit.login_ip_account", c.rate_limit.login_ip_account, 1, 1'000'000),
       int_key("rate_limit.register_ip", c.rate_limit.register_ip, 1, 1'000'000),
       int_key("rate_limit.refresh_ip", c.rate_limit.refresh_ip, 1, 1'000'000),
+      int_key("rate_limit.link_ip", c.rate_limit.link_ip, 1, 1'000'000),
       int_key("rate_limit.default_ip", c.rate_limit.default_ip, 1, 100'000'000),
       int_key("rate_limit.backoff_after", c.rate_limit.backoff_after, 1, 1000),
       int_key("rate_limit.backoff_max_s", c.rate_limit.backoff_max_s, 1, 86'400),
@@ -148,6 +149,23 @@ std::vector<Binding> bindings(Config& c) {
       list_key("cookie.allowed_origins", c.cookie.allowed_origins),
       str_key("roles.file", c.roles.file),
       int_key("avatars.max_bytes", c.avatars.max_bytes, 1024, 64ll << 20),
+      str_key("public.url", c.public_.url),
+      str_key("notify.driver", c.notify.driver),
+      str_key("notify.from", c.notify.from),
+      str_key("notify.file_dir", c.notify.file_dir),
+      str_key("notify.smtp_url", c.notify.smtp_url),
+      bool_key("notify.smtp_starttls", c.notify.smtp_starttls),
+      str_key("notify.webhook_url", c.notify.webhook_url),
+      str_key("notify.webhook_secret", c.notify.webhook_secret),
+      str_key("notify.templates", c.notify.templates),
+      int_key("notify.max_attempts", c.notify.max_attempts, 1, 100),
+      int_key("notify.retry_base_ms", c.notify.retry_base_ms, 1, 3'600'000),
+      int_key("notify.queue_limit", c.notify.queue_limit, 1, 10'000'000),
+      bool_key("auth.allow_unverified_login", c.auth.allow_unverified_login),
+      int_key("auth.magic_link_ttl_s", c.auth.magic_link_ttl_s, 60, 86'400),
+      int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
+      int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
+      list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("log.level", c.log.level),
   };
 }
@@ -164,6 +182,11 @@ void validate(const Config& c) {
     bad("cookie.same_site", "must be Strict, Lax or None");
   if (c.cookie.name.rfind("__Host-", 0) == 0 && !c.cookie.secure)
     bad("cookie.secure", "a __Host- cookie must be secure; rename the cookie for plain-http development");
+  const auto& d = c.notify.driver;
+  if (d != "log" && d != "file" && d != "smtp" && d != "webhook")
+    bad("notify.driver", "must be log, file, smtp or webhook");
+  if (d == "webhook" && (c.notify.webhook_url.empty() || c.notify.webhook_secret.empty()))
+    bad("notify.webhook_url", "the webhook driver needs notify.webhook_url and notify.webhook_secret");
   const auto& lvl = c.log.level;
   if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error")
     bad("log.level", "must be debug, info, warn or error");

@@ -62,6 +62,8 @@ struct RateLimit {
   int register_ip = 20;
   /// Refreshes per minute per client IP (mobile apps behind one NAT share it). Default: 600.
   int refresh_ip = 600;
+  /// Requests for emailed links (magic link, reset, verification) per client IP. Default: 20.
+  int link_ip = 20;
   /// Every other route, per client IP. Default: 6000.
   int default_ip = 6000;
   /// Consecutive failed logins of one account before its back-off starts.
@@ -162,6 +164,50 @@ struct Avatars {
   std::size_t max_bytes = 1 << 20;
 };
 
+struct Public {
+  /// The base URL users reach Gatehouse at; links in emails point here.
+  /// Default: "http://127.0.0.1:8000".
+  std::string url = "http://127.0.0.1:8000";
+};
+
+struct Notify {
+  /// log | file | smtp | webhook. Default: "log" (prints links in the log:
+  /// development only; a warning is logged at start-up).
+  std::string driver = "log";
+  /// From address of emails. Default: "Gatehouse <no-reply@localhost>".
+  std::string from = "Gatehouse <no-reply@localhost>";
+  /// file driver: outbox folder of .eml files. Default: "var/outbox".
+  std::string file_dir = "var/outbox";
+  /// smtp driver: smtp://host:port (smtps:// for TLS from the start).
+  /// Credentials come from GATEHOUSE_NOTIFY_SMTP_USER / _PASSWORD.
+  std::string smtp_url = "smtp://127.0.0.1:25";
+  /// smtp driver: upgrade with STARTTLS (required when true). Default: false.
+  bool smtp_starttls = false;
+  /// webhook driver: where to POST, and the HMAC-SHA256 key of the
+  /// X-Gatehouse-Signature header.
+  std::string webhook_url;
+  std::string webhook_secret;
+  /// Folder of the message templates, relative to the config file. Default: "templates".
+  std::string templates = "templates";
+  /// Delivery attempts before giving up, with exponential back-off from
+  /// retry_base_ms. Default: 5, 500 ms.
+  int max_attempts = 5;
+  int retry_base_ms = 500;
+  /// Messages waiting for delivery at most; more are dropped and logged. Default: 10,000.
+  int queue_limit = 10'000;
+};
+
+struct Auth {
+  /// May a user whose email is not verified log in? Default: true.
+  bool allow_unverified_login = true;
+  /// Lifetimes of one-time tokens, seconds. Defaults: 900, 900, 86400.
+  int magic_link_ttl_s = 900;
+  int reset_ttl_s = 900;
+  int verify_ttl_s = 86'400;
+  /// Origins a magic link's redirect_to may point at (besides public.url).
+  std::vector<std::string> redirect_origins;
+};
+
 struct Log {
   /// Minimum level: debug, info, warn, error. Default: info.
   std::string level = "info";
@@ -177,6 +223,9 @@ struct Config {
   Cookie cookie;
   RolesFile roles;
   Avatars avatars;
+  Public public_;
+  Notify notify;
+  Auth auth;
   Log log;
   /// Folder of the config file (for relative paths); "." without a file.
   std::string config_dir = ".";

@@ -13,8 +13,8 @@ namespace {
 using Pistache::Http::Method;
 using nlohmann::json;
 
-// Answers a login or registration: tokens + user; the refresh token goes in
-// the cookie instead of the body when the client asked for it.
+}  // namespace
+
 void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cfg,
                  const AuthResult& r, bool cookie, int status) {
   json body = tokens_json(r.tokens, !cookie);
@@ -24,6 +24,8 @@ void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cf
   res->set_user(r.user.id);
   res->json(status, body, extra);
 }
+
+namespace {
 
 void health(Ctx& c) { c.res->json(200, {{"status", "ok"}}); }
 
@@ -233,6 +235,7 @@ void install_routes(Router& r) {
   r.add(Method::Get, "/.well-known/openid-configuration", anyone, discovery);
   install_profile_routes(r);
   install_admin_routes(r);
+  install_link_routes(r);
 }
 
 }  // namespace gh::http

@@ -129,6 +129,7 @@ class GatehouseHandler : public Http::Handler {
     if (cls == "login") return rl.login_ip;
     if (cls == "register") return rl.register_ip;
     if (cls == "refresh") return rl.refresh_ip;
+    if (cls == "link") return rl.link_ip;
     return rl.default_ip;
   }
 

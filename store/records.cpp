@@ -167,4 +167,17 @@ bool decode(std::string_view bytes, Avatar& r) {
   });
 }
 
+std::string encode(const OneTimeToken& r) {
+  return pack({{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}});
+}
+
+bool decode(std::string_view bytes, OneTimeToken& r) {
+  return unpack(bytes, [&](const json& j) {
+    r.purpose = j.at("p").get<std::string>();
+    r.user_id = j.at("u").get<std::string>();
+    r.expires_at = j.at("ex").get<std::int64_t>();
+    r.used = j.at("us").get<bool>();
+  });
+}
+
 }  // namespace gh::store

@@ -69,6 +69,15 @@ struct ApiKey {
   bool revoked = false;
 };
 
+/// A one-time token (magic link, email verification, password reset). Only
+/// its hash is stored (the table key).
+struct OneTimeToken {
+  std::string purpose;  ///< "magic", "verify" or "reset"
+  std::string user_id;
+  std::int64_t expires_at = 0;
+  bool used = false;
+};
+
 /// An uploaded avatar image.
 struct Avatar {
   std::string content_type;  ///< image/png, image/jpeg or image/webp
@@ -89,6 +98,7 @@ std::string encode(const RefreshRef& r);
 std::string encode(const SigningKey& r);
 std::string encode(const ApiKey& r);
 std::string encode(const Avatar& r);
+std::string encode(const OneTimeToken& r);
 
 /// Each returns false (leaving `out` unspecified) for bytes that are not a
 /// well-formed record of a known version.
@@ -98,5 +108,6 @@ bool decode(std::string_view bytes, RefreshRef& out);
 bool decode(std::string_view bytes, SigningKey& out);
 bool decode(std::string_view bytes, ApiKey& out);
 bool decode(std::string_view bytes, Avatar& out);
+bool decode(std::string_view bytes, OneTimeToken& out);
 
 }  // namespace gh::store

@@ -40,7 +40,7 @@ std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& wh
                 {"user_sessions", &s->user_sessions_}, {"refresh", &s->refresh_},
                 {"keys", &s->keys_},
                 {"api_keys", &s->api_keys_}, {"user_api_keys", &s->user_api_keys_},
-                {"avatars", &s->avatars_}};
+                {"avatars", &s->avatars_}, {"otp", &s->otp_}, {"user_otp", &s->user_otp_}};
   for (auto& tb : tables) {
     if ((rc = mdb_dbi_open(t.get(), tb.name, MDB_CREATE, tb.dbi))) {
       why = std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
@@ -181,6 +181,27 @@ std::vector<std::pair<std::string, ApiKey>> Store::api_keys_of(const Txn& t,
     if (auto k = api_key(t, hash)) out.emplace_back(std::move(hash), std::move(*k));
   }
   return out;
+}
+
+std::optional<OneTimeToken> Store::otp(const Txn& t, std::string_view token_hash) const {
+  return get_record<OneTimeToken>(t, otp_, token_hash);
+}
+
+int Store::put_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o) {
+  return t.put(otp_, token_hash, encode(o));
+}
+
+int Store::issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o) {
+  auto index_key = o.user_id + ":" + o.purpose;
+  if (auto prev_hash = t.get(user_otp_, index_key)) {
+    std::string prev(*prev_hash);
+    if (auto prev_otp = otp(t, prev); prev_otp && !prev_otp->used) {
+      prev_otp->used = true;
+      if (int rc = put_otp(t, prev, *prev_otp)) return rc;
+    }
+  }
+  int rc = put_otp(t, token_hash, o);
+  return rc ? rc : t.put(user_otp_, index_key, token_hash);
 }
 
 std::optional<Avatar> Store::avatar(const Txn& t, std::string_view user_id) const {

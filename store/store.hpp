@@ -18,6 +18,8 @@
 //   api_keys       BLAKE2b(secret)    -> ApiKey
 //   user_api_keys  user id ++ key id  -> BLAKE2b(secret) (index for listing / revoking)
 //   avatars        user id            -> Avatar
+//   otp            BLAKE2b(token)     -> OneTimeToken
+//   user_otp       user id ++ purpose -> BLAKE2b(token) of the newest one
 #pragma once
 
 #include "store/lmdb.hpp"
@@ -83,6 +85,12 @@ class Store {
   /// (secret hash, key) of every API key of a user.
   std::vector<std::pair<std::string, ApiKey>> api_keys_of(const Txn& t, std::string_view user_id) const;
 
+  std::optional<OneTimeToken> otp(const Txn& t, std::string_view token_hash) const;
+  int put_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
+  /// Issues a one-time token: the previous one of the same user and purpose
+  /// is marked used first.
+  int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
+
   std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
   int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
 
@@ -98,7 +106,8 @@ class Store {
   Store() = default;
   Env env_;
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
-          keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0;
+          keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
+          otp_ = 0, user_otp_ = 0;
 };
 
 }  // namespace gh::store

@@ -51,10 +51,13 @@ class Server:
     """One gatehouse process. `env` adds GATEHOUSE_* overrides."""
 
     def __init__(self, env=None, data_dir=None):
-        self.env = dict(FAST_HASHING)
-        self.env.update(env or {})
         self.owns_dir = data_dir is None
         self.data = data_dir or tempfile.mkdtemp(prefix="gatehouse-test-")
+        self.outbox = os.path.join(self.data, "outbox")
+        self.env = dict(FAST_HASHING)
+        # Mail goes to an outbox folder unless a test picks another driver.
+        self.env.update({"GATEHOUSE_NOTIFY_DRIVER": "file", "GATEHOUSE_NOTIFY_FILE_DIR": self.outbox})
+        self.env.update(env or {})
         self.lines = []
         self.proc = None
         self.start()

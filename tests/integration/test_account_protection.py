@@ -2,7 +2,9 @@
 many addresses is slowed, the throttled answer is a wrong-password answer in
 the same time, the owner gets in once the back-off passes, and the counters
 survive a restart."""
+import os
 import statistics
+import tempfile
 import time
 import unittest
 
@@ -21,7 +23,17 @@ def attempt(s, email, password, ip):
 
 class BruteForce(unittest.TestCase):
     def test_brute_force_from_fifty_addresses_then_the_owner_logs_in(self):
-        with Server(ENV) as s:
+        clock = tempfile.NamedTemporaryFile("w", delete=False)
+        clock.close()
+        self.addCleanup(os.unlink, clock.name)
+
+        def shift(seconds):  # the server's clock offset (test hook)
+            with open(clock.name, "w") as f:
+                f.write(str(seconds))
+
+        shift(0)
+        env = dict(ENV, GATEHOUSE_FOR_TEST_CLOCK_FILE=clock.name, GATEHOUSE_RATE_LIMIT_BACKOFF_MAX_S="60")
+        with Server(env) as s:
             owner = unique_email()
             s.register(owner, password="the owner's password")
             answers = {(r.status, r.body.replace(r.json()["request_id"].encode(), b""))
@@ -29,7 +41,9 @@ class BruteForce(unittest.TestCase):
             self.assertEqual(len(answers), 1, answers)  # all 401, one body
             (status, _), = answers
             self.assertEqual(status, 401)
-            # Right now the account is backing off: even the right password is refused, like a wrong one.
+            # Hold time just before the last failure, so the account is surely still backing off:
+            # even the right password is refused, like a wrong one.
+            shift(-30)
             r = attempt(s, owner, "the owner's password", "192.0.2.10")
             self.assertEqual((r.status, r.json()["error"]), (401, "invalid_credentials"))
             # Another account is not affected.
@@ -40,7 +54,7 @@ class BruteForce(unittest.TestCase):
             s.restart()
             r = attempt(s, owner, "the owner's password", "192.0.2.10")
             self.assertEqual(r.status, 401)
-            time.sleep(2.2)
+            shift(120)  # the back-off (at most 60 s here) has passed
             r = attempt(s, owner, "the owner's password", "192.0.2.10")
             self.assertEqual(r.status, 200, r)
             # A success clears the count: one more mistake does not throttle.

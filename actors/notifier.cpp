@@ -1,0 +1,64 @@
+#include "actors/actors.hpp"
+#include "actors/notify_drivers.hpp"
+#include "telemetry/log.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace gh {
+namespace {
+
+// Runs on its own thread (detached): drivers block on disk and network.
+notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::shared_ptr<Driver> driver,
+                                          config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog) {
+  auto attempt = [=](logic::Notification& n, int number) {
+    std::string error;
+    nlohmann::json fields = {{"kind", n.kind}, {"request_id", n.request_id}, {"attempt", number}};
+    if (driver->deliver(n, error)) {
+      --*backlog;
+      telemetry::log_info("notification delivered", fields);
+      return;
+    }
+    fields["error"] = error;
+    if (number >= cfg.max_attempts) {
+      --*backlog;
+      telemetry::log_error("notification not delivered; giving up", fields);
+      return;
+    }
+    auto delay = std::chrono::milliseconds(static_cast<long long>(cfg.retry_base_ms) << std::min(number - 1, 16));
+    fields["retry_in_ms"] = delay.count();
+    telemetry::log_warn("notification delivery failed; will retry", fields);
+    self->delayed_send(self, delay, retry_atom::value, std::move(n), number + 1);
+  };
+  return {
+      [=](notify_atom, logic::Notification& n) { attempt(n, 1); },
+      [=](retry_atom, logic::Notification& n, int number) { attempt(n, number); },
+  };
+}
+
+}  // namespace
+
+Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::string& why) {
+  auto driver = make_driver(cfg, why);
+  if (!driver) return {};
+  if (cfg.notify.driver == "log")
+    telemetry::log_warn("notify.driver is 'log': links are written to the log; use it for development only");
+  Notifier n;
+  n.backlog = std::make_shared<std::atomic<int>>(0);
+  n.limit = cfg.notify.queue_limit;
+  n.actor = sys.spawn<caf::detached>(notifier_fn, std::shared_ptr<Driver>(std::move(driver)), cfg.notify,
+                                     n.backlog);
+  return n;
+}
+
+void Notifier::send(logic::Notification n) const {
+  if (backlog->load() >= limit) {
+    telemetry::log_error("notification queue full; message dropped", {{"kind", n.kind}, {"request_id", n.request_id}});
+    return;
+  }
+  ++*backlog;
+  caf::anon_send(actor, notify_atom::value, std::move(n));
+}
+
+}  // namespace gh

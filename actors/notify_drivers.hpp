@@ -1,0 +1,26 @@
+// Notification drivers: how a rendered message leaves the server. Each
+// deliver() blocks (disk, network) and is called only from the notifier
+// actor's own thread. A driver never throws; it returns false with a reason.
+#pragma once
+
+#include "actors/logic/mail.hpp"
+#include "config/config.hpp"
+
+#include <memory>
+#include <string>
+
+namespace gh {
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual bool deliver(const logic::Notification& n, std::string& error) = 0;
+};
+
+/// The driver config.notify.driver names, or null with `why`.
+std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why);
+
+/// HMAC-SHA256 of `body` under `secret`, lowercase hex: the webhook signature.
+std::string webhook_signature(const std::string& secret, const std::string& body);
+
+}  // namespace gh
