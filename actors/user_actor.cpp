@@ -153,11 +153,30 @@ void add_user(user_ptr self, store::User draft, std::string password, Promise rp
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
+caf::result<bool> request_link(user_ptr self, LinkRequest& req);
+
+// auth.existing_email = "conflict": an existing email answers 409; a new
+// account gets a session at once.
+// auth.existing_email = "notify": nothing tells the two apart. Both cost one
+// hash; a new account gets no session but a verification mail, an existing
+// one's owner gets an "account exists" mail; both answer with an AuthResult
+// without tokens (HTTP: 202 accepted).
 auth_promise register_user(user_ptr self, RegisterRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
-  // Cheap early answer; the insert checks again inside its transaction.
-  if (find_by_email(*self->state.store, req.email)) {
-    rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
+  bool hide = self->state.opts.auth.existing_email == "notify";
+  if (auto existing = find_by_email(*self->state.store, req.email)) {
+    if (!hide) {  // cheap early answer; the insert checks again in its transaction
+      rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
+      return rp;
+    }
+    HashJob job{false, std::move(req.password), {}};
+    self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
+        .then(
+            [=](HashResult&) mutable {
+              self->state.notifier.send({"account_exists", existing->email, "", 0, req.client.request_id});
+              rp.deliver(AuthResult{});
+            },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
     return rp;
   }
   store::User u;
@@ -166,7 +185,12 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   u.full_name = req.full_name;
   u.data = req.data;
   add_user(self, std::move(u), std::move(req.password), rp,
-           [=, client = req.client](const store::User& added) { open_session(self, rp, added, client); });
+           [=, client = req.client](const store::User& added) mutable {
+             if (!hide) return open_session(self, rp, added, client);
+             LinkRequest verify{"verify", added.email, "", client};
+             request_link(self, verify);
+             rp.deliver(AuthResult{});
+           });
   return rp;
 }
 

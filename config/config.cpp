@@ -162,6 +162,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("notify.retry_base_ms", c.notify.retry_base_ms, 1, 3'600'000),
       int_key("notify.queue_limit", c.notify.queue_limit, 1, 10'000'000),
       bool_key("auth.allow_unverified_login", c.auth.allow_unverified_login),
+      str_key("auth.existing_email", c.auth.existing_email),
       int_key("auth.magic_link_ttl_s", c.auth.magic_link_ttl_s, 60, 86'400),
       int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
@@ -182,6 +183,8 @@ void validate(const Config& c) {
     bad("cookie.same_site", "must be Strict, Lax or None");
   if (c.cookie.name.rfind("__Host-", 0) == 0 && !c.cookie.secure)
     bad("cookie.secure", "a __Host- cookie must be secure; rename the cookie for plain-http development");
+  if (c.auth.existing_email != "conflict" && c.auth.existing_email != "notify")
+    bad("auth.existing_email", "must be conflict or notify");
   const auto& d = c.notify.driver;
   if (d != "log" && d != "file" && d != "smtp" && d != "webhook")
     bad("notify.driver", "must be log, file, smtp or webhook");

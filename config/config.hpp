@@ -200,6 +200,11 @@ struct Notify {
 struct Auth {
   /// May a user whose email is not verified log in? Default: true.
   bool allow_unverified_login = true;
+  /// Registering an email that has an account: "conflict" answers 409 (and
+  /// a new account gets tokens at once); "notify" answers 202 alike for new
+  /// and existing emails, mails a verification link to a new account and an
+  /// "account exists" notice to an existing one. Default: "conflict".
+  std::string existing_email = "conflict";
   /// Lifetimes of one-time tokens, seconds. Defaults: 900, 900, 86400.
   int magic_link_ttl_s = 900;
   int reset_ttl_s = 900;

@@ -58,6 +58,10 @@ void register_user(Ctx& c) {
   req.client = c.client;
   c.app.services.register_user(
       std::move(req), [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
+        bool hide = cfg.auth.existing_email == "notify";
+        if (hide && (r.ok() || r.failure().code == Errc::conflict))  // a lost race is a conflict too
+          return res->json(202, {{"status", "accepted"},
+                                 {"message", "check your email to finish signing up"}});
         if (!r.ok()) return res->failure(r.failure());
         answer_auth(res, cfg, r.value(), cookie, 201);
       });

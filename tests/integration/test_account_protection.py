@@ -87,6 +87,24 @@ class Timing(unittest.TestCase):
             for kind in ("unknown", "throttled"):
                 self.assertLess(abs(med[kind] - base), 0.25 * base + 0.003, med)
 
+    def test_registering_new_and_existing_emails_takes_the_same_time(self):
+        env = dict(ENV)
+        env.update({"GATEHOUSE_HASHING_OPS_LIMIT": "2", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "19456",
+                    "GATEHOUSE_AUTH_EXISTING_EMAIL": "notify", "GATEHOUSE_RATE_LIMIT_REGISTER_IP": "100000"})
+        with Server(env) as s:
+            existing = unique_email()
+            s.request("POST", "/auth/register", json_body={"email": existing, "password": "correct horse battery"})
+            samples = {"new": [], "existing": []}
+            for _ in range(25):
+                for kind in ("new", "existing"):
+                    e = unique_email() if kind == "new" else existing
+                    t0 = time.perf_counter()
+                    r = s.request("POST", "/auth/register", json_body={"email": e, "password": "correct horse battery"})
+                    samples[kind].append(time.perf_counter() - t0)
+                    self.assertEqual(r.status, 202)
+            med = {k: statistics.median(v) for k, v in samples.items()}
+            self.assertLess(abs(med["new"] - med["existing"]), 0.25 * med["existing"] + 0.005, med)
+
 
 if __name__ == "__main__":
     unittest.main()

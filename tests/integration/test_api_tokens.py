@@ -45,6 +45,10 @@ class ApiTokens(ServerTest, unittest.TestCase):
         self.assertEqual(r2.status, 204)
         self.assertEqual(self.s.request("GET", "/auth/me", headers=self.key(r["token"])).status, 401)
         self.assertEqual(self.s.request("GET", "/auth/me", headers=self.key("gh_forged")).status, 401)
+        # An API token is not a bearer access token.
+        u2 = account(self.s, "user")
+        k2 = self.create(u2).json()["token"]
+        self.assertEqual(self.s.request("GET", "/auth/me", headers=bearer(k2)).status, 401)
 
     def test_ip_allowlist(self):
         u = account(self.s, "user")

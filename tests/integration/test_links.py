@@ -187,6 +187,32 @@ class Smtp(unittest.TestCase):
         self.s.login(e, "my next password")
 
 
+class HiddenRegistration(unittest.TestCase):
+    def test_registration_does_not_reveal_existing_emails(self):
+        inbox = Inbox()
+        smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+        smtp.start()
+        self.addCleanup(smtp.stop)
+        env = {"GATEHOUSE_NOTIFY_DRIVER": "smtp", "GATEHOUSE_NOTIFY_SMTP_URL": "smtp://127.0.0.1:%d" % smtp.port,
+               "GATEHOUSE_AUTH_EXISTING_EMAIL": "notify", "GATEHOUSE_AUTH_ALLOW_UNVERIFIED_LOGIN": "false"}
+        with Server(env) as s:
+            body = lambda e: {"email": e, "password": "correct horse battery"}
+            new = unique_email()
+            a = s.request("POST", "/auth/register", json_body=body(new))
+            b = s.request("POST", "/auth/register", json_body=body(new))  # now it exists
+            self.assertEqual((a.status, a.json()), (b.status, b.json()))
+            self.assertEqual(a.status, 202)
+            self.assertNotIn("access_token", a.json())
+            self.assertTrue(wait_until(lambda: any("already has one" in m.get_body(("plain",)).get_content()
+                                                   for m in inbox.messages if m["To"] == new)))
+            # Unverified: the right password is answered 403 until the email is confirmed.
+            r = s.request("POST", "/auth/login", json_body=body(new))
+            self.assertEqual((r.status, r.json()["error"]), (403, "forbidden"))
+            token = token_of(inbox.link_for(new, "/auth/verify-email"))
+            self.assertEqual(s.request("POST", "/auth/verify-email", json_body={"token": token}).status, 200)
+            s.login(new)
+
+
 class Expiry(unittest.TestCase):
     def test_links_expire(self):
         clock = tempfile.NamedTemporaryFile("w", delete=False)

@@ -74,6 +74,23 @@ class GraceWindow(ServerTest, unittest.TestCase):
         self.assertEqual(len(sessions["sessions"]), 1)  # one family, never two
 
 
+class AbsoluteExpiry(unittest.TestCase):
+    def test_a_family_ends_at_its_absolute_expiry(self):
+        import os
+        import tempfile
+        clock = tempfile.NamedTemporaryFile("w", delete=False)
+        clock.write("0")
+        clock.close()
+        self.addCleanup(os.unlink, clock.name)
+        with Server({"GATEHOUSE_FOR_TEST_CLOCK_FILE": clock.name, "GATEHOUSE_TOKENS_REFRESH_TTL_S": "3600"}) as s:
+            t = s.register()
+            t = s.refresh(t["refresh_token"]).json()
+            with open(clock.name, "w") as f:
+                f.write("3601")
+            r = s.refresh(t["refresh_token"])
+            self.assertEqual((r.status, r.json()["error"]), (400, "invalid_grant"))
+
+
 class Cookie(ServerTest, unittest.TestCase):
 
     def cookie_login(self):
