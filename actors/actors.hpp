@@ -36,9 +36,27 @@ hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int 
 token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
                         std::shared_ptr<logic::KeyRingHolder> keys);
 
+/// The audit actor's handle: publish() never blocks and never fails the caller.
+struct Auditor {
+  audit_actor actor;
+  /// Stamps the time (if unset) and hands the event to the audit actor.
+  void publish(logic::AuditEvent e) const;
+};
+
+/// An event with the request's context filled in.
+logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::string actor_user_id,
+                              std::string subject_user_id,
+                              nlohmann::json details = nlohmann::json::object());
+
+/// The audit actor over the writer. `lost` counts events that could not be
+/// kept (a backlog beyond `limit`); it stays 0 in normal operation.
+Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
+                      std::shared_ptr<std::atomic<std::uint64_t>> lost);
+
 /// Sessions and refresh-token families (create, rotate, revoke, list).
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
-                            writer_actor writer, token_actor tokens, std::string rotation_secret);
+                            writer_actor writer, token_actor tokens, std::string rotation_secret,
+                            Auditor audit);
 
 /// The notifier actor and the bound in front of it.
 struct Notifier {
@@ -58,6 +76,7 @@ struct AccountOptions {
   logic::Backoff backoff;
   config::Auth auth;
   std::string public_url;
+  Auditor audit;
 };
 
 /// Users: registration, password login, profile and account management.

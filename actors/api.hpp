@@ -7,6 +7,7 @@
 #pragma once
 
 #include "actors/errors.hpp"
+#include "actors/logic/audit.hpp"
 #include "actors/logic/keyring.hpp"
 #include "actors/logic/roles.hpp"
 #include "config/config.hpp"
@@ -60,6 +61,7 @@ struct AuthResult {
 struct ActingUser {
   std::string user_id;
   std::string role;
+  ClientInfo client;  ///< for the audit record
 };
 
 /// A change to a user; fields left empty are not touched. `role` and
@@ -159,6 +161,9 @@ class Services {
   virtual void reset_password(std::string token, std::string new_password, Callback<bool> done) = 0;
   /// Changes the password after checking the current one (forbidden if wrong).
   virtual void change_password(PasswordChange req, Callback<bool> done) = 0;
+
+  /// Publishes an audit event from outside the actors (e.g. rate limited).
+  virtual void audit(logic::AuditEvent e) = 0;
 
   /// True when the store writer and the actors answer.
   virtual void ready(Callback<bool> done) = 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/api.hpp"
+#include "actors/logic/audit.hpp"
 #include "actors/logic/clock.hpp"
 #include "actors/logic/jwt.hpp"
 #include "actors/logic/mail.hpp"
@@ -43,6 +44,7 @@ using link_atom = caf::atom_constant<caf::atom("link")>;
 using redeem_atom = caf::atom_constant<caf::atom("redeem")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using passwd_atom = caf::atom_constant<caf::atom("passwd")>;
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
 
 /// Error category of gh::Errc inside CAF errors.
 constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
@@ -98,6 +100,9 @@ using session_actor = caf::typed_actor<
 using notifier_actor = caf::typed_actor<caf::reacts_to<notify_atom, logic::Notification>,
                                         caf::reacts_to<retry_atom, logic::Notification, int>>;
 
+/// Appends audit events to the hash-chained log, in batches, through the writer.
+using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>>;
+
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
                                     caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<store::User>,
@@ -131,5 +136,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ApiKeyRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewApiKey)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Avatar)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::Notification)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::AuditEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LinkRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::PasswordChange)

@@ -17,6 +17,7 @@ struct session_state {
   writer_actor writer;
   token_actor tokens;
   std::string secret;  ///< rotation secret (32 bytes)
+  Auditor audit;
   static inline const char* name = "gh.sessions";
 };
 
@@ -90,6 +91,8 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
     if (d == logic::RefreshDecision::invalid)
       return bad_grant("the refresh token is invalid or expired");
     if (d == logic::RefreshDecision::reuse) {  // revoke the family, then refuse
+      out->user_id = s->user_id;
+      out->sid = s->id;
       s->revoked = true;
       s->revoke_reason = "reuse";
       return store->put_session(t, *s) ? store_error() : caf::none;
@@ -119,9 +122,14 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
       .then(
           [=](bool) mutable {
             if (out->decision == logic::RefreshDecision::reuse) {
+              self->state.audit.publish(audit_event("refresh_reuse_detected", client, "", out->user_id,
+                                                    {{"session_id", out->sid}}));
               rp.deliver(bad_grant("refresh token reuse detected; the session was revoked"));
               return;
             }
+            self->state.audit.publish(audit_event("refresh", client, out->user_id, out->user_id,
+                                                  {{"session_id", out->sid},
+                                                   {"grace_replay", out->decision == logic::RefreshDecision::grace_replay}}));
             answer_with_pair(self, rp, out->user_id, out->role, out->sid, out->next_token);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -152,7 +160,13 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
     return caf::none;
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([=](bool) mutable { rp.deliver(*count); },
+      .then([=](bool) mutable {
+              self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
+                                                    ClientInfo{}, user_id, user_id,
+                                                    {{"reason", reason}, {"sessions", *count},
+                                                     {"session_id", all ? std::string() : sid}}));
+              rp.deliver(*count);
+            },
             [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
@@ -186,8 +200,13 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
     return store->put_api_key(t, hash, key) ? store_error() : caf::none;
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([=](bool) mutable { rp.deliver(out); },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      .then(
+          [=](bool) mutable {
+            self->state.audit.publish(audit_event("api_token_created", ClientInfo{}, out.key.user_id,
+                                                  out.key.user_id, {{"token_id", out.key.id}, {"name", out.key.name}}));
+            rp.deliver(out);
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
@@ -204,15 +223,20 @@ caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_
     return make_error(Errc::not_found, "no such API token");
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([=](bool) mutable { rp.deliver(1); },
+      .then([=](bool) mutable {
+              self->state.audit.publish(audit_event("api_token_revoked", ClientInfo{}, user_id, user_id,
+                                                    {{"token_id", key_id}}));
+              rp.deliver(1);
+            },
             [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
 session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, store::Store* store,
                                         writer_actor writer, token_actor tokens,
-                                        std::string secret) {
+                                        std::string secret, Auditor audit) {
   auto& st = self->state;
+  st.audit = std::move(audit);
   st.cfg = std::move(cfg);
   st.store = store;
   st.writer = std::move(writer);
@@ -235,9 +259,10 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, st
 }  // namespace
 
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
-                            writer_actor writer, token_actor tokens, std::string rotation_secret) {
+                            writer_actor writer, token_actor tokens, std::string rotation_secret,
+                            Auditor audit) {
   return sys.spawn(session_fn, cfg, &store, std::move(writer), std::move(tokens),
-                   std::move(rotation_secret));
+                   std::move(rotation_secret), std::move(audit));
 }
 
 }  // namespace gh

@@ -84,12 +84,13 @@ class ActorServices final : public Services {
     writer_ = spawn_writer(*sys_, db_, cfg_.store.max_batch);
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
-    sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret);
+    auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_);
+    sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
     notifier_ = spawn_notifier(*sys_, cfg_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
     AccountOptions opts{logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s},
-                        cfg_.auth, cfg_.public_.url};
+                        cfg_.auth, cfg_.public_.url, auditor_};
     users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_, opts, notifier_);
     sodium_memzero(secret.data(), secret.size());
     return true;
@@ -158,6 +159,8 @@ class ActorServices final : public Services {
     ask<bool>(users_, std::move(done), passwd_atom::value, std::move(req));
   }
 
+  void audit(logic::AuditEvent e) override { auditor_.publish(std::move(e)); }
+
   void ready(Callback<bool> done) override {
     // Both the writer (the store) and the user actor must answer in time.
     auto writer = writer_;
@@ -185,12 +188,14 @@ class ActorServices final : public Services {
     };
     down(users_);
     down(notifier_.actor);
+    down(auditor_.actor);
     down(sessions_);
     down(tokens_);
     down(hasher_);
     down(writer_);  // last; HTTP has drained by now, so no write is pending
     users_ = nullptr;
     notifier_.actor = nullptr;
+    auditor_.actor = nullptr;
     sessions_ = nullptr;
     tokens_ = nullptr;
     hasher_ = nullptr;
@@ -227,6 +232,8 @@ class ActorServices final : public Services {
   session_actor sessions_;
   user_actor users_;
   Notifier notifier_;
+  Auditor auditor_;
+  std::shared_ptr<std::atomic<std::uint64_t>> audit_lost_ = std::make_shared<std::atomic<std::uint64_t>>(0);
   bool stopped_ = false;
 };
 

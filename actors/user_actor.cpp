@@ -96,14 +96,16 @@ auth_promise login(user_ptr self, LoginRequest& req) {
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
-            if (!user || waiting) {
+            auto failed = [&](const char* reason, const std::string& subject) {
+              self->state.opts.audit.publish(audit_event("login_failed", req.client, "", subject,
+                                                         {{"reason", reason}, {"email", req.email}}));
               rp.deliver(bad_login());
-              return;
-            }
+            };
+            if (!user) return failed("unknown_user", "");
+            if (waiting) return failed("throttled", user->id);
             if (!r.ok || !user->active) {
               record_attempt(self, user->id, true);
-              rp.deliver(bad_login());
-              return;
+              return failed(r.ok ? "inactive" : "wrong_password", user->id);
             }
             if (user->failed_logins) record_attempt(self, user->id, false);
             if (!r.phc.empty()) upgrade_hash(self, *user, r.phc);
@@ -111,6 +113,7 @@ auth_promise login(user_ptr self, LoginRequest& req) {
               rp.deliver(forbidden("verify your email address first"));
               return;
             }
+            self->state.opts.audit.publish(audit_event("login_succeeded", req.client, user->id, user->id));
             open_session(self, rp, *user, req.client);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -186,6 +189,7 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   u.data = req.data;
   add_user(self, std::move(u), std::move(req.password), rp,
            [=, client = req.client](const store::User& added) mutable {
+             self->state.opts.audit.publish(audit_event("register", client, added.id, added.id));
              if (!hide) return open_session(self, rp, added, client);
              LinkRequest verify{"verify", added.email, "", client};
              request_link(self, verify);
@@ -198,7 +202,8 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
 // Runs `change` on the stored user `id` inside one write transaction and
 // answers with the user as stored.
 template <class Change>
-caf::typed_response_promise<store::User> change_user(user_ptr self, std::string id, Change change) {
+caf::typed_response_promise<store::User> change_user(user_ptr self, std::string id, Change change,
+                                                     std::function<void(const store::User&)> after = {}) {
   auto rp = self->make_response_promise<store::User>();
   auto* db = self->state.store;
   auto out = std::make_shared<store::User>();
@@ -212,8 +217,12 @@ caf::typed_response_promise<store::User> change_user(user_ptr self, std::string 
     return caf::none;
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([=](bool) mutable { rp.deliver(*out); },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      .then(
+          [=](bool) mutable {
+            if (after) after(*out);
+            rp.deliver(*out);
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
@@ -221,7 +230,20 @@ caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, s
                                                 UserPatch& patch) {
   auto* db = self->state.store;
   auto roles = self->state.roles;
-  return change_user(self, id, [db, roles, by, patch](store::Txn& t, store::User& u) -> caf::error {
+  auto old_role = std::make_shared<std::string>();
+  auto audit = self->state.opts.audit;
+  auto after = [audit, by, old_role, patch](const store::User& u) {
+    nlohmann::json fields = nlohmann::json::array();
+    for (auto [name, set] : {std::pair{"full_name", bool(patch.full_name)}, {"username", bool(patch.username)},
+                             {"onboarding", bool(patch.onboarding)}, {"data", bool(patch.data)},
+                             {"role", bool(patch.role)}, {"email_verified", bool(patch.email_verified)}})
+      if (set) fields.push_back(name);
+    audit.publish(audit_event("user_updated", by.client, by.user_id, u.id, {{"fields", fields}}));
+    if (*old_role != u.role)
+      audit.publish(audit_event("role_changed", by.client, by.user_id, u.id, {{"from", *old_role}, {"to", u.role}}));
+  };
+  return change_user(self, id, [db, roles, by, patch, old_role](store::Txn& t, store::User& u) -> caf::error {
+    *old_role = u.role;
     bool own = by.user_id == u.id;
     if (!own && !roles->may(by.role, logic::Manage::update, u.role))
       return forbidden("your role may not change this user");
@@ -244,7 +266,7 @@ caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, s
     if (patch.data) u.data = *patch.data;
     if (patch.email_verified) u.email_verified = *patch.email_verified;
     return caf::none;
-  });
+  }, after);
 }
 
 // Deactivation revokes every session and API key in the same transaction.
@@ -261,6 +283,8 @@ caf::typed_response_promise<store::User> set_active(user_ptr self, ActingUser& b
       return caf::none;
     }
     return deactivate_account(*db, t, u) ? store_failed() : caf::none;
+  }, [audit = self->state.opts.audit, by, active](const store::User& u) {
+    audit.publish(audit_event(active ? "user_reactivated" : "user_deactivated", by.client, by.user_id, u.id));
   });
 }
 
@@ -282,7 +306,10 @@ caf::typed_response_promise<store::User> create(user_ptr self, ActingUser& by, N
   u.full_name = nu.full_name;
   u.data = nu.data;
   add_user(self, std::move(u), std::move(nu.password), rp,
-           [rp](const store::User& added) mutable { rp.deliver(added); });
+           [rp, by, audit = self->state.opts.audit](const store::User& added) mutable {
+             audit.publish(audit_event("user_created", by.client, by.user_id, added.id, {{"role", added.role}}));
+             rp.deliver(added);
+           });
   return rp;
 }
 
@@ -335,7 +362,13 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   if (!req.redirect_to.empty()) link += "&redirect_to=" + url_encode(req.redirect_to);
   logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([notifier = self->state.notifier, n](bool) { notifier.send(n); },
+      .then([notifier = self->state.notifier, n, audit = self->state.opts.audit,
+             ev = audit_event(req.purpose == "magic" ? "magic_link_sent"
+                              : req.purpose == "verify" ? "verification_sent" : "reset_link_sent",
+                              req.client, "", user->id)](bool) {
+              notifier.send(n);
+              audit.publish(ev);
+            },
             [id = user->id](caf::error&) { telemetry::log_error("one-time token not stored", {{"user_id", id}}); });
   return true;
 }
@@ -371,6 +404,8 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
+            self->state.opts.audit.publish(
+                audit_event(purpose == "magic" ? "magic_link_used" : "email_verified", client, out->id, out->id));
             if (purpose == "magic") open_session(self, rp, *out, client);
             else rp.deliver(AuthResult{*out, {}});
           },
@@ -383,7 +418,7 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
 // `keep`), clears the login back-off. Then sends the security alert.
 template <class Check>
 void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::string new_password,
-                  std::string keep, bool revoke, std::string request_id, Check check) {
+                  std::string keep, bool revoke, ClientInfo client, const char* event, Check check) {
   auto* db = self->state.store;
   HashJob job{false, std::move(new_password), {}};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
@@ -412,7 +447,9 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
             self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
                 .then(
                     [=](bool) mutable {
-                      self->state.notifier.send({"password_changed", out->email, "", 0, request_id});
+                      self->state.notifier.send({"password_changed", out->email, "", 0, client.request_id});
+                      self->state.opts.audit.publish(audit_event(event, client, out->id, out->id,
+                                                                 {{"other_sessions_revoked", revoke}}));
                       rp.deliver(true);
                     },
                     [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -423,7 +460,7 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
 caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& token, std::string& password) {
   auto rp = self->make_response_promise<bool>();
   auto* db = self->state.store;
-  set_password(self, rp, std::move(password), "", true, "",
+  set_password(self, rp, std::move(password), "", true, ClientInfo{}, "password_reset",
                [db, hash = logic::blake2b256(token)](store::Txn& t, store::User& u) {
                  return consume(*db, t, hash, "reset", u);
                });
@@ -447,12 +484,13 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
       .then(
           [=](HashResult& r) mutable {
             if (!r.ok) {
+              self->state.opts.audit.publish(audit_event("password_change_failed", req.client, user->id, user->id));
               rp.deliver(forbidden("the current password is wrong"));
               return;
             }
             auto old = user->password_hash;
             set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
-                         req.client.request_id,
+                         req.client, "password_changed",
                          [db, id = user->id, old](store::Txn& t, store::User& u) -> caf::error {
                            auto cur = db->user(t, id);
                            if (!cur || cur->password_hash != old)

@@ -33,6 +33,10 @@ int user_set_role(const CommonOptions& o, const UserOptions& u);
 int user_deactivate(const CommonOptions& o, const UserOptions& u);
 int user_list(const CommonOptions& o, const UserOptions& u);
 int import_users(const CommonOptions& o, const UserOptions& u);
+/// Walks the audit chain; exit 1 with the first broken link.
+int audit_verify(const CommonOptions& o);
+/// The audit records after `after` as JSON lines on stdout.
+int audit_export(const CommonOptions& o, std::uint64_t after);
 
 // Shared start-up steps (commands.cpp).
 bool load_config(const CommonOptions& o, config::Config& cfg);

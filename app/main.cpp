@@ -58,7 +58,18 @@ int main(int argc, char** argv) {
   common(import);
   import->add_option("FILE", u.file, "JSON-lines file")->required()->check(CLI::ExistingFile);
 
+  auto* audit = cli.add_subcommand("audit", "the tamper-evident audit log");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand("verify", "walk the hash chain and report the first broken link");
+  common(verify);
+  std::uint64_t after = 0;
+  auto* exp = audit->add_subcommand("export", "write the audit records as JSON lines");
+  common(exp);
+  exp->add_option("--after", after, "only records after this sequence number");
+
   CLI11_PARSE(cli, argc, argv);
+  if (verify->parsed()) return gh::app::audit_verify(o);
+  if (exp->parsed()) return gh::app::audit_export(o, after);
   if (seed->parsed()) return gh::app::seed(o);
   if (create->parsed()) return gh::app::user_create(o, u);
   if (set_role->parsed()) return gh::app::user_set_role(o, u);

@@ -89,6 +89,15 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
   auto now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, now);
   if (d.allowed) return true;
+  if (d.first_refusal) {  // one audit record per burst of refusals, not one per request
+    logic::AuditEvent e;
+    e.type = "rate_limited";
+    e.request_id = client.request_id;
+    e.ip = client.ip;
+    e.user_agent = client.user_agent.substr(0, 256);
+    e.details = {{"bucket", key.substr(0, key.find('|'))}, {"limit_per_minute", per_minute}};
+    app.services.audit(std::move(e));
+  }
   Extra extra;
   extra.retry_after_s = std::max(1, d.retry_after_s);
   extra.ratelimit_limit = d.limit;

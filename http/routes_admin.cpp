@@ -12,7 +12,7 @@ namespace {
 using Pistache::Http::Method;
 using nlohmann::json;
 
-ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role}; }
+ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
 
 auto answer_user(const std::shared_ptr<Responder>& res, int status) {
   return [res, status](Expected<store::User> r) {
@@ -107,9 +107,41 @@ void reactivate(Ctx& c) {
   c.app.services.set_active(acting(c), c.params.at(0), true, answer_user(c.res, 200));
 }
 
+// GET /admin/audit?after=SEQ&limit=N&type=…&user=…  (sequence order)
+void list_audit(Ctx& c) {
+  std::uint64_t after = 0;
+  int limit = 100;
+  try {
+    if (auto a = query(c, "after"); !a.empty()) after = std::stoull(a);
+    if (auto l = query(c, "limit"); !l.empty()) limit = std::stoi(l);
+  } catch (...) {
+    return c.res->error(400, "invalid_request", "after and limit must be numbers");
+  }
+  if (limit < 1 || limit > 1000) return c.res->error(400, "invalid_request", "limit must be 1-1000");
+  auto type = query(c, "type"), user = query(c, "user");
+  auto t = c.read_txn();
+  if (!t) return;
+  auto events = json::array();
+  std::uint64_t last = after;
+  c.app.store.audit_after(*t, after, [&](std::uint64_t seq, const std::string&, const std::string&,
+                                          const std::string& canonical) {
+    last = seq;
+    auto e = json::parse(canonical, nullptr, false);
+    if (!e.is_object()) return true;
+    if (!type.empty() && e.value("type", "") != type) return true;
+    if (!user.empty() && e.value("subject_user_id", "") != user && e.value("actor_user_id", "") != user)
+      return true;
+    e["seq"] = seq;
+    events.push_back(std::move(e));
+    return static_cast<int>(events.size()) < limit;
+  });
+  c.res->json(200, {{"events", events}, {"next_after", last}});
+}
+
 }  // namespace
 
 void install_admin_routes(Router& r) {
+  r.add(Method::Get, "/admin/audit", Access::needs("audit:read"), list_audit);
   const auto read = Access::needs("users:read"), write = Access::needs("users:write");
   r.add(Method::Get, "/admin/users", read, list_users);
   r.add(Method::Post, "/admin/users", write, create_user);

@@ -13,7 +13,7 @@ namespace {
 using Pistache::Http::Method;
 using nlohmann::json;
 
-ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role}; }
+ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
 
 void answer_user(const std::shared_ptr<Responder>& res, Expected<store::User>& r) {
   if (!r.ok()) return res->failure(r.failure());

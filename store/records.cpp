@@ -1,5 +1,7 @@
 #include "store/records.hpp"
 
+#include <sodium.h>
+
 namespace gh::store {
 namespace {
 
@@ -34,6 +36,13 @@ std::string unbin(const json& j) {
 }
 
 }  // namespace
+
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical) {
+  std::string in = prev + canonical, out(32, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                     reinterpret_cast<const unsigned char*>(in.data()), in.size(), nullptr, 0);
+  return out;
+}
 
 std::string encode(const User& r) {
   return pack({{"id", r.id},

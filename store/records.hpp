@@ -92,6 +92,10 @@ struct SigningKey {
   std::int64_t created_at = 0;
 };
 
+/// The audit chain link: BLAKE2b-256(prev || canonical). STABLE: see
+/// actors/logic/audit.hpp.
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical);
+
 std::string encode(const User& r);
 std::string encode(const Session& r);
 std::string encode(const RefreshRef& r);

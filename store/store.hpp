@@ -20,6 +20,7 @@
 //   avatars        user id            -> Avatar
 //   otp            BLAKE2b(token)     -> OneTimeToken
 //   user_otp       user id ++ purpose -> BLAKE2b(token) of the newest one
+//   audit          big-endian seq     -> {prev hash, hash, canonical event} (append-only)
 #pragma once
 
 #include "store/lmdb.hpp"
@@ -91,6 +92,18 @@ class Store {
   /// is marked used first.
   int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
 
+  /// Appends an audit event's canonical bytes, extending the hash chain;
+  /// the head (seq, hash) is kept in meta "audit_head".
+  int append_audit(Txn& t, const std::string& canonical);
+  /// Records with seq > `after`, in order, until `visit` returns false.
+  void audit_after(const Txn& t, std::uint64_t after,
+                   const std::function<bool(std::uint64_t seq, const std::string& prev,
+                                            const std::string& hash, const std::string& canonical)>& visit) const;
+  /// (seq, hash) of the last record; (0, "") when empty.
+  std::pair<std::uint64_t, std::string> audit_head(const Txn& t) const;
+  /// For tamper tests and tools: the table handle.
+  MDB_dbi audit_dbi_for_test() const { return audit_; }
+
   std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
   int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
 
@@ -107,7 +120,7 @@ class Store {
   Env env_;
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
           keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
-          otp_ = 0, user_otp_ = 0;
+          otp_ = 0, user_otp_ = 0, audit_ = 0;
 };
 
 }  // namespace gh::store

@@ -55,7 +55,10 @@ RateDecision RateLimiter::take(const std::string& key, const BucketSpec& spec, d
   it->second.second = spec;
   double retry = 0;
   RateDecision d;
-  d.allowed = it->second.first.take(spec, now, retry);
+  auto& bucket = it->second.first;
+  d.allowed = bucket.take(spec, now, retry);
+  d.first_refusal = !d.allowed && !bucket.refusing;
+  bucket.refusing = !d.allowed;
   d.limit = static_cast<int>(spec.burst);
   d.remaining = static_cast<int>(std::floor(std::max(0.0, it->second.first.tokens)));
   d.reset_s = static_cast<int>(std::ceil(it->second.first.seconds_to_full(spec, now)));

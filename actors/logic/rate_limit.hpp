@@ -26,6 +26,7 @@ struct BucketSpec {
 struct TokenBucket {
   double tokens = -1;  ///< < 0: new (full)
   double updated = 0;  ///< seconds
+  bool refusing = false;  ///< the last take() was refused
 
   /// Refills to `now`, then takes one token if there is one. `retry_after`
   /// gets the seconds until the next token when refused.
@@ -40,6 +41,7 @@ struct RateDecision {
   int remaining = 0;    ///< RateLimit-Remaining
   int reset_s = 0;      ///< RateLimit-Reset: seconds until full
   int retry_after_s = 0;
+  bool first_refusal = false;  ///< refused, and the previous request was not: worth an audit record
 };
 
 class RateLimiter {

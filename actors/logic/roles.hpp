@@ -8,6 +8,7 @@
 // Permissions in use:
 //   users:read   GET /admin/users, GET /admin/users/{id}
 //   users:write  POST /admin/users, PATCH /admin/users/{id}, deactivate, reactivate
+//   audit:read   GET /admin/audit
 // (what a user may do to its own profile, sessions and API tokens needs no
 // permission: only authentication.) Which *target* roles an actor may create,
 // update (including the role it gives) or deactivate is the matrix's job.

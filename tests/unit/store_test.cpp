@@ -151,3 +151,58 @@ TEST_CASE("data survives closing and reopening the environment", "[store]") {
   auto t = ts.db->read(rc);
   CHECK(ts.db->user(t, alice().id));
 }
+
+#include "actors/logic/audit.hpp"
+
+TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audit]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  int rc = 0;
+  {
+    auto t = db.write(rc);
+    for (int i = 0; i < 5; ++i) {
+      gh::logic::AuditEvent e;
+      e.type = "login_succeeded";
+      e.time = 1000 + i;
+      e.subject_user_id = "u" + std::to_string(i);
+      REQUIRE(db.append_audit(t, e.canonical()) == 0);
+    }
+    REQUIRE(t.commit() == 0);
+  }
+  auto collect = [&] {
+    std::vector<gh::logic::AuditRecord> out;
+    auto t = db.read(rc);
+    db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash,
+                             const std::string& c) {
+      out.push_back({seq, prev, hash, c});
+      return true;
+    });
+    return out;
+  };
+  auto records = collect();
+  REQUIRE(records.size() == 5);
+  gh::logic::ChainVerifier ok;
+  std::string problem;
+  for (auto& r : records) REQUIRE(ok.feed(r, problem));
+  auto t = db.read(rc);
+  auto [seq, hash] = db.audit_head(t);
+  CHECK(seq == 5);
+  CHECK(ok.finish(seq, hash, problem));
+
+  auto altered = records;
+  altered[2].canonical[5] ^= 1;
+  gh::logic::ChainVerifier v1;
+  CHECK(v1.feed(altered[0], problem));
+  CHECK(v1.feed(altered[1], problem));
+  CHECK_FALSE(v1.feed(altered[2], problem));
+  CHECK(problem == "record 3 was altered (hash mismatch)");
+
+  gh::logic::ChainVerifier v2;
+  CHECK(v2.feed(records[0], problem));
+  CHECK_FALSE(v2.feed(records[2], problem));
+  CHECK(problem.find("record 2 is missing") == 0);
+
+  gh::logic::ChainVerifier v3;
+  for (int i = 0; i < 4; ++i) CHECK(v3.feed(records[i], problem));
+  CHECK_FALSE(v3.finish(seq, hash, problem));
+}

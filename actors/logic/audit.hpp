@@ -1,0 +1,58 @@
+// Audit events and the hash chain that makes the audit log tamper-evident.
+//
+// STABLE FORMAT: an event's canonical bytes are its JSON with sorted keys and
+// no spaces (nlohmann's dump()). Record n stores
+//   hash_n = BLAKE2b-256(hash_{n-1} || canonical_n),   hash_0 = 32 zero bytes,
+// so editing, inserting or deleting any record breaks every later link.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace gh::logic {
+
+/// One auth event. `type` is one of: register, login_succeeded, login_failed
+/// (details.reason: wrong_password | unknown_user | throttled | inactive),
+/// refresh, refresh_reuse_detected, logout, session_revoked,
+/// password_changed, password_reset, magic_link_sent, magic_link_used,
+/// reset_link_sent, verification_sent, email_verified, user_created,
+/// user_updated, role_changed, user_deactivated, user_reactivated,
+/// api_token_created, api_token_revoked, rate_limited.
+struct AuditEvent {
+  std::string type;
+  std::int64_t time = 0;
+  std::string request_id, trace_id;
+  std::string actor_user_id;    ///< who did it (empty: anonymous)
+  std::string subject_user_id;  ///< whom it concerns
+  std::string ip, user_agent;
+  nlohmann::json details = nlohmann::json::object();
+
+  std::string canonical() const;
+  nlohmann::json to_json() const;
+};
+
+/// A stored record, as read back.
+struct AuditRecord {
+  std::uint64_t seq = 0;
+  std::string prev, hash;  ///< 32 bytes each
+  std::string canonical;
+};
+
+/// Walks records in order; the first record that does not continue the chain
+/// (wrong seq, wrong prev, wrong hash) makes `feed` return false and sets
+/// `problem`. `finish` checks the last record against the stored head.
+class ChainVerifier {
+ public:
+  bool feed(const AuditRecord& r, std::string& problem);
+  bool finish(std::uint64_t head_seq, const std::string& head_hash, std::string& problem) const;
+  std::uint64_t count() const { return seq_; }
+
+ private:
+  std::uint64_t seq_ = 0;
+  std::string hash_ = std::string(32, '\0');
+};
+
+}  // namespace gh::logic
