@@ -1,5 +1,6 @@
 #include "actors/actors.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -40,6 +41,7 @@ void write_batch(audit_ptr self) {
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) {
+            telemetry::record_audit(batch->size());
             self->state.writing = false;
             write_batch(self);
           },
@@ -64,6 +66,7 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_act
         auto& s = self->state;
         if (s.pending.size() >= s.limit) {
           ++*s.lost;
+          telemetry::record_audit_lost();
           telemetry::log_error("audit backlog full; event lost", {{"type", e.type}, {"request_id", e.request_id}});
           return;
         }

@@ -5,6 +5,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "telemetry/metrics.hpp"
+
 #include <sodium.h>
 
 #include <deque>
@@ -35,6 +37,7 @@ hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams p
 struct Pending {
   HashJob job;
   caf::typed_response_promise<HashResult> rp;
+  std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
 };
 
 struct pool_state {
@@ -59,6 +62,9 @@ void release(pool_ptr self, hasher_actor worker) {
 }
 
 void run(pool_ptr self, Pending p) {
+  telemetry::record_hasher_wait(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - p.queued).count());
+  telemetry::record_hasher_depth(self->state.queue.size());
   auto worker = self->state.idle.back();
   self->state.idle.pop_back();
   auto rp = p.rp;
@@ -86,8 +92,10 @@ hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> wor
         auto& st = self->state;
         if (!st.idle.empty())
           run(self, Pending{std::move(job), rp});
-        else if (st.queue.size() < st.queue_limit)
+        else if (st.queue.size() < st.queue_limit) {
           st.queue.push_back(Pending{std::move(job), rp});
+          telemetry::record_hasher_depth(st.queue.size());
+        }
         else
           rp.deliver(make_error(Errc::overloaded, "the server is busy; retry shortly"));
         return rp;

@@ -1,6 +1,7 @@
 #include "actors/actors.hpp"
 #include "actors/notify_drivers.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -17,17 +18,20 @@ notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::sha
     nlohmann::json fields = {{"kind", n.kind}, {"request_id", n.request_id}, {"attempt", number}};
     if (driver->deliver(n, error)) {
       --*backlog;
+      telemetry::record_notification(n.kind, "delivered");
       telemetry::log_info("notification delivered", fields);
       return;
     }
     fields["error"] = error;
     if (number >= cfg.max_attempts) {
       --*backlog;
+      telemetry::record_notification(n.kind, "failed");
       telemetry::log_error("notification not delivered; giving up", fields);
       return;
     }
     auto delay = std::chrono::milliseconds(static_cast<long long>(cfg.retry_base_ms) << std::min(number - 1, 16));
     fields["retry_in_ms"] = delay.count();
+    telemetry::record_notification(n.kind, "retry");
     telemetry::log_warn("notification delivery failed; will retry", fields);
     self->delayed_send(self, delay, retry_atom::value, std::move(n), number + 1);
   };
@@ -54,6 +58,7 @@ Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::
 
 void Notifier::send(logic::Notification n) const {
   if (backlog->load() >= limit) {
+    telemetry::record_notification(n.kind, "dropped");
     telemetry::log_error("notification queue full; message dropped", {{"kind", n.kind}, {"request_id", n.request_id}});
     return;
   }

@@ -3,6 +3,8 @@
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/rotation.hpp"
 
+#include "telemetry/metrics.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -63,7 +65,10 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client) {
   }};
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
-          [=](bool) mutable { answer_with_pair(self, rp, user.id, user.role, s.id, refresh); },
+          [=](bool) mutable {
+            telemetry::record_session_opened();
+            answer_with_pair(self, rp, user.id, user.role, s.id, refresh);
+          },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
@@ -122,6 +127,7 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
       .then(
           [=](bool) mutable {
             if (out->decision == logic::RefreshDecision::reuse) {
+              telemetry::record_sessions_ended(1);
               self->state.audit.publish(audit_event("refresh_reuse_detected", client, "", out->user_id,
                                                     {{"session_id", out->sid}}));
               rp.deliver(bad_grant("refresh token reuse detected; the session was revoked"));
@@ -161,6 +167,7 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
+              telemetry::record_sessions_ended(static_cast<std::size_t>(*count));
               self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
                                                     ClientInfo{}, user_id, user_id,
                                                     {{"reason", reason}, {"sessions", *count},

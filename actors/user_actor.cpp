@@ -9,6 +9,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <map>
 
@@ -97,6 +98,7 @@ auth_promise login(user_ptr self, LoginRequest& req) {
       .then(
           [=](HashResult& r) mutable {
             auto failed = [&](const char* reason, const std::string& subject) {
+              telemetry::record_login(reason);
               self->state.opts.audit.publish(audit_event("login_failed", req.client, "", subject,
                                                          {{"reason", reason}, {"email", req.email}}));
               rp.deliver(bad_login());
@@ -114,6 +116,7 @@ auth_promise login(user_ptr self, LoginRequest& req) {
               return;
             }
             self->state.opts.audit.publish(audit_event("login_succeeded", req.client, user->id, user->id));
+            telemetry::record_login("succeeded");
             open_session(self, rp, *user, req.client);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });

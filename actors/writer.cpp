@@ -1,5 +1,6 @@
 #include "actors/actors.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -32,7 +33,10 @@ void flush(writer_ptr self) {
   if (!st.txn.open()) return;
   auto batch = std::move(st.pending);
   st.pending.clear();
+  auto start = std::chrono::steady_clock::now();
   int rc = st.txn.commit();
+  telemetry::record_commit(batch.size(),
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), rc == 0);
   if (rc) ++st.stats->failed_commits;
   else {
     ++st.stats->commits;

@@ -3,6 +3,7 @@
 #include "actors/logic/email.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
+#include "telemetry/metrics.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -89,6 +90,7 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
   auto now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, now);
   if (d.allowed) return true;
+  telemetry::record_rate_limited(key.substr(0, key.find('|')));
   if (d.first_refusal) {  // one audit record per burst of refusals, not one per request
     logic::AuditEvent e;
     e.type = "rate_limited";

@@ -1,6 +1,7 @@
 #include "http/response.hpp"
 
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace gh::http {
 namespace {
@@ -63,12 +64,14 @@ const Http::Mime::MediaType& json_mime() {
 }  // namespace
 
 Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
-                     std::string ip, bool keep_alive, std::shared_ptr<std::atomic<int>> inflight)
+                     const char* method, std::string ip, bool keep_alive,
+                     std::shared_ptr<std::atomic<int>> inflight)
     : writer_(std::move(writer)),
       peer_(writer_.getPeer()),
       request_id_(std::move(request_id)),
       route_(std::move(route)),
       ip_(std::move(ip)),
+      method_(method),
       keep_alive_(keep_alive),
       inflight_(std::move(inflight)),
       start_(std::chrono::steady_clock::now()) {
@@ -145,6 +148,7 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   --*inflight_;
 
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  telemetry::record_request(route_, method_, status, ms / 1000);
   auto level = status >= 500 ? telemetry::Level::error : telemetry::Level::info;
   if (telemetry::enabled(level)) {
     nlohmann::json f = {{"request_id", request_id_}, {"route", route_}, {"status", status},

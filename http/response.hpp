@@ -36,7 +36,8 @@ struct Extra {
 class Responder {
  public:
   Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
-            std::string ip, bool keep_alive, std::shared_ptr<std::atomic<int>> inflight);
+            const char* method, std::string ip, bool keep_alive,
+            std::shared_ptr<std::atomic<int>> inflight);
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -64,6 +65,7 @@ class Responder {
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Pistache::Tcp::Peer> peer_;  ///< pinned: see the class comment
   std::string request_id_, route_, ip_, user_id_;
+  const char* method_;
   bool keep_alive_;
   std::shared_ptr<std::atomic<int>> inflight_;
   std::chrono::steady_clock::time_point start_;

@@ -98,7 +98,8 @@ class GatehouseHandler : public Http::Handler {
     ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid};
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
-                                          ctx.client.ip, keep_alive, s_->inflight);
+                                          Http::methodString(req.method()), ctx.client.ip, keep_alive,
+                                          s_->inflight);
     auto& res = *ctx.res;
     if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
     if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");

@@ -1,7 +1,15 @@
 """Starts the real gatehouse binary on a free port with a temporary store and
 talks HTTP to it. Used by every integration test module.
 
-Run with Debian's /usr/bin/python3 (it sees python3-jwt); ctest does.
+Run with Debian's /usr/bin/python3 (it sees python3-jwt and
+python3-cryptography); ctest does. Environment:
+
+  GATEHOUSE_BIN     the binary (default: build/gatehouse of this checkout)
+  GATEHOUSE_CONFIG  the config file (default: config/gatehouse.toml)
+
+Layout of a server's temporary folder (`Server.data`): `store/` is the LMDB
+store given to `--data`, `outbox/` receives mail (file notification driver).
+Only processes started here are ever signalled.
 """
 import http.client
 import json
@@ -13,10 +21,17 @@ import tempfile
 import threading
 import time
 import uuid
+from urllib.parse import urlencode
 
-BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(os.path.dirname(__file__), "../../build/gatehouse"))
-CONFIG = os.environ.get("GATEHOUSE_CONFIG",
-                        os.path.join(os.path.dirname(__file__), "../../config/gatehouse.toml"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "../../build/gatehouse"))
+CONFIG = os.environ.get("GATEHOUSE_CONFIG", os.path.join(HERE, "../../config/gatehouse.toml"))
+
+START_TIMEOUT_S = 15
+STOP_TIMEOUT_S = 15
+HTTP_TIMEOUT_S = 30
+
+DEFAULT_PASSWORD = "correct horse battery"
 
 # Fast hashing for tests: the cost is not what is being tested here. Rate
 # limits are off unless a test turns them on (test_rate_limit.py does).
@@ -24,17 +39,45 @@ FAST_HASHING = {"GATEHOUSE_HASHING_OPS_LIMIT": "1", "GATEHOUSE_HASHING_MEM_LIMIT
                 "GATEHOUSE_RATE_LIMIT_ENABLED": "false"}
 
 
+class Headers:
+    """Response headers in arrival order; lookups ignore case."""
+
+    def __init__(self, pairs):
+        self.pairs = list(pairs)
+
+    def get(self, name, default=None):
+        for k, v in self.pairs:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def get_all(self, name):
+        return [v for k, v in self.pairs if k.lower() == name.lower()]
+
+    def __getitem__(self, name):
+        v = self.get(name)
+        if v is None:
+            raise KeyError(name)
+        return v
+
+    def __contains__(self, name):
+        return self.get(name) is not None
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+    def __repr__(self):
+        return repr(self.pairs)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
-        self.headers = headers  # list of (name, value)
+        self.headers = Headers(headers)
         self.body = body
 
     def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
+        return self.headers.get(name)
 
     def json(self):
         return json.loads(self.body)
@@ -47,65 +90,124 @@ def unique_email(tag="user"):
     return "%s-%s@example.com" % (tag, uuid.uuid4().hex[:12])
 
 
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 class Server:
-    """One gatehouse process. `env` adds GATEHOUSE_* overrides."""
+    """One gatehouse process, a context manager. `env` adds GATEHOUSE_*
+    overrides on top of os.environ and the fast-hashing defaults; tests may
+    change `self.env` before `restart()`. `data_dir` reuses a folder (it is
+    then not deleted)."""
 
     def __init__(self, env=None, data_dir=None):
         self.owns_dir = data_dir is None
         self.data = data_dir or tempfile.mkdtemp(prefix="gatehouse-test-")
+        self.store = os.path.join(self.data, "store")
         self.outbox = os.path.join(self.data, "outbox")
         self.env = dict(FAST_HASHING)
         # Mail goes to an outbox folder unless a test picks another driver.
         self.env.update({"GATEHOUSE_NOTIFY_DRIVER": "file", "GATEHOUSE_NOTIFY_FILE_DIR": self.outbox})
         self.env.update(env or {})
-        self.lines = []
+        self.lines = []  # every stdout line of every process started, in order
         self.proc = None
-        self.start()
+        self.port = None
+        self._pump = None
+        try:
+            self.start()
+        except BaseException:
+            if self.owns_dir:
+                shutil.rmtree(self.data, ignore_errors=True)
+            raise
 
     # -- process -------------------------------------------------------------
     def start(self):
+        assert self.proc is None, "already running"
         env = dict(os.environ)
         env.update(self.env)
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--config", CONFIG, "--data", os.path.join(self.data, "store"),
-             "--listen", "127.0.0.1:0"],
+        proc = subprocess.Popen(
+            [BIN, "serve", "--config", CONFIG, "--data", self.store, "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         listening = threading.Event()
-        self.port = None
+        found = {}
 
-        def pump(proc):
+        def pump():
             for raw in proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.lines.append(line)
-                if self.port is None and '"listening"' in line:
-                    self.port = int(json.loads(line)["address"].rsplit(":", 1)[1])
+                if "port" not in found and '"listening"' in line:
+                    try:
+                        found["port"] = int(json.loads(line)["address"].rsplit(":", 1)[1])
+                    except (ValueError, KeyError):
+                        continue
                     listening.set()
+            listening.set()  # end of output: the process is gone
 
-        threading.Thread(target=pump, args=(self.proc,), daemon=True).start()
-        if not listening.wait(15):
-            self.proc.kill()
-            raise RuntimeError("gatehouse did not start:\n" + "\n".join(self.lines))
+        self.proc = proc
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
+        listening.wait(START_TIMEOUT_S)
+        if "port" not in found:
+            proc.kill()
+            proc.wait()
+            self._pump.join(5)
+            proc.stdout.close()
+            self.proc = None
+            raise RuntimeError("gatehouse did not start (exit %r):\n%s" % (proc.returncode, "\n".join(self.lines[-30:])))
+        self.port = found["port"]
+
+    def _reap(self):
+        self._pump.join(5)
+        self.proc.stdout.close()
+        self.proc = None
 
     def stop(self):
         """SIGTERM; the server must exit 0 within 15 s."""
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            code = self.proc.wait(15)
-            self.proc.stdout.close()
-            if code != 0:
-                raise AssertionError("gatehouse exited %d:\n%s" % (code, "\n".join(self.lines[-20:])))
-        self.proc = None
+        try:
+            code = self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("gatehouse did not exit within %d s of SIGTERM:\n%s"
+                                 % (STOP_TIMEOUT_S, "\n".join(self.lines[-20:])))
+        self._reap()
+        if code != 0:
+            raise AssertionError("gatehouse exited %d:\n%s" % (code, "\n".join(self.lines[-20:])))
+
+    def kill(self):
+        """SIGKILL (only our own process)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._reap()
 
     def restart(self):
+        """Stops and starts again on the same store (a new port)."""
         self.stop()
         self.start()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def close(self):
         try:
             self.stop()
         finally:
-            if self.proc and self.proc.poll() is None:
-                self.proc.kill()
+            self.kill()
             if self.owns_dir:
                 shutil.rmtree(self.data, ignore_errors=True)
 
@@ -118,32 +220,57 @@ class Server:
     def log(self):
         return "\n".join(self.lines)
 
+    def log_records(self):
+        """The JSON log lines as objects (non-JSON lines are skipped)."""
+        out = []
+        for line in list(self.lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
     # -- HTTP ----------------------------------------------------------------
-    def request(self, method, path, body=None, headers=None, json_body=None, form=None):
+    def connect(self, timeout=HTTP_TIMEOUT_S):
+        """A connection for tests that want keep-alive; pass it as `conn`."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, json_body=None, form=None, conn=None):
+        """One request. `json_body` is serialised as JSON, `form` (a dict or a
+        list of pairs) url-encoded; both set Content-Type unless `headers` has
+        one. A fresh connection is used unless `conn` is given."""
         headers = dict(headers or {})
+        has_type = any(k.lower() == "content-type" for k in headers)
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            headers.setdefault("Content-Type", "application/json")
+            if not has_type:
+                headers["Content-Type"] = "application/json"
         elif form is not None:
-            from urllib.parse import urlencode
             body = urlencode(form).encode()
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            if not has_type:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif isinstance(body, str):
+            body = body.encode()
+        own = conn is None
+        c = self.connect() if own else conn
         try:
-            conn.request(method, path, body=body, headers=headers)
-            r = conn.getresponse()
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
             return Response(r.status, r.getheaders(), r.read())
         finally:
-            conn.close()
+            if own:
+                c.close()
 
-    def register(self, email=None, password="correct horse battery", **extra):
+    def register(self, email=None, password=DEFAULT_PASSWORD, **extra):
+        """Registers (expects 201) and returns the response body."""
         body = {"email": email or unique_email(), "password": password}
         body.update(extra)
         r = self.request("POST", "/auth/register", json_body=body)
         assert r.status == 201, r
         return r.json()
 
-    def login(self, email, password="correct horse battery", expect=200, **extra):
+    def login(self, email, password=DEFAULT_PASSWORD, expect=200, **extra):
+        """Logs in (expects `expect`) and returns the response body."""
         body = {"email": email, "password": password}
         body.update(extra)
         r = self.request("POST", "/auth/login", json_body=body)
@@ -155,6 +282,12 @@ class Server:
 
     def me(self, access_token):
         return self.request("GET", "/auth/me", headers=bearer(access_token))
+
+    def healthy(self):
+        try:
+            return self.request("GET", "/health").status == 200
+        except OSError:
+            return False
 
 
 class ServerTest:
@@ -171,14 +304,26 @@ class ServerTest:
         cls.s.close()
 
 
-def bearer(token):
-    return {"Authorization": "Bearer " + token}
+class ApiAssertions:
+    """Assertions on the documented response conventions (docs/API.md)."""
 
+    def assert_error(self, r, status, code):
+        """Status, error code and the error shape: error, error_description,
+        request_id (= the X-Request-Id header), JSON, no-store."""
+        self.assertEqual(r.status, status, r)
+        self.assertTrue((r.header("Content-Type") or "").startswith("application/json"), r.headers)
+        body = r.json()
+        self.assertEqual(body.get("error"), code, body)
+        self.assertIsInstance(body.get("error_description"), str, body)
+        self.assertTrue(body["error_description"], body)
+        self.assertTrue(body.get("request_id"), body)
+        self.assertEqual(body["request_id"], r.header("X-Request-Id"), r.headers)
+        self.assertEqual(r.header("Cache-Control"), "no-store", r.headers)
+        return body
 
-def wait_until(predicate, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    def assert_invalid_token(self, r):
+        body = self.assert_error(r, 401, "invalid_token")
+        www = r.header("WWW-Authenticate") or ""
+        self.assertTrue(www.startswith("Bearer"), www)
+        self.assertIn('error="invalid_token"', www)
+        return body
