@@ -28,6 +28,8 @@ struct ClientInfo {
   std::string ip;
   std::string user_agent;
   std::string request_id;
+  std::string trace_id;  ///< W3C trace of the request ("" when none)
+  std::string span_id;   ///< the request's server span: parent of actor-hop spans
 };
 
 struct RegisterRequest {

@@ -2,6 +2,7 @@
 #include "actors/notify_drivers.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
+#include "telemetry/trace.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -15,8 +16,13 @@ notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::sha
                                           config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog) {
   auto attempt = [=](logic::Notification& n, int number) {
     std::string error;
+    telemetry::SpanTimer span(n.trace_id, n.span_id, "notify.deliver", telemetry::SpanKind::client);
+    span.attr("gatehouse.notification.kind", n.kind);
+    span.attr("gatehouse.attempt", number);
+    bool delivered = driver->deliver(n, error);
+    span.end(!delivered);
     nlohmann::json fields = {{"kind", n.kind}, {"request_id", n.request_id}, {"attempt", number}};
-    if (driver->deliver(n, error)) {
+    if (delivered) {
       --*backlog;
       telemetry::record_notification(n.kind, "delivered");
       telemetry::log_info("notification delivered", fields);

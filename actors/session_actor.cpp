@@ -4,6 +4,7 @@
 #include "actors/logic/rotation.hpp"
 
 #include "telemetry/metrics.hpp"
+#include "telemetry/trace.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -30,13 +31,15 @@ caf::error bad_grant(const char* why) { return make_error(Errc::invalid_grant, w
 caf::error store_error() { return make_error(Errc::unavailable, "the store is unavailable; retry later"); }
 
 // Signs an access token for the family and answers with the pair.
-void answer_with_pair(session_ptr self, pair_promise rp, std::string user_id, std::string role,
-                      std::string sid, std::string refresh) {
+void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& client, std::string user_id,
+                      std::string role, std::string sid, std::string refresh) {
   auto ttl = self->state.cfg.access_ttl_s;
+  telemetry::SpanTimer span(client.trace_id, client.span_id, "token.sign");
   self->request(self->state.tokens, caf::infinite, issue_atom::value, std::move(user_id),
                 std::move(role), sid)
       .then(
           [=](std::string& jwt) mutable {
+            span.end();
             rp.deliver(TokenPair{std::move(jwt), ttl, refresh, sid});
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -63,11 +66,13 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client) {
       return store_error();
     return caf::none;
   }};
+  telemetry::SpanTimer commit(client.trace_id, client.span_id, "store.commit");
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
+            commit.end();
             telemetry::record_session_opened();
-            answer_with_pair(self, rp, user.id, user.role, s.id, refresh);
+            answer_with_pair(self, rp, client, user.id, user.role, s.id, refresh);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -123,9 +128,11 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
     out->sid = s->id;
     return caf::none;
   }};
+  telemetry::SpanTimer commit(client.trace_id, client.span_id, "store.commit");
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
+            commit.end();
             if (out->decision == logic::RefreshDecision::reuse) {
               telemetry::record_sessions_ended(1);
               self->state.audit.publish(audit_event("refresh_reuse_detected", client, "", out->user_id,
@@ -136,7 +143,7 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
             self->state.audit.publish(audit_event("refresh", client, out->user_id, out->user_id,
                                                   {{"session_id", out->sid},
                                                    {"grace_replay", out->decision == logic::RefreshDecision::grace_replay}}));
-            answer_with_pair(self, rp, out->user_id, out->role, out->sid, out->next_token);
+            answer_with_pair(self, rp, client, out->user_id, out->role, out->sid, out->next_token);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;

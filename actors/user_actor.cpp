@@ -10,6 +10,7 @@
 
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
+#include "telemetry/trace.hpp"
 
 #include <map>
 
@@ -94,9 +95,11 @@ auth_promise login(user_ptr self, LoginRequest& req) {
   auto user = find_by_email(*self->state.store, req.email);
   bool waiting = user && self->state.opts.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
   HashJob job{true, std::move(req.password), user ? user->password_hash : self->state.dummy_phc};
+  telemetry::SpanTimer span(req.client.trace_id, req.client.span_id, "hash.verify");
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
+            span.end();
             auto failed = [&](const char* reason, const std::string& subject) {
               telemetry::record_login(reason);
               self->state.opts.audit.publish(audit_event("login_failed", req.client, "", subject,
@@ -363,7 +366,8 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
       {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
   auto link = self->state.opts.public_url + paths.at(req.purpose) + "?token=" + token;
   if (!req.redirect_to.empty()) link += "&redirect_to=" + url_encode(req.redirect_to);
-  logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id};
+  logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id,
+                        req.client.trace_id, req.client.span_id};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([notifier = self->state.notifier, n, audit = self->state.opts.audit,
              ev = audit_event(req.purpose == "magic" ? "magic_link_sent"

@@ -5,6 +5,7 @@
 #include "actors/logic/clock.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/trace.hpp"
 
 #include <csignal>
 #include <filesystem>
@@ -111,6 +112,7 @@ int serve(const CommonOptions& o) {
     services->stop();
     return 1;
   }
+  telemetry::start_exporter(cfg.otlp.endpoint);
   telemetry::announce("listening", {{"address", server.address()}, {"store", cfg.store.path}});
 
   int sig = 0;
@@ -121,6 +123,7 @@ int serve(const CommonOptions& o) {
   services->stop();
   services.reset();
   db.reset();  // closes the LMDB environment
+  telemetry::stop_exporter();
   telemetry::announce("stopped", {{"drained", drained}});
   telemetry::shutdown();
   return 0;

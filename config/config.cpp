@@ -167,6 +167,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
+      str_key("otlp.endpoint", c.otlp.endpoint),
       str_key("log.level", c.log.level),
   };
 }

@@ -213,6 +213,13 @@ struct Auth {
   std::vector<std::string> redirect_origins;
 };
 
+struct Otlp {
+  /// OpenTelemetry collector base URL (spans go to <endpoint>/v1/traces as
+  /// OTLP/HTTP JSON). Default: "" = no export (recent spans stay in memory
+  /// for GET /admin/traces).
+  std::string endpoint;
+};
+
 struct Log {
   /// Minimum level: debug, info, warn, error. Default: info.
   std::string level = "info";
@@ -231,6 +238,7 @@ struct Config {
   Public public_;
   Notify notify;
   Auth auth;
+  Otlp otlp;
   Log log;
   /// Folder of the config file (for relative paths); "." without a file.
   std::string config_dir = ".";

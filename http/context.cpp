@@ -88,7 +88,11 @@ std::optional<std::map<std::string, std::string>> Ctx::form_body() {
 bool Ctx::rate_ok(const std::string& key, int per_minute) {
   if (!app.cfg.rate_limit.enabled) return true;
   auto now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  telemetry::SpanTimer span(client.trace_id, client.span_id, "rate_limit.check");
   auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, now);
+  span.attr("gatehouse.bucket", key.substr(0, key.find('|')));
+  span.attr("gatehouse.allowed", d.allowed);
+  span.end();
   if (d.allowed) return true;
   telemetry::record_rate_limited(key.substr(0, key.find('|')));
   if (d.first_refusal) {  // one audit record per burst of refusals, not one per request

@@ -31,6 +31,7 @@ GH_HEADER(SetCookieHeader, "Set-Cookie")
 GH_HEADER(WwwAuthenticateHeader, "WWW-Authenticate")
 GH_HEADER(AllowHeader, "Allow")
 GH_HEADER(RetryAfterHeader, "Retry-After")
+GH_HEADER(TraceparentHeader, "traceparent")
 GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
 GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
 GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
@@ -65,7 +66,8 @@ const Http::Mime::MediaType& json_mime() {
 
 Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
                      const char* method, std::string ip, bool keep_alive,
-                     std::shared_ptr<std::atomic<int>> inflight)
+                     std::shared_ptr<std::atomic<int>> inflight,
+                     const std::optional<telemetry::TraceContext>& parent)
     : writer_(std::move(writer)),
       peer_(writer_.getPeer()),
       request_id_(std::move(request_id)),
@@ -74,7 +76,10 @@ Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::s
       method_(method),
       keep_alive_(keep_alive),
       inflight_(std::move(inflight)),
-      start_(std::chrono::steady_clock::now()) {
+      start_(std::chrono::steady_clock::now()),
+      trace_id_(parent ? parent->trace_id : telemetry::new_trace_id()),
+      server_span_(trace_id_, parent ? parent->span_id : std::string(),
+                   std::string(method) + " " + route_, telemetry::SpanKind::server) {
   ++*inflight_;
 }
 
@@ -126,6 +131,7 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
+  h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, server_span_.span_id(), true}));
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {
     h.add<RateLimitLimitHeader>(std::to_string(extra.ratelimit_limit));
@@ -149,9 +155,15 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
 
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   telemetry::record_request(route_, method_, status, ms / 1000);
+  server_span_.attr("http.request.method", method_);
+  server_span_.attr("http.route", route_);
+  server_span_.attr("http.response.status_code", status);
+  server_span_.attr("client.address", ip_);
+  server_span_.end(status >= 500);
   auto level = status >= 500 ? telemetry::Level::error : telemetry::Level::info;
   if (telemetry::enabled(level)) {
-    nlohmann::json f = {{"request_id", request_id_}, {"route", route_}, {"status", status},
+    nlohmann::json f = {{"request_id", request_id_}, {"trace_id", trace_id_}, {"span_id", server_span_.span_id()},
+                        {"route", route_}, {"status", status},
                         {"duration_ms", std::round(ms * 1000) / 1000}, {"ip", ip_}};
     if (!user_id_.empty()) f["user_id"] = user_id_;
     telemetry::log(level, "request", std::move(f));

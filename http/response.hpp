@@ -11,6 +11,7 @@
 #pragma once
 
 #include "actors/errors.hpp"
+#include "telemetry/trace.hpp"
 
 #include <pistache/http.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace gh::http {
@@ -35,9 +37,12 @@ struct Extra {
 
 class Responder {
  public:
+  /// `parent` is the caller's trace context (from `traceparent`), if any:
+  /// the server span joins that trace, else starts a new one.
   Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
             const char* method, std::string ip, bool keep_alive,
-            std::shared_ptr<std::atomic<int>> inflight);
+            std::shared_ptr<std::atomic<int>> inflight,
+            const std::optional<telemetry::TraceContext>& parent);
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -53,6 +58,8 @@ class Responder {
   void failure(const Failure& f, Extra extra = {});
 
   const std::string& request_id() const { return request_id_; }
+  const std::string& trace_id() const { return trace_id_; }
+  const std::string& span_id() const { return server_span_.span_id(); }
   /// Adds the user id to the access-log line.
   void set_user(std::string id) { user_id_ = std::move(id); }
   /// Retry-After used for 503 overloaded/unavailable.
@@ -70,6 +77,8 @@ class Responder {
   std::shared_ptr<std::atomic<int>> inflight_;
   std::chrono::steady_clock::time_point start_;
   std::atomic<bool> sent_{false};
+  std::string trace_id_;
+  telemetry::SpanTimer server_span_;
   static inline int retry_after_s_ = 1;
 };
 

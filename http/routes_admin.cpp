@@ -5,6 +5,9 @@
 // target's role as stored.
 #include "http/context.hpp"
 #include "http/routes.hpp"
+#include "telemetry/trace.hpp"
+
+#include <map>
 
 namespace gh::http {
 namespace {
@@ -138,9 +141,31 @@ void list_audit(Ctx& c) {
   c.res->json(200, {{"events", events}, {"next_after", last}});
 }
 
+// GET /admin/traces?limit=N: recent spans grouped by trace, newest trace last.
+void list_traces(Ctx& c) {
+  int limit = 500;
+  try {
+    if (auto l = query(c, "limit"); !l.empty()) limit = std::stoi(l);
+  } catch (...) {
+    limit = 0;
+  }
+  if (limit < 1 || limit > 2048) return c.res->error(400, "invalid_request", "limit must be 1-2048");
+  std::vector<std::string> order;
+  std::map<std::string, json> traces;
+  for (auto& s : telemetry::recent_spans(static_cast<std::size_t>(limit))) {
+    auto [it, fresh] = traces.try_emplace(s.trace_id, json::array());
+    if (fresh) order.push_back(s.trace_id);
+    it->second.push_back(telemetry::span_json(s));
+  }
+  auto out = json::array();
+  for (auto& id : order) out.push_back({{"trace_id", id}, {"spans", traces[id]}});
+  c.res->json(200, {{"traces", out}});
+}
+
 }  // namespace
 
 void install_admin_routes(Router& r) {
+  r.add(Method::Get, "/admin/traces", Access::needs("traces:read"), list_traces);
   r.add(Method::Get, "/admin/audit", Access::needs("audit:read"), list_audit);
   const auto read = Access::needs("users:read"), write = Access::needs("users:write");
   r.add(Method::Get, "/admin/users", read, list_users);

@@ -8,6 +8,7 @@
 #include <pistache/endpoint.h>
 
 #include <sstream>
+#include <strings.h>
 #include <thread>
 
 namespace gh::http {
@@ -15,7 +16,7 @@ namespace {
 
 using namespace Pistache;
 
-constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
+constexpr std::size_t kMaxHeaderBytes = 8 * 1024;  // all header lines together
 constexpr std::size_t kMaxUriBytes = 8 * 1024;
 
 // State shared by the handler clones Pistache makes per reactor thread.
@@ -40,17 +41,19 @@ std::size_t uri_bytes(const Http::Request& req) {
   return n;
 }
 
-std::size_t header_bytes(const Http::Request& req) {
-  std::size_t n = 0;
-  for (auto& [name, raw] : req.headers().rawList()) n += name.size() + raw.value().size() + 4;
-  thread_local std::ostringstream os;
-  for (auto& h : req.headers().list()) {
-    os.str({});
-    h->write(os);
-    n += std::strlen(h->name()) + static_cast<std::size_t>(os.tellp()) + 4;
+// True when the request's header lines add up to more than kMaxHeaderBytes.
+// Pistache keeps every header in rawList() (known ones are also parsed into
+// list()); the cookie jar is counted only when Cookie is not among them.
+bool headers_too_large(const Http::Request& req) {
+  std::size_t total = 0;
+  bool cookie_seen = false;
+  for (auto& [name, raw] : req.headers().rawList()) {
+    total += name.size() + raw.value().size() + 4;  // ": " and CRLF
+    cookie_seen = cookie_seen || (name.size() == 6 && strcasecmp(name.c_str(), "Cookie") == 0);
   }
-  for (const auto& c : req.cookies()) n += c.name.size() + c.value.size() + 2;
-  return n;
+  if (!cookie_seen)
+    for (const auto& c : req.cookies()) total += c.name.size() + c.value.size() + 3;
+  return total > kMaxHeaderBytes;
 }
 
 // Addresses named by X-Forwarded-For ("a, b") or, without it, by Forwarded
@@ -87,7 +90,7 @@ class GatehouseHandler : public Http::Handler {
   explicit GatehouseHandler(std::shared_ptr<Shared> s) : s_(std::move(s)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    Ctx ctx{req, nullptr, {}, {}, s_->app};
+    Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt};
     auto rid = ctx.header("X-Request-Id");
     if (!sane_request_id(rid)) rid = logic::random_id();
     auto conn = ctx.header("Connection");
@@ -95,15 +98,17 @@ class GatehouseHandler : public Http::Handler {
                           ? conn.find("lose") == std::string::npos
                           : conn.find("eep-") != std::string::npos;
     auto match = s_->router.match(req.method(), req.resource());
-    ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid};
+    ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid, {}, {}};
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
-                                          s_->inflight);
+                                          s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")));
+    ctx.client.trace_id = ctx.res->trace_id();
+    ctx.client.span_id = ctx.res->span_id();
     auto& res = *ctx.res;
     if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
     if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");
-    if (header_bytes(req) > kMaxHeaderBytes)
+    if (headers_too_large(req))
       return res.error(431, "invalid_request", "the request headers are too large");
     if (!match.handler) {
       if (!match.allow.empty()) {

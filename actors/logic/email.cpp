@@ -46,9 +46,11 @@ std::optional<std::string> normalize_email(std::string_view raw, std::string& wh
     why = "email is longer than 254 octets";
     return std::nullopt;
   }
-  for (char c : raw) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    unsigned char u = static_cast<unsigned char>(raw[i]);
+    // C0 controls, DEL, and C1 controls (U+0080..U+009F: 0xC2 0x80..0x9F in UTF-8)
+    bool c1 = u == 0xC2 && i + 1 < raw.size() && (static_cast<unsigned char>(raw[i + 1]) & 0xE0) == 0x80;
+    if (u < 0x20 || u == 0x7f || c1) {
       why = "email contains a control character";
       return std::nullopt;
     }

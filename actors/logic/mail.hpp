@@ -16,6 +16,7 @@ struct Notification {
   std::string link;     ///< may be empty (security alerts)
   std::int64_t expires_at = 0;
   std::string request_id;
+  std::string trace_id, span_id;  ///< the request's trace, for the delivery span
 };
 
 struct Rendered {

@@ -3,7 +3,6 @@ logout, sessions, response conventions (errors, X-Request-Id, no-store, 404,
 405), health and readiness, overload, log secrecy and restarts."""
 import concurrent.futures
 import json
-import re
 import unittest
 import uuid
 

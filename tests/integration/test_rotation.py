@@ -47,14 +47,15 @@ class StrictRotation(ApiAssertions, ServerTest, unittest.TestCase):
     def test_reusing_the_previous_token_revokes_its_replacement(self):
         s = self.s
         t0 = s.register()
+        other = s.login(t0["user"]["email"])  # another session of the same user
         t1 = s.refresh(t0["refresh_token"]).json()
         self.assert_error(s.refresh(t0["refresh_token"]), 400, "invalid_grant")
         # The token that replaced it and the family's access tokens died with it.
         self.assert_error(s.refresh(t1["refresh_token"]), 400, "invalid_grant")
         self.assert_invalid_token(s.me(t1["access_token"]))
         self.assert_invalid_token(s.me(t0["access_token"]))
-        # Other sessions of the same user are not touched.
-        other = s.login(t0["user"]["email"])
+        # The other session is not touched.
+        self.assertEqual(s.me(other["access_token"]).status, 200)
         self.assertEqual(s.refresh(other["refresh_token"]).status, 200)
 
     def test_reusing_an_older_token_revokes_the_whole_family(self):

@@ -55,3 +55,45 @@ TEST_CASE("log lines are one JSON object with escaped fields", "[log]") {
   CHECK(j["ip"] == "1.2.3.4");
   CHECK(line.rfind("{\"ts\":", 0) == 0);
 }
+
+#include "telemetry/trace.hpp"
+
+TEST_CASE("traceparent parsing is strict and round-trips", "[trace]") {
+  auto c = telemetry::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  REQUIRE(c);
+  CHECK(c->trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(c->span_id == "00f067aa0ba902b7");
+  CHECK(c->sampled);
+  CHECK(telemetry::format_traceparent(*c) == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  for (auto bad : {"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                   "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                   "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                   "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
+                   "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    CHECK_FALSE(telemetry::parse_traceparent(bad));
+  CHECK(telemetry::new_trace_id().size() == 32);
+  CHECK(telemetry::new_span_id().size() == 16);
+}
+
+TEST_CASE("OTLP JSON uses hex ids, string nanos and integer enums", "[trace]") {
+  telemetry::Span s;
+  s.trace_id = std::string(32, 'a');
+  s.span_id = std::string(16, 'b');
+  s.parent_span_id = std::string(16, 'c');
+  s.name = "GET /health";
+  s.kind = telemetry::SpanKind::server;
+  s.start_ns = 1'700'000'000'000'000'000;
+  s.end_ns = s.start_ns + 5;
+  s.attributes = {{"http.response.status_code", 200}, {"http.route", "/health"}};
+  auto j = telemetry::otlp_request({s}, "gatehouse");
+  auto& span = j["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+  CHECK(span["traceId"] == s.trace_id);
+  CHECK(span["parentSpanId"] == s.parent_span_id);
+  CHECK(span["kind"] == 2);
+  CHECK(span["startTimeUnixNano"] == "1700000000000000000");
+  CHECK(span["status"]["code"] == 0);
+  CHECK(span["attributes"][0]["value"]["intValue"] == "200");
+  CHECK(j["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] == "gatehouse");
+}

@@ -1,0 +1,210 @@
+#include "telemetry/trace.hpp"
+
+#include "telemetry/log.hpp"
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace gh::telemetry {
+namespace {
+
+constexpr std::size_t kRing = 2048;     // spans kept for /admin/traces
+constexpr std::size_t kQueue = 65536;   // spans waiting for export at most
+constexpr std::size_t kBatch = 512;
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0'), out(bytes * 2 + 1, '\0');
+  do randombytes_buf(raw.data(), bytes);
+  while (raw.find_first_not_of('\0') == std::string::npos);  // all-zero ids are invalid
+  sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(raw.data()), bytes);
+  out.pop_back();
+  return out;
+}
+
+bool lower_hex(std::string_view s, std::size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return s.find_first_not_of('0') != std::string_view::npos;
+}
+
+struct State {
+  std::mutex mu;
+  std::deque<Span> ring, queue;
+  std::condition_variable cv;
+  std::thread exporter;
+  bool stop = false;
+  std::string endpoint;
+};
+
+State& st() {
+  static State s;
+  return s;
+}
+
+std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+
+// One POST; true when done (sent or not worth retrying).
+bool post(const std::string& url, const std::string& body) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return true;
+  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(curl);
+  if (rc == CURLE_OK && status >= 200 && status < 300) return true;
+  bool retry = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
+  log_warn("trace export failed", {{"status", status}, {"retry", retry}});
+  return !retry;
+}
+
+void export_loop() {
+  auto& s = st();
+  std::unique_lock<std::mutex> lock(s.mu);
+  while (true) {
+    s.cv.wait_for(lock, std::chrono::seconds(1), [&] { return s.stop || s.queue.size() >= kBatch; });
+    if (s.queue.empty()) {
+      if (s.stop) return;
+      continue;
+    }
+    std::vector<Span> batch;
+    while (!s.queue.empty() && batch.size() < kBatch) {
+      batch.push_back(std::move(s.queue.front()));
+      s.queue.pop_front();
+    }
+    bool stopping = s.stop;
+    lock.unlock();
+    auto body = otlp_request(batch, "gatehouse").dump();
+    for (int attempt = 0; attempt < 3 && !post(s.endpoint + "/v1/traces", body) && !stopping; ++attempt)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    lock.lock();
+  }
+}
+
+nlohmann::json attr_value(const nlohmann::json& v) {
+  if (v.is_boolean()) return {{"boolValue", v.get<bool>()}};
+  if (v.is_number_integer()) return {{"intValue", std::to_string(v.get<std::int64_t>())}};
+  if (v.is_number()) return {{"doubleValue", v.get<double>()}};
+  return {{"stringValue", v.is_string() ? v.get<std::string>() : v.dump()}};
+}
+
+}  // namespace
+
+std::optional<TraceContext> parse_traceparent(std::string_view h) {
+  if (h.size() != 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return std::nullopt;
+  if (h.substr(0, 2) != "00") return std::nullopt;
+  auto trace = h.substr(3, 32), span = h.substr(36, 16), flags = h.substr(53, 2);
+  if (!lower_hex(trace, 32) || !lower_hex(span, 16)) return std::nullopt;
+  if (!(std::isxdigit(static_cast<unsigned char>(flags[0])) && std::isxdigit(static_cast<unsigned char>(flags[1]))))
+    return std::nullopt;
+  int f = std::stoi(std::string(flags), nullptr, 16);
+  return TraceContext{std::string(trace), std::string(span), (f & 1) != 0};
+}
+
+std::string format_traceparent(const TraceContext& c) {
+  return "00-" + c.trace_id + "-" + c.span_id + (c.sampled ? "-01" : "-00");
+}
+
+std::string new_trace_id() { return random_hex(16); }
+std::string new_span_id() { return random_hex(8); }
+
+std::int64_t unix_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void record_span(Span sp) {
+  auto& s = st();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.endpoint.empty() && s.queue.size() < kQueue) {
+    s.queue.push_back(sp);
+    if (s.queue.size() >= kBatch) s.cv.notify_one();
+  }
+  s.ring.push_back(std::move(sp));
+  if (s.ring.size() > kRing) s.ring.pop_front();
+}
+
+std::vector<Span> recent_spans(std::size_t limit) {
+  auto& s = st();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto n = std::min(limit, s.ring.size());
+  return std::vector<Span>(s.ring.end() - static_cast<std::ptrdiff_t>(n), s.ring.end());
+}
+
+nlohmann::json span_json(const Span& s) {
+  return {{"trace_id", s.trace_id}, {"span_id", s.span_id}, {"parent_span_id", s.parent_span_id},
+          {"name", s.name}, {"kind", static_cast<int>(s.kind)}, {"start_ns", s.start_ns},
+          {"duration_ms", (s.end_ns - s.start_ns) / 1e6}, {"attributes", s.attributes}, {"error", s.error}};
+}
+
+SpanTimer::SpanTimer(std::string trace_id, std::string parent_span_id, std::string name, SpanKind kind) {
+  if (trace_id.empty()) return;
+  span_.trace_id = std::move(trace_id);
+  span_.parent_span_id = std::move(parent_span_id);
+  span_.span_id = new_span_id();
+  span_.name = std::move(name);
+  span_.kind = kind;
+  span_.start_ns = unix_nanos();
+  open_ = true;
+}
+
+void SpanTimer::end(bool error) {
+  if (!open_) return;
+  open_ = false;
+  span_.end_ns = unix_nanos();
+  span_.error = error;
+  record_span(span_);
+}
+
+nlohmann::json otlp_request(const std::vector<Span>& spans, const std::string& service_name) {
+  auto out = nlohmann::json::array();
+  for (auto& s : spans) {
+    auto attrs = nlohmann::json::array();
+    for (auto& [k, v] : s.attributes.items()) attrs.push_back({{"key", k}, {"value", attr_value(v)}});
+    nlohmann::json span = {{"traceId", s.trace_id}, {"spanId", s.span_id}, {"name", s.name},
+                           {"kind", static_cast<int>(s.kind)},
+                           {"startTimeUnixNano", std::to_string(s.start_ns)},
+                           {"endTimeUnixNano", std::to_string(s.end_ns)}, {"attributes", attrs},
+                           {"status", {{"code", s.error ? 2 : 0}}}};
+    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id;
+    out.push_back(span);
+  }
+  return {{"resourceSpans",
+           {{{"resource", {{"attributes", {{{"key", "service.name"}, {"value", {{"stringValue", service_name}}}}}}}},
+             {"scopeSpans", {{{"scope", {{"name", "gatehouse"}}}, {"spans", out}}}}}}}};
+}
+
+void start_exporter(const std::string& endpoint) {
+  auto& s = st();
+  if (endpoint.empty() || s.exporter.joinable()) return;
+  s.endpoint = endpoint;
+  while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
+  s.exporter = std::thread(export_loop);
+}
+
+void stop_exporter() {
+  auto& s = st();
+  if (!s.exporter.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.stop = true;
+  }
+  s.cv.notify_one();
+  s.exporter.join();
+}
+
+}  // namespace gh::telemetry

@@ -1,0 +1,100 @@
+"""Traces: W3C traceparent in and out, a server span per request with child
+spans for the actor hops, OTLP/HTTP JSON export, /admin/traces, and trace
+ids in the logs."""
+import http.server
+import json
+import re
+import threading
+import unittest
+
+from accounts import account
+from harness import Server, bearer, unique_email, wait_until
+
+PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN = "00f067aa0ba902b7"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    bodies = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.bodies.append((self.path, self.headers["Content-Type"], json.loads(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *a):
+        pass
+
+
+class Traces(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.collector = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=cls.collector.serve_forever, daemon=True).start()
+        cls.s = Server({"GATEHOUSE_OTLP_ENDPOINT": "http://127.0.0.1:%d" % cls.collector.server_port,
+                        "GATEHOUSE_RATE_LIMIT_ENABLED": "true"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+        cls.collector.shutdown()
+        cls.collector.server_close()
+
+    def exported_spans(self):
+        return [sp for _, _, b in Receiver.bodies for rs in b["resourceSpans"] for ss in rs["scopeSpans"]
+                for sp in ss["spans"]]
+
+    def test_traceparent_is_continued_and_emitted(self):
+        r = self.s.request("GET", "/health", headers={"traceparent": "00-%s-%s-01" % (PARENT_TRACE, PARENT_SPAN)})
+        m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", r.header("traceparent"))
+        self.assertTrue(m)
+        self.assertEqual(m.group(1), PARENT_TRACE)
+        self.assertNotEqual(m.group(2), PARENT_SPAN)
+        for bad in ("00-%s-%s-01" % ("0" * 32, PARENT_SPAN), "ff-%s-%s-01" % (PARENT_TRACE, PARENT_SPAN),
+                    "00-%s-%s-01" % (PARENT_TRACE.upper(), PARENT_SPAN), "garbage"):
+            got = self.s.request("GET", "/health", headers={"traceparent": bad}).header("traceparent")
+            self.assertNotIn(PARENT_TRACE, got)
+            self.assertRegex(got, r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
+
+    def test_a_login_is_one_trace_across_the_actor_hops(self):
+        e = unique_email()
+        self.s.register(e)
+        trace = "0af7651916cd43dd8448eb211c80319c"
+        r = self.s.request("POST", "/auth/login", json_body={"email": e, "password": "correct horse battery"},
+                           headers={"traceparent": "00-%s-b7ad6b7169203331-01" % trace})
+        self.assertEqual(r.status, 200)
+        names = {"POST /auth/login", "rate_limit.check", "hash.verify", "store.commit", "token.sign"}
+        self.assertTrue(wait_until(lambda: names <= {s["name"] for s in self.exported_spans()
+                                                     if s["traceId"] == trace}, 10))
+        path, ctype, _ = Receiver.bodies[0]
+        self.assertEqual((path, ctype), ("/v1/traces", "application/json"))
+        spans = [s for s in self.exported_spans() if s["traceId"] == trace]
+        server = [s for s in spans if s["name"] == "POST /auth/login"][0]
+        self.assertEqual(server["kind"], 2)
+        self.assertEqual(server["parentSpanId"], "b7ad6b7169203331")
+        attrs = {a["key"]: a["value"] for a in server["attributes"]}
+        self.assertEqual(attrs["http.response.status_code"], {"intValue": "200"})
+        self.assertEqual(attrs["http.route"], {"stringValue": "/auth/login"})
+        for child in (s for s in spans if s is not server):
+            self.assertEqual(child["parentSpanId"], server["spanId"], child["name"])
+            self.assertRegex(child["spanId"], r"^[0-9a-f]{16}$")
+            self.assertTrue(int(child["startTimeUnixNano"]) >= int(server["startTimeUnixNano"]))
+            self.assertTrue(int(child["endTimeUnixNano"]) <= int(server["endTimeUnixNano"]))
+        # The log line of the request carries the same ids.
+        line = [json.loads(l) for l in self.s.lines if r.header("X-Request-Id") in l][0]
+        self.assertEqual(line["trace_id"], trace)
+        self.assertEqual(line["span_id"], server["spanId"])
+        # And the built-in trace view shows it to an admin.
+        admin = account(self.s, "admin")
+        view = self.s.request("GET", "/admin/traces", headers=bearer(admin["token"])).json()["traces"]
+        mine = [t for t in view if t["trace_id"] == trace][0]
+        self.assertTrue(names <= {s["name"] for s in mine["spans"]})
+        user = account(self.s, "user")
+        self.assertEqual(self.s.request("GET", "/admin/traces", headers=bearer(user["token"])).status, 403)
+
+
+if __name__ == "__main__":
+    unittest.main()
