@@ -12,7 +12,7 @@ DATA ?= var
 PACKAGES := build-essential cmake pkg-config ccache python3 curl \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
-  libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb
+  libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

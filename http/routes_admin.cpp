@@ -5,6 +5,7 @@
 // target's role as stored.
 #include "http/context.hpp"
 #include "http/routes.hpp"
+#include "http/dashboard_html.hpp"
 #include "telemetry/trace.hpp"
 
 #include <map>
@@ -141,6 +142,11 @@ void list_audit(Ctx& c) {
   c.res->json(200, {{"events", events}, {"next_after", last}});
 }
 
+// The dashboard page itself carries no data, so anyone may load it; every
+// number on it comes from /metrics and the admin APIs, called with the
+// admin's access token (typed in, or passed as #token=… in the URL).
+void dashboard(Ctx& c) { c.res->raw(200, kDashboardHtml, "text/html; charset=utf-8", 0); }
+
 // GET /admin/traces?limit=N: recent spans grouped by trace, newest trace last.
 void list_traces(Ctx& c) {
   int limit = 500;
@@ -166,6 +172,7 @@ void list_traces(Ctx& c) {
 
 void install_admin_routes(Router& r) {
   r.add(Method::Get, "/admin/traces", Access::needs("traces:read"), list_traces);
+  r.add(Method::Get, "/admin/dashboard", Access::anyone(), dashboard);
   r.add(Method::Get, "/admin/audit", Access::needs("audit:read"), list_audit);
   const auto read = Access::needs("users:read"), write = Access::needs("users:write");
   r.add(Method::Get, "/admin/users", read, list_users);
