@@ -12,11 +12,12 @@ DATA ?= var
 PACKAGES := build-essential cmake pkg-config ccache python3 curl \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
-  libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium
+  libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
+  protobuf-compiler python3-protobuf
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test clean
+.PHONY: all deps test-tools build run test clean
 
 all: build
 
@@ -30,6 +31,11 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+## test-tools: npm packages used only by tests (the OpenTelemetry protos).
+test-tools: deps
+	@[ -d tests/tools/node_modules/@opentelemetry/otlp-grpc-exporter-base ] || \
+	  (cd tests/tools && npm ci --no-audit --no-fund --ignore-scripts)
+
 ## build: configure and build with CMake (Release by default).
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -41,7 +47,7 @@ run: build
 	./$(BUILD_DIR)/gatehouse serve --config $(CONFIG) --data $(DATA) --listen $(LISTEN)
 
 ## test: the whole suite (unit + integration) through ctest.
-test: build
+test: build test-tools
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 clean:

@@ -1,9 +1,16 @@
 """Traces: W3C traceparent in and out, a server span per request with child
 spans for the actor hops, OTLP/HTTP JSON export, /admin/traces, and trace
 ids in the logs."""
+import base64
+import glob
 import http.server
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import unittest
 
@@ -94,6 +101,53 @@ class Traces(unittest.TestCase):
         self.assertTrue(names <= {s["name"] for s in mine["spans"]})
         user = account(self.s, "user")
         self.assertEqual(self.s.request("GET", "/admin/traces", headers=bearer(user["token"])).status, 403)
+
+
+PROTOS = os.path.join(os.path.dirname(__file__), "../tools/node_modules/@opentelemetry/otlp-grpc-exporter-base/build/protos")
+
+
+class OfficialProtos(unittest.TestCase):
+    """The exported JSON parses as an ExportTraceServiceRequest of the official
+    OpenTelemetry protos (installed by `make test-tools`), strictly: an
+    unknown field or a wrong type fails."""
+
+    def test_exported_json_matches_the_protos(self):
+        self.assertTrue(os.path.isdir(PROTOS), "run `make test-tools`")
+        out = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, out, True)
+        protos = [os.path.relpath(p, PROTOS) for p in glob.glob(os.path.join(PROTOS, "opentelemetry/proto/**/*.proto"),
+                                                                  recursive=True)]
+        subprocess.run(["protoc", "-I", PROTOS, "--python_out", out, *protos], check=True)
+        sys.path.insert(0, out)
+        self.addCleanup(sys.path.remove, out)
+        from google.protobuf import json_format
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        Receiver.bodies.clear()
+        collector = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=collector.serve_forever, daemon=True).start()
+        self.addCleanup(collector.server_close)
+        self.addCleanup(collector.shutdown)
+        with Server({"GATEHOUSE_OTLP_ENDPOINT": "http://127.0.0.1:%d" % collector.server_port}) as s:
+            e = unique_email()
+            s.register(e)
+            s.login(e)
+            self.assertTrue(wait_until(lambda: Receiver.bodies, 10))
+        hex_to_b64 = lambda h: base64.b64encode(bytes.fromhex(h)).decode()
+        for _, _, body in Receiver.bodies:
+            for rs in body["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    for sp in ss["spans"]:
+                        for k in ("traceId", "spanId", "parentSpanId"):
+                            if k in sp:
+                                sp[k] = hex_to_b64(sp[k])
+            msg = json_format.ParseDict(body, trace_service_pb2.ExportTraceServiceRequest())
+            spans = [sp for rs in msg.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+            self.assertTrue(spans)
+            for sp in spans:
+                self.assertEqual((len(sp.trace_id), len(sp.span_id)), (16, 8))
+                self.assertGreater(sp.end_time_unix_nano, sp.start_time_unix_nano - 1)
+                self.assertIn(sp.kind, (1, 2, 3))
 
 
 if __name__ == "__main__":
