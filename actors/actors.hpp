@@ -50,8 +50,9 @@ logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::s
 
 /// The audit actor over the writer. `lost` counts events that could not be
 /// kept (a backlog beyond `limit`); it stays 0 in normal operation.
+/// Committed records are also handed to the sinks configured in [audit].
 Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
-                      std::shared_ptr<std::atomic<std::uint64_t>> lost);
+                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks);
 
 /// Sessions and refresh-token families (create, rotate, revoke, list).
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,

@@ -1,4 +1,6 @@
 #include "actors/actors.hpp"
+#include "actors/logic/base64url.hpp"
+#include "actors/notify_drivers.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -8,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <deque>
+#include <thread>
 
 namespace gh {
 namespace {
@@ -19,6 +22,7 @@ struct audit_state {
   bool writing = false;             ///< one batch in the writer at a time keeps the chain in order
   std::size_t limit = 0;
   std::shared_ptr<std::atomic<std::uint64_t>> lost;
+  audit_sink_actor sink;  ///< null when no sink is configured
   static inline const char* name = "gh.audit";
 };
 
@@ -33,15 +37,25 @@ void write_batch(audit_ptr self) {
   auto batch = std::make_shared<std::vector<std::string>>(st.pending.begin(), st.pending.end());
   st.pending.clear();
   auto* db = st.store;
-  WriteOp op{[db, batch](store::Txn& t) -> caf::error {
-    for (auto& c : *batch)
-      if (db->append_audit(t, c)) return make_error(Errc::unavailable, "audit append failed");
+  auto lines = std::make_shared<AuditBatch>();
+  WriteOp op{[db, batch, lines](store::Txn& t) -> caf::error {
+    lines->lines.clear();
+    for (auto& c : *batch) {
+      std::uint64_t seq = 0;
+      std::string hash;
+      if (db->append_audit(t, c, &seq, &hash)) return make_error(Errc::unavailable, "audit append failed");
+      auto j = nlohmann::json::parse(c, nullptr, false);
+      j["seq"] = seq;
+      j["hash"] = logic::hex(hash);
+      lines->lines.push_back(j.dump());
+    }
     return caf::none;
   }};
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) {
             telemetry::record_audit(batch->size());
+            if (self->state.sink) self->send(self->state.sink, audit_atom::value, *lines);
             self->state.writing = false;
             write_batch(self);
           },
@@ -54,9 +68,35 @@ void write_batch(audit_ptr self) {
           });
 }
 
+// The optional sinks, on their own thread: file appends and HTTP block.
+audit_sink_actor::behavior_type sink_fn(audit_sink_actor::pointer, config::AuditSinks cfg) {
+  auto file = std::shared_ptr<FILE>(cfg.file.empty() ? nullptr : std::fopen(cfg.file.c_str(), "a"),
+                                    [](FILE* f) { if (f) std::fclose(f); });
+  if (!cfg.file.empty() && !file) telemetry::log_error("cannot open the audit file", {{"path", cfg.file}});
+  return {
+      [=](audit_atom, AuditBatch& b) {
+        if (file) {
+          for (auto& l : b.lines) std::fprintf(file.get(), "%s\n", l.c_str());
+          std::fflush(file.get());
+        }
+        if (cfg.webhook_url.empty()) return;
+        std::string body = "[";
+        for (std::size_t i = 0; i < b.lines.size(); ++i) body += (i ? "," : "") + b.lines[i];
+        body += "]";
+        std::string error;
+        for (int attempt = 1; attempt <= 3; ++attempt) {
+          if (post_signed_json(cfg.webhook_url, cfg.webhook_secret, body, error)) return;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+        }
+        telemetry::log_error("audit webhook failed", {{"error", error}, {"records", b.lines.size()}});
+      },
+  };
+}
+
 audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_actor writer, std::size_t limit,
-                                    std::shared_ptr<std::atomic<std::uint64_t>> lost) {
+                                    std::shared_ptr<std::atomic<std::uint64_t>> lost, audit_sink_actor sink) {
   auto& st = self->state;
+  st.sink = std::move(sink);
   st.store = db;
   st.writer = std::move(writer);
   st.limit = limit;
@@ -99,8 +139,12 @@ void Auditor::publish(logic::AuditEvent e) const {
 }
 
 Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
-                      std::shared_ptr<std::atomic<std::uint64_t>> lost) {
-  return Auditor{sys.spawn(audit_fn, &store, std::move(writer), limit, std::move(lost))};
+                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks) {
+  audit_sink_actor sink;
+  if (!sinks.file.empty() || !sinks.webhook_url.empty()) sink = sys.spawn<caf::detached>(sink_fn, sinks);
+  auto a = sys.spawn(audit_fn, &store, std::move(writer), limit, std::move(lost), sink);
+  if (sink) a->attach_functor([sink] { caf::anon_send_exit(sink, caf::exit_reason::user_shutdown); });
+  return Auditor{a};
 }
 
 }  // namespace gh

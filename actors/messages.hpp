@@ -100,6 +100,14 @@ using session_actor = caf::typed_actor<
 using notifier_actor = caf::typed_actor<caf::reacts_to<notify_atom, logic::Notification>,
                                         caf::reacts_to<retry_atom, logic::Notification, int>>;
 
+/// Audit records just committed, as JSON lines ({seq, hash, …event}), for the sinks.
+struct AuditBatch {
+  std::vector<std::string> lines;
+};
+
+/// Copies committed audit records to the optional sinks (file, webhook).
+using audit_sink_actor = caf::typed_actor<caf::reacts_to<audit_atom, AuditBatch>>;
+
 /// Appends audit events to the hash-chained log, in batches, through the writer.
 using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>>;
 
@@ -137,5 +145,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewApiKey)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Avatar)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::Notification)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::AuditEvent)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuditBatch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LinkRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::PasswordChange)

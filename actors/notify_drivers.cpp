@@ -145,25 +145,7 @@ class WebhookDriver : public Driver {
     auto body = nlohmann::json{{"kind", n.kind}, {"to", n.to}, {"link", n.link},
                                {"expires_at", n.expires_at}, {"request_id", n.request_id}}
                     .dump();
-    CURL* curl = curl_easy_init();
-    if (!curl) return (error = "curl init failed", false);
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    headers = curl_slist_append(headers, ("X-Gatehouse-Signature: sha256=" + webhook_signature(secret_, body)).c_str());
-    curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) error = std::string("webhook: ") + curl_easy_strerror(rc);
-    else if (status < 200 || status > 299) error = "webhook answered " + std::to_string(status);
-    return rc == CURLE_OK && status >= 200 && status <= 299;
+    return post_signed_json(url_, secret_, body, error);
   }
 
  private:
@@ -179,6 +161,29 @@ std::string webhook_signature(const std::string& secret, const std::string& body
   crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(body.data()), body.size());
   crypto_auth_hmacsha256_final(&st, mac);
   return logic::hex(std::string_view(reinterpret_cast<char*>(mac), sizeof mac));
+}
+
+bool post_signed_json(const std::string& url, const std::string& secret, const std::string& body,
+                      std::string& error) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return (error = "curl init failed", false);
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  headers = curl_slist_append(headers, ("X-Gatehouse-Signature: sha256=" + webhook_signature(secret, body)).c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) error = std::string("webhook: ") + curl_easy_strerror(rc);
+  else if (status < 200 || status > 299) error = "webhook answered " + std::to_string(status);
+  return rc == CURLE_OK && status >= 200 && status <= 299;
 }
 
 std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why) {

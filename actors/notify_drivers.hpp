@@ -23,4 +23,9 @@ std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why)
 /// HMAC-SHA256 of `body` under `secret`, lowercase hex: the webhook signature.
 std::string webhook_signature(const std::string& secret, const std::string& body);
 
+/// POSTs `body` (JSON) with X-Gatehouse-Signature: sha256=<webhook_signature>.
+/// True on a 2xx answer; otherwise false with `error`. Blocks (10 s at most).
+bool post_signed_json(const std::string& url, const std::string& secret, const std::string& body,
+                      std::string& error);
+
 }  // namespace gh

@@ -84,7 +84,7 @@ class ActorServices final : public Services {
     writer_ = spawn_writer(*sys_, db_, cfg_.store.max_batch);
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
-    auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_);
+    auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
     notifier_ = spawn_notifier(*sys_, cfg_, why);
     if (!notifier_.actor) return false;

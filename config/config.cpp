@@ -168,6 +168,9 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
+      str_key("audit.file", c.audit.file),
+      str_key("audit.webhook_url", c.audit.webhook_url),
+      str_key("audit.webhook_secret", c.audit.webhook_secret),
       str_key("log.level", c.log.level),
   };
 }
@@ -186,6 +189,8 @@ void validate(const Config& c) {
     bad("cookie.secure", "a __Host- cookie must be secure; rename the cookie for plain-http development");
   if (c.auth.existing_email != "conflict" && c.auth.existing_email != "notify")
     bad("auth.existing_email", "must be conflict or notify");
+  if (!c.audit.webhook_url.empty() && c.audit.webhook_secret.empty())
+    bad("audit.webhook_secret", "the audit webhook needs a secret to sign with");
   const auto& d = c.notify.driver;
   if (d != "log" && d != "file" && d != "smtp" && d != "webhook")
     bad("notify.driver", "must be log, file, smtp or webhook");

@@ -213,6 +213,16 @@ struct Auth {
   std::vector<std::string> redirect_origins;
 };
 
+struct AuditSinks {
+  /// Also append every audit record, as a JSON line, to this file. Default: "" (off).
+  std::string file;
+  /// Also POST every batch of audit records (a JSON array) here, signed like
+  /// notification webhooks (X-Gatehouse-Signature: sha256=HMAC of the body).
+  /// Default: "" (off).
+  std::string webhook_url;
+  std::string webhook_secret;
+};
+
 struct Otlp {
   /// OpenTelemetry collector base URL (spans go to <endpoint>/v1/traces as
   /// OTLP/HTTP JSON). Default: "" = no export (recent spans stay in memory
@@ -239,6 +249,7 @@ struct Config {
   Notify notify;
   Auth auth;
   Otlp otlp;
+  AuditSinks audit;
   Log log;
   /// Folder of the config file (for relative paths); "." without a file.
   std::string config_dir = ".";

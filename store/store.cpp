@@ -224,7 +224,8 @@ std::pair<std::uint64_t, std::string> Store::audit_head(const Txn& t) const {
   return {seq_of(*head), head->substr(8)};
 }
 
-int Store::append_audit(Txn& t, const std::string& canonical) {
+int Store::append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out,
+                        std::string* hash_out) {
   auto [seq, prev] = audit_head(t);
   if (prev.empty()) prev.assign(32, '\0');
   auto hash = audit_chain_hash(prev, canonical);
@@ -234,7 +235,10 @@ int Store::append_audit(Txn& t, const std::string& canonical) {
   std::string value(1, '\1');
   nlohmann::json::to_cbor(rec, value);
   int rc = t.put(audit_, seq_key(seq + 1), value);
-  return rc ? rc : put_meta(t, "audit_head", seq_key(seq + 1) + hash);
+  if (!rc) rc = put_meta(t, "audit_head", seq_key(seq + 1) + hash);
+  if (seq_out) *seq_out = seq + 1;
+  if (hash_out) *hash_out = hash;
+  return rc;
 }
 
 void Store::audit_after(const Txn& t, std::uint64_t after,

@@ -94,7 +94,9 @@ class Store {
 
   /// Appends an audit event's canonical bytes, extending the hash chain;
   /// the head (seq, hash) is kept in meta "audit_head".
-  int append_audit(Txn& t, const std::string& canonical);
+  /// `seq_out`/`hash_out` (optional) get the new record's number and hash.
+  int append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out = nullptr,
+                   std::string* hash_out = nullptr);
   /// Records with seq > `after`, in order, until `visit` returns false.
   void audit_after(const Txn& t, std::uint64_t after,
                    const std::function<bool(std::uint64_t seq, const std::string& prev,
