@@ -69,8 +69,9 @@ struct Notifier {
 };
 
 /// The notifier with the configured driver; empty with `why` if the driver
-/// cannot be set up (missing templates).
-Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::string& why);
+/// cannot be set up (missing templates). A delivery that fails for good is
+/// audited as notification_failed.
+Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, Auditor audit, std::string& why);
 
 /// What the user actor needs besides its peers.
 struct AccountOptions {

@@ -13,7 +13,8 @@ namespace {
 
 // Runs on its own thread (detached): drivers block on disk and network.
 notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::shared_ptr<Driver> driver,
-                                          config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog) {
+                                          config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog,
+                                          Auditor audit) {
   auto attempt = [=](logic::Notification& n, int number) {
     std::string error;
     telemetry::SpanTimer span(n.trace_id, n.span_id, "notify.deliver", telemetry::SpanKind::client);
@@ -33,6 +34,10 @@ notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::sha
       --*backlog;
       telemetry::record_notification(n.kind, "failed");
       telemetry::log_error("notification not delivered; giving up", fields);
+      ClientInfo ctx;
+      ctx.request_id = n.request_id;
+      audit.publish(audit_event("notification_failed", ctx, "", "",
+                                {{"kind", n.kind}, {"attempts", number}, {"error", error}}));
       return;
     }
     auto delay = std::chrono::milliseconds(static_cast<long long>(cfg.retry_base_ms) << std::min(number - 1, 16));
@@ -49,7 +54,7 @@ notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::sha
 
 }  // namespace
 
-Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::string& why) {
+Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, Auditor audit, std::string& why) {
   auto driver = make_driver(cfg, why);
   if (!driver) return {};
   if (cfg.notify.driver == "log")
@@ -58,7 +63,7 @@ Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, std::
   n.backlog = std::make_shared<std::atomic<int>>(0);
   n.limit = cfg.notify.queue_limit;
   n.actor = sys.spawn<caf::detached>(notifier_fn, std::shared_ptr<Driver>(std::move(driver)), cfg.notify,
-                                     n.backlog);
+                                     n.backlog, std::move(audit));
   return n;
 }
 

@@ -2,6 +2,7 @@
 
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/clock.hpp"
+#include "telemetry/http_client.hpp"
 #include "telemetry/log.hpp"
 
 #include <curl/curl.h>
@@ -95,7 +96,6 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* user) 
   return len;
 }
 
-std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
 
 class SmtpDriver : public MailDriver {
  public:
@@ -165,25 +165,9 @@ std::string webhook_signature(const std::string& secret, const std::string& body
 
 bool post_signed_json(const std::string& url, const std::string& secret, const std::string& body,
                       std::string& error) {
-  CURL* curl = curl_easy_init();
-  if (!curl) return (error = "curl init failed", false);
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  headers = curl_slist_append(headers, ("X-Gatehouse-Signature: sha256=" + webhook_signature(secret, body)).c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) error = std::string("webhook: ") + curl_easy_strerror(rc);
-  else if (status < 200 || status > 299) error = "webhook answered " + std::to_string(status);
-  return rc == CURLE_OK && status >= 200 && status <= 299;
+  auto r = telemetry::post_json(url, body, {"X-Gatehouse-Signature: sha256=" + webhook_signature(secret, body)});
+  if (!r.ok) error = "webhook: " + r.error;
+  return r.ok;
 }
 
 std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why) {

@@ -86,7 +86,7 @@ class ActorServices final : public Services {
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
-    notifier_ = spawn_notifier(*sys_, cfg_, why);
+    notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
     AccountOptions opts{logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s},

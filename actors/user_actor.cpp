@@ -137,12 +137,10 @@ std::function<caf::error(store::Txn&)> insert_op(store::Store* db, store::User u
   };
 }
 
-// Hashes `password` into the draft user, gives it an id, inserts it (unless
-// its email or username is taken) and calls `done` with it after the commit.
-// Failures are delivered to `rp`.
-template <class Promise, class Done>
-void add_user(user_ptr self, store::User draft, std::string password, Promise rp, Done done) {
-  auto* db = self->state.store;
+// Hashes a new password on the pool and calls `next` with its PHC string;
+// failures are delivered to `rp`.
+template <class Promise, class Next>
+void hash_new_password(user_ptr self, std::string password, Promise rp, Next next) {
   HashJob job{false, std::move(password), {}};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
@@ -151,15 +149,25 @@ void add_user(user_ptr self, store::User draft, std::string password, Promise rp
               rp.deliver(make_error(Errc::internal, "internal error"));
               return;
             }
-            store::User u = draft;
-            u.id = logic::random_id();
-            u.password_hash = std::move(r.phc);
-            u.created_at = u.updated_at = now_s();
-            self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(db, u)})
-                .then([=](bool) mutable { done(u); },
-                      [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+            next(std::move(r.phc));
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+// Hashes `password` into the draft user, gives it an id, inserts it (unless
+// its email or username is taken) and calls `done` with it after the commit.
+// Failures are delivered to `rp`.
+template <class Promise, class Done>
+void add_user(user_ptr self, store::User draft, std::string password, Promise rp, Done done) {
+  auto* db = self->state.store;
+  hash_new_password(self, std::move(password), rp, [=](std::string phc) mutable {
+    store::User u = draft;
+    u.id = logic::random_id();
+    u.password_hash = std::move(phc);
+    u.created_at = u.updated_at = now_s();
+    self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(db, u)})
+        .then([=](bool) mutable { done(u); }, [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  });
 }
 
 caf::result<bool> request_link(user_ptr self, LinkRequest& req);
@@ -178,14 +186,11 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
       rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
       return rp;
     }
-    HashJob job{false, std::move(req.password), {}};
-    self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
-        .then(
-            [=](HashResult&) mutable {
-              self->state.notifier.send({"account_exists", existing->email, "", 0, req.client.request_id});
-              rp.deliver(AuthResult{});
-            },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    // The same hash a new account costs, so the answer takes as long.
+    hash_new_password(self, std::move(req.password), rp, [=](std::string) mutable {
+      self->state.notifier.send({"account_exists", existing->email, "", 0, req.client.request_id});
+      rp.deliver(AuthResult{});
+    });
     return rp;
   }
   store::User u;
@@ -427,41 +432,33 @@ template <class Check>
 void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::string new_password,
                   std::string keep, bool revoke, ClientInfo client, const char* event, Check check) {
   auto* db = self->state.store;
-  HashJob job{false, std::move(new_password), {}};
-  self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
-      .then(
-          [=](HashResult& r) mutable {
-            if (!r.ok) {
-              rp.deliver(make_error(Errc::internal, "internal error"));
-              return;
-            }
-            auto out = std::make_shared<store::User>();
-            WriteOp op{[db, check, phc = r.phc, keep, revoke, out](store::Txn& t) -> caf::error {
-              if (auto err = check(t, *out)) return err;
-              out->password_hash = phc;
-              out->failed_logins = 0;
-              out->updated_at = now_s();
-              if (db->put_user(t, *out)) return store_failed();
-              if (!revoke) return caf::none;
-              for (auto& s : db->sessions_of(t, out->id)) {
-                if (s.revoked || s.id == keep) continue;
-                s.revoked = true;
-                s.revoke_reason = "password_changed";
-                if (db->put_session(t, s)) return store_failed();
-              }
-              return caf::none;
-            }};
-            self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-                .then(
-                    [=](bool) mutable {
-                      self->state.notifier.send({"password_changed", out->email, "", 0, client.request_id});
-                      self->state.opts.audit.publish(audit_event(event, client, out->id, out->id,
-                                                                 {{"other_sessions_revoked", revoke}}));
-                      rp.deliver(true);
-                    },
-                    [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-          },
-          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  hash_new_password(self, std::move(new_password), rp, [=](std::string phc) mutable {
+    auto out = std::make_shared<store::User>();
+    WriteOp op{[db, check, phc, keep, revoke, out](store::Txn& t) -> caf::error {
+      if (auto err = check(t, *out)) return err;
+      out->password_hash = phc;
+      out->failed_logins = 0;
+      out->updated_at = now_s();
+      if (db->put_user(t, *out)) return store_failed();
+      if (!revoke) return caf::none;
+      for (auto& s : db->sessions_of(t, out->id)) {
+        if (s.revoked || s.id == keep) continue;
+        s.revoked = true;
+        s.revoke_reason = "password_changed";
+        if (db->put_session(t, s)) return store_failed();
+      }
+      return caf::none;
+    }};
+    self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
+        .then(
+            [=](bool) mutable {
+              self->state.notifier.send({"password_changed", out->email, "", 0, client.request_id});
+              self->state.opts.audit.publish(
+                  audit_event(event, client, out->id, out->id, {{"other_sessions_revoked", revoke}}));
+              rp.deliver(true);
+            },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  });
 }
 
 caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& token, std::string& password) {

@@ -1,8 +1,8 @@
 #include "telemetry/trace.hpp"
 
+#include "telemetry/http_client.hpp"
 #include "telemetry/log.hpp"
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include <condition_variable>
@@ -47,28 +47,12 @@ State& st() {
   return s;
 }
 
-std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
-
-// One POST; true when done (sent or not worth retrying).
+// One POST; true when done (sent, or not worth retrying).
 bool post(const std::string& url, const std::string& body) {
-  CURL* curl = curl_easy_init();
-  if (!curl) return true;
-  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(curl);
-  if (rc == CURLE_OK && status >= 200 && status < 300) return true;
-  bool retry = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
-  log_warn("trace export failed", {{"status", status}, {"retry", retry}});
+  auto r = post_json(url, body);
+  if (r.ok) return true;
+  bool retry = r.status == 0 || r.status == 429 || r.status == 502 || r.status == 503 || r.status == 504;
+  log_warn("trace export failed", {{"status", r.status}, {"error", r.error}, {"retry", retry}});
   return !retry;
 }
 

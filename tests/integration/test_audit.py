@@ -66,44 +66,29 @@ class Sinks(unittest.TestCase):
     def test_records_also_go_to_a_jsonl_file_and_a_signed_webhook(self):
         import hashlib
         import hmac
-        import http.server
-        import threading
-        got = []
-
-        class Hook(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                got.append((self.headers["X-Gatehouse-Signature"], body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-        threading.Thread(target=hook.serve_forever, daemon=True).start()
-        self.addCleanup(hook.server_close)
-        self.addCleanup(hook.shutdown)
+        from receivers import start_receiver
+        base, got = start_receiver(self)
         import shutil
         import tempfile
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp, True)
         path = os.path.join(tmp, "audit.jsonl")
-        env = {"GATEHOUSE_AUDIT_FILE": path, "GATEHOUSE_AUDIT_WEBHOOK_URL": "http://127.0.0.1:%d/audit" % hook.server_port,
+        env = {"GATEHOUSE_AUDIT_FILE": path, "GATEHOUSE_AUDIT_WEBHOOK_URL": base + "/audit",
                "GATEHOUSE_AUDIT_WEBHOOK_SECRET": "audit-secret"}
         with Server(env) as s:
             e = unique_email()
             s.register(e)
             s.login(e, "wrong password!", expect=401)
             self.assertTrue(wait_until(lambda: os.path.exists(path) and len(open(path).read().splitlines()) >= 2))
-            self.assertTrue(wait_until(lambda: sum(len(json.loads(b)) for _, b in got) >= 2))
+            self.assertTrue(wait_until(lambda: sum(len(json.loads(b)) for _, _, b in got) >= 2))
         lines = [json.loads(l) for l in open(path).read().splitlines()]
         self.assertEqual([l["type"] for l in lines], ["register", "login_failed"])
         self.assertEqual([l["seq"] for l in lines], [1, 2])
         self.assertTrue(all(len(l["hash"]) == 64 for l in lines))
-        for sig, body in got:
-            self.assertTrue(hmac.compare_digest(sig, "sha256=" + hmac.new(b"audit-secret", body, hashlib.sha256).hexdigest()))
-        self.assertEqual([r["seq"] for _, b in got for r in json.loads(b)], [1, 2])
+        for _, headers, body in got:
+            expected = "sha256=" + hmac.new(b"audit-secret", body, hashlib.sha256).hexdigest()
+            self.assertTrue(hmac.compare_digest(headers["X-Gatehouse-Signature"], expected))
+        self.assertEqual([r["seq"] for _, _, b in got for r in json.loads(b)], [1, 2])
 
 
 class Tamper(unittest.TestCase):

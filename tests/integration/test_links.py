@@ -6,19 +6,18 @@ import email.policy
 import glob
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import socket
 import tempfile
-import threading
 import time
 import unittest
 from urllib.parse import parse_qs, urlparse
 
 from aiosmtpd.controller import Controller
 
+from receivers import start_receiver
 from harness import Server, bearer, unique_email, wait_until
 
 
@@ -253,31 +252,16 @@ class FileOutbox(unittest.TestCase):
 
 class Webhook(unittest.TestCase):
     def test_webhook_posts_signed_json(self):
-        got = []
-
-        class Receiver(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                got.append((self.headers["X-Gatehouse-Signature"], body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        srv = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        env = {"GATEHOUSE_NOTIFY_DRIVER": "webhook",
-               "GATEHOUSE_NOTIFY_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % srv.server_port,
+        base, got = start_receiver(self)
+        env = {"GATEHOUSE_NOTIFY_DRIVER": "webhook", "GATEHOUSE_NOTIFY_WEBHOOK_URL": base + "/hook",
                "GATEHOUSE_NOTIFY_WEBHOOK_SECRET": "s3cret"}
         with Server(env) as s:
             e = unique_email()
             s.register(e)
             s.request("POST", "/auth/magic-link", json_body={"email": e})
             self.assertTrue(wait_until(lambda: got))
-            sig, body = got[0]
+            _, headers, body = got[0]
+            sig = headers["X-Gatehouse-Signature"]
             expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
             self.assertTrue(hmac.compare_digest(sig, expected))
             payload = json.loads(body)
@@ -301,6 +285,14 @@ class SmtpDown(unittest.TestCase):
             self.assertEqual([a["attempt"] for a in attempts], [1, 2])
             self.assertEqual(s.request("GET", "/health").status, 200)
             s.login(e)
+            # The failure is in the audit log too.
+            from accounts import account
+            admin = account(s, "admin")
+            self.assertTrue(wait_until(lambda: s.request("GET", "/admin/audit?type=notification_failed",
+                                                         headers=bearer(admin["token"])).json()["events"]))
+            event = s.request("GET", "/admin/audit?type=notification_failed",
+                              headers=bearer(admin["token"])).json()["events"][0]
+            self.assertEqual((event["details"]["kind"], event["details"]["attempts"]), ("reset_password", 3))
 
 
 if __name__ == "__main__":
