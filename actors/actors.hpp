@@ -52,7 +52,8 @@ logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::s
 /// kept (a backlog beyond `limit`); it stays 0 in normal operation.
 /// Committed records are also handed to the sinks configured in [audit].
 Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
-                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks);
+                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks,
+                      std::shared_ptr<AuditFeed> feed);
 
 /// Sessions and refresh-token families (create, rotate, revoke, list).
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,

@@ -6,6 +6,7 @@
 // runs later on a CAF worker thread, exactly once. Callbacks must not block.
 #pragma once
 
+#include "actors/audit_feed.hpp"
 #include "actors/errors.hpp"
 #include "actors/logic/audit.hpp"
 #include "actors/logic/keyring.hpp"
@@ -166,6 +167,8 @@ class Services {
 
   /// Publishes an audit event from outside the actors (e.g. rate limited).
   virtual void audit(logic::AuditEvent e) = 0;
+  /// Committed audit records, live (for GET /admin/audit/stream).
+  virtual AuditFeed& audit_feed() = 0;
 
   /// True when the store writer and the actors answer.
   virtual void ready(Callback<bool> done) = 0;

@@ -23,6 +23,7 @@ struct audit_state {
   std::size_t limit = 0;
   std::shared_ptr<std::atomic<std::uint64_t>> lost;
   audit_sink_actor sink;  ///< null when no sink is configured
+  std::shared_ptr<AuditFeed> feed;
   static inline const char* name = "gh.audit";
 };
 
@@ -56,6 +57,7 @@ void write_batch(audit_ptr self) {
           [=](bool) {
             telemetry::record_audit(batch->size());
             if (self->state.sink) self->send(self->state.sink, audit_atom::value, *lines);
+            if (self->state.feed) self->state.feed->publish(lines->lines);
             self->state.writing = false;
             write_batch(self);
           },
@@ -94,9 +96,11 @@ audit_sink_actor::behavior_type sink_fn(audit_sink_actor::pointer, config::Audit
 }
 
 audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_actor writer, std::size_t limit,
-                                    std::shared_ptr<std::atomic<std::uint64_t>> lost, audit_sink_actor sink) {
+                                    std::shared_ptr<std::atomic<std::uint64_t>> lost, audit_sink_actor sink,
+                                    std::shared_ptr<AuditFeed> feed) {
   auto& st = self->state;
   st.sink = std::move(sink);
+  st.feed = std::move(feed);
   st.store = db;
   st.writer = std::move(writer);
   st.limit = limit;
@@ -139,10 +143,11 @@ void Auditor::publish(logic::AuditEvent e) const {
 }
 
 Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
-                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks) {
+                      std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks,
+                      std::shared_ptr<AuditFeed> feed) {
   audit_sink_actor sink;
   if (!sinks.file.empty() || !sinks.webhook_url.empty()) sink = sys.spawn<caf::detached>(sink_fn, sinks);
-  auto a = sys.spawn(audit_fn, &store, std::move(writer), limit, std::move(lost), sink);
+  auto a = sys.spawn(audit_fn, &store, std::move(writer), limit, std::move(lost), sink, std::move(feed));
   if (sink) a->attach_functor([sink] { caf::anon_send_exit(sink, caf::exit_reason::user_shutdown); });
   return Auditor{a};
 }

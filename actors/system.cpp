@@ -84,7 +84,7 @@ class ActorServices final : public Services {
     writer_ = spawn_writer(*sys_, db_, cfg_.store.max_batch);
     hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker);
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
-    auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit);
+    auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit, feed_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
@@ -160,6 +160,7 @@ class ActorServices final : public Services {
   }
 
   void audit(logic::AuditEvent e) override { auditor_.publish(std::move(e)); }
+  AuditFeed& audit_feed() override { return *feed_; }
 
   void ready(Callback<bool> done) override {
     // Both the writer (the store) and the user actor must answer in time.
@@ -233,6 +234,7 @@ class ActorServices final : public Services {
   user_actor users_;
   Notifier notifier_;
   Auditor auditor_;
+  std::shared_ptr<AuditFeed> feed_ = std::make_shared<AuditFeed>();
   std::shared_ptr<std::atomic<std::uint64_t>> audit_lost_ = std::make_shared<std::atomic<std::uint64_t>>(0);
   bool stopped_ = false;
 };

@@ -3,6 +3,7 @@
 // which target roles the caller's role may create, update or deactivate — is
 // checked by the user actor inside the write transaction, against the
 // target's role as stored.
+#include "actors/logic/base64url.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 #include "http/dashboard_html.hpp"
@@ -168,9 +169,52 @@ void list_traces(Ctx& c) {
   c.res->json(200, {{"traces", out}});
 }
 
+// GET /admin/audit/stream: Server-Sent Events, one `event: audit` per record
+// (`id` = its sequence number), starting after `Last-Event-ID` (or ?after=).
+// Pistache ends every answer at server.header_timeout_ms, so the stream
+// closes then; clients reconnect with Last-Event-ID (EventSource does so
+// by itself, after the `retry` delay) and miss nothing. Use fetch() with the
+// Authorization header: tokens in the URL are never accepted.
+void stream_audit(Ctx& c) {
+  std::uint64_t after = 0;
+  try {
+    auto from = c.header("Last-Event-ID");
+    if (from.empty()) from = query(c, "after");
+    if (!from.empty()) after = std::stoull(from);
+  } catch (...) {
+    return c.res->error(400, "invalid_request", "Last-Event-ID must be a sequence number");
+  }
+  auto send = c.res->stream_events();
+  auto last = std::make_shared<std::uint64_t>(after);
+  auto emit = [send, last](std::uint64_t seq, const std::string& data) {
+    if (seq <= *last) return true;  // already sent (catch-up and live overlap)
+    *last = seq;
+    return send("id: " + std::to_string(seq) + "\nevent: audit\ndata: " + data + "\n\n");
+  };
+  send("retry: 1000\n\n");
+  c.app.services.audit_feed().subscribe(
+      [emit](const std::string& line) {
+        auto j = json::parse(line, nullptr, false);
+        return emit(j.is_object() ? j.value("seq", std::uint64_t{0}) : 0, line);
+      },
+      [&] {  // under the feed's lock: everything published so far is committed, so visible here
+        int rc = 0;
+        auto t = c.app.store.read(rc);
+        if (rc) return;
+        c.app.store.audit_after(t, after, [&](std::uint64_t seq, const std::string&, const std::string& hash,
+                                                const std::string& canonical) {
+          auto j = json::parse(canonical, nullptr, false);
+          j["seq"] = seq;
+          j["hash"] = logic::hex(hash);
+          return emit(seq, j.dump());
+        });
+      });
+}
+
 }  // namespace
 
 void install_admin_routes(Router& r) {
+  r.add(Method::Get, "/admin/audit/stream", Access::needs("audit:read"), stream_audit);
   r.add(Method::Get, "/admin/traces", Access::needs("traces:read"), list_traces);
   r.add(Method::Get, "/admin/dashboard", Access::anyone(), dashboard);
   r.add(Method::Get, "/admin/audit", Access::needs("audit:read"), list_audit);
