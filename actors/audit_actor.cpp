@@ -128,6 +128,7 @@ logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::s
   logic::AuditEvent e;
   e.type = std::move(type);
   e.request_id = client.request_id;
+  e.trace_id = client.trace_id;
   e.ip = client.ip;
   e.user_agent = client.user_agent.substr(0, 256);
   e.actor_user_id = std::move(actor_user_id);

@@ -99,6 +99,7 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
     logic::AuditEvent e;
     e.type = "rate_limited";
     e.request_id = client.request_id;
+    e.trace_id = client.trace_id;
     e.ip = client.ip;
     e.user_agent = client.user_agent.substr(0, 256);
     e.details = {{"bucket", key.substr(0, key.find('|'))}, {"limit_per_minute", per_minute}};

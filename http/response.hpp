@@ -68,6 +68,8 @@ class Responder {
   const std::string& request_id() const { return request_id_; }
   const std::string& trace_id() const { return trace_id_; }
   const std::string& span_id() const { return server_span_.span_id(); }
+  /// Adds an attribute to the request's server span (before the answer).
+  void span_attr(const std::string& key, nlohmann::json value) { server_span_.attr(key, std::move(value)); }
   /// Adds the user id to the access-log line.
   void set_user(std::string id) { user_id_ = std::move(id); }
   /// Retry-After used for 503 overloaded/unavailable.

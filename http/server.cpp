@@ -105,6 +105,12 @@ class GatehouseHandler : public Http::Handler {
                                           s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")));
     ctx.client.trace_id = ctx.res->trace_id();
     ctx.client.span_id = ctx.res->span_id();
+    // OpenTelemetry HTTP server semantic conventions (method, route, status
+    // and client.address are added when the answer goes out).
+    ctx.res->span_attr("url.path", req.resource());
+    ctx.res->span_attr("url.scheme", "http");
+    ctx.res->span_attr("network.protocol.version", req.version() == Http::Version::Http11 ? "1.1" : "1.0");
+    if (!ctx.client.user_agent.empty()) ctx.res->span_attr("user_agent.original", ctx.client.user_agent.substr(0, 256));
     auto& res = *ctx.res;
     if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
     if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");

@@ -37,6 +37,7 @@ class AuditTrail(unittest.TestCase):
             got = events(s, admin, user=uid)
             self.assertEqual([e["type"] for e in got], expected)
             self.assertEqual(got[0]["request_id"], reg.header("X-Request-Id"))
+            self.assertEqual(got[0]["trace_id"], reg.header("traceparent").split("-")[1])
             self.assertEqual(got[1]["details"]["reason"], "wrong_password")
             self.assertEqual(got[-1]["actor_user_id"], admin["id"])
             seqs = [e["seq"] for e in got]

@@ -71,7 +71,7 @@ class Traces(unittest.TestCase):
         self.s.register(e)
         trace = "0af7651916cd43dd8448eb211c80319c"
         r = self.s.request("POST", "/auth/login", json_body={"email": e, "password": "correct horse battery"},
-                           headers={"traceparent": "00-%s-b7ad6b7169203331-01" % trace})
+                           headers={"traceparent": "00-%s-b7ad6b7169203331-01" % trace, "User-Agent": "trace-test/1"})
         self.assertEqual(r.status, 200)
         names = {"POST /auth/login", "rate_limit.check", "hash.verify", "store.commit", "token.sign"}
         self.assertTrue(wait_until(lambda: names <= {s["name"] for s in self.exported_spans()
@@ -85,6 +85,9 @@ class Traces(unittest.TestCase):
         attrs = {a["key"]: a["value"] for a in server["attributes"]}
         self.assertEqual(attrs["http.response.status_code"], {"intValue": "200"})
         self.assertEqual(attrs["http.route"], {"stringValue": "/auth/login"})
+        self.assertEqual(attrs["url.path"], {"stringValue": "/auth/login"})
+        self.assertEqual(attrs["http.request.method"], {"stringValue": "POST"})
+        self.assertEqual(attrs["user_agent.original"], {"stringValue": "trace-test/1"})
         for child in (s for s in spans if s is not server):
             self.assertEqual(child["parentSpanId"], server["spanId"], child["name"])
             self.assertRegex(child["spanId"], r"^[0-9a-f]{16}$")
