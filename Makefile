@@ -13,11 +13,11 @@ PACKAGES := build-essential cmake pkg-config ccache python3 curl \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
-  protobuf-compiler python3-protobuf
+  protobuf-compiler python3-protobuf libbenchmark-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-tools build run test clean
+.PHONY: all deps test-tools build run test bench-micro clean
 
 all: build
 
@@ -49,6 +49,12 @@ run: build
 ## test: the whole suite (unit + integration) through ctest.
 test: build test-tools
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+## bench-micro: Google Benchmark micro-benchmarks of the hot pieces.
+bench-micro: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_micro
+	./$(BUILD_DIR)/bench_micro
 
 clean:
 	rm -rf $(BUILD_DIR)

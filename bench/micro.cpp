@@ -1,0 +1,148 @@
+// Micro-benchmarks of the hot pieces (Google Benchmark): JWT signing and
+// verification, the verified-token path through the cache, store reads and
+// writes, and request-body parsing. `make bench-micro` runs them.
+#include "actors/logic/jwt.hpp"
+#include "actors/logic/keyring.hpp"
+#include "actors/logic/token_cache.hpp"
+#include "http/json_body.hpp"
+#include "store/store.hpp"
+
+#include <benchmark/benchmark.h>
+#include <sodium.h>
+
+#include <filesystem>
+#include <unistd.h>
+
+using namespace gh;
+
+namespace {
+
+logic::AccessClaims claims() {
+  logic::AccessClaims c;
+  c.iss = "http://127.0.0.1:8000";
+  c.aud = "gatehouse";
+  c.sub = "0123456789abcdef0123456789abcdef";
+  c.sid = "fedcba9876543210fedcba9876543210";
+  c.jti = "j";
+  c.role = "user";
+  c.client_id = "gatehouse";
+  c.iat = c.nbf = 1'800'000'000;
+  c.exp = c.iat + 900;
+  return c;
+}
+
+const logic::KeyRing& ring() {
+  static const logic::KeyRing r(store::SigningKey{"k1", std::string(32, 'k'), 0}, nullptr);
+  return r;
+}
+
+void BM_JwtSign(benchmark::State& st) {
+  auto c = claims();
+  for (auto _ : st) benchmark::DoNotOptimize(logic::sign_access_token(c, ring()));
+}
+BENCHMARK(BM_JwtSign);
+
+void BM_JwtVerify(benchmark::State& st) {
+  auto token = logic::sign_access_token(claims(), ring());
+  logic::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
+  for (auto _ : st) {
+    logic::AccessClaims out;
+    benchmark::DoNotOptimize(logic::verify_signature(token, ring(), out));
+    benchmark::DoNotOptimize(logic::check_claims(out, opts, 1'800'000'100));
+  }
+}
+BENCHMARK(BM_JwtVerify);
+
+// What a token check costs once the signature is cached: hash, lookup, claims.
+void BM_VerifiedTokenPath(benchmark::State& st) {
+  auto token = logic::sign_access_token(claims(), ring());
+  logic::TokenCache cache(65536);
+  logic::AccessClaims c;
+  logic::verify_signature(token, ring(), c);
+  cache.insert(token, c);
+  logic::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
+  for (auto _ : st) {
+    auto hit = cache.find(token);
+    benchmark::DoNotOptimize(logic::check_claims(*hit, opts, 1'800'000'100));
+  }
+}
+BENCHMARK(BM_VerifiedTokenPath)->Threads(1)->Threads(2);
+
+struct BenchStore {
+  std::string dir = std::filesystem::temp_directory_path() / ("gh-bench-" + std::to_string(::getpid()));
+  std::unique_ptr<store::Store> db;
+  BenchStore() {
+    std::filesystem::remove_all(dir);
+    int rc = 0;
+    std::string why;
+    db = store::Store::open({dir, std::size_t{1} << 30}, rc, why);
+    auto t = db->write(rc);
+    for (int i = 0; i < 10000; ++i) {
+      store::User u;
+      u.id = std::to_string(1'000'000'000 + i) + std::string(22, 'a');
+      u.email = "user" + std::to_string(i) + "@example.com";
+      u.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+      db->put_user(t, u);
+    }
+    t.commit();
+  }
+  ~BenchStore() {
+    db.reset();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+BenchStore& bench_store() {
+  static BenchStore s;
+  return s;
+}
+
+// A short read transaction with an email lookup and a user decode: the read
+// side of a login or a token check.
+void BM_StoreReadUser(benchmark::State& st) {
+  auto& s = bench_store();
+  int i = 0;
+  for (auto _ : st) {
+    int rc = 0;
+    auto t = s.db->read(rc);
+    auto id = s.db->user_id_by_email(t, "user" + std::to_string(i++ % 10000) + "@example.com");
+    benchmark::DoNotOptimize(s.db->user(t, *id));
+  }
+}
+BENCHMARK(BM_StoreReadUser);
+
+// Puts without a synced commit: the CPU side of a write (the fsync is the
+// group commit's, measured by the macro benchmark).
+void BM_StorePutSession(benchmark::State& st) {
+  auto& s = bench_store();
+  int rc = 0;
+  auto t = s.db->write(rc);
+  std::uint64_t i = 0;
+  for (auto _ : st) {
+    store::Session sess;
+    sess.id = std::to_string(i++);
+    sess.user_id = std::string(32, 'u');
+    sess.token_hash = std::string(32, 'h');
+    benchmark::DoNotOptimize(s.db->put_session(t, sess));
+  }
+  t.abort();
+}
+BENCHMARK(BM_StorePutSession);
+
+void BM_ParseLoginBody(benchmark::State& st) {
+  std::string body = R"({"email":"alice@example.com","password":"correct horse battery staple"})";
+  for (auto _ : st) {
+    std::string why;
+    benchmark::DoNotOptimize(http::parse_json_object(body, 16, why));
+  }
+}
+BENCHMARK(BM_ParseLoginBody);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) return 1;
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}
