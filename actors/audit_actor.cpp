@@ -101,6 +101,7 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_act
   auto& st = self->state;
   st.sink = std::move(sink);
   st.feed = std::move(feed);
+  self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
   st.store = db;
   st.writer = std::move(writer);
   st.limit = limit;
@@ -118,6 +119,10 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_act
         write_batch(self);
       },
       [=](flush_atom) { write_batch(self); },
+      [=](tick_atom) {
+        if (self->state.feed) self->state.feed->publish({});  // heartbeat for waiting subscribers
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+      },
   };
 }
 

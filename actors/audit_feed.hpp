@@ -1,6 +1,7 @@
-// Live audit records for subscribers (the Server-Sent Events stream): the
-// audit actor pushes each committed batch here; subscribers are callbacks
-// that return false once their client is gone, and are then dropped.
+// Live audit records for subscribers (the Server-Sent Events answers): the
+// audit actor pushes each committed batch here, and an empty batch every
+// second as a heartbeat; subscribers are callbacks that return false once
+// they are done, and are then dropped.
 // Threading: safe from any thread; callbacks run on the audit actor's thread
 // and must not block.
 #pragma once
@@ -14,8 +15,8 @@ namespace gh {
 
 class AuditFeed {
  public:
-  /// `line` is one record as JSON ({seq, hash, type, …}).
-  using Subscriber = std::function<bool(const std::string& line)>;
+  /// Each line is one record as JSON ({seq, hash, type, …}); empty: a heartbeat.
+  using Subscriber = std::function<bool(const std::vector<std::string>& lines)>;
 
   /// Adds `s`; `catch_up` runs first under the same lock, so no batch is
   /// published between the two (a record may still arrive twice: once from
@@ -28,12 +29,7 @@ class AuditFeed {
 
   void publish(const std::vector<std::string>& lines) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = subs_.begin(); it != subs_.end();) {
-      bool alive = true;
-      for (auto& l : lines)
-        if (!(alive = (*it)(l))) break;
-      it = alive ? std::next(it) : subs_.erase(it);
-    }
+    for (auto it = subs_.begin(); it != subs_.end();) it = (*it)(lines) ? std::next(it) : subs_.erase(it);
   }
 
   std::size_t size() const {

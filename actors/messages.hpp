@@ -45,6 +45,7 @@ using redeem_atom = caf::atom_constant<caf::atom("redeem")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using passwd_atom = caf::atom_constant<caf::atom("passwd")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 /// Error category of gh::Errc inside CAF errors.
 constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
@@ -109,7 +110,8 @@ struct AuditBatch {
 using audit_sink_actor = caf::typed_actor<caf::reacts_to<audit_atom, AuditBatch>>;
 
 /// Appends audit events to the hash-chained log, in batches, through the writer.
-using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>>;
+using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>,
+                                     caf::reacts_to<tick_atom>>;
 
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,

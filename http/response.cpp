@@ -94,41 +94,6 @@ void Responder::json(int status, const nlohmann::json& body, const Extra& extra)
 
 void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
 
-std::function<bool(const std::string&)> Responder::stream_events() {
-  struct Stream {
-    std::mutex mu;
-    std::shared_ptr<Tcp::Peer> peer;
-    std::optional<Http::ResponseStream> out;
-  };
-  auto s = std::make_shared<Stream>();
-  if (!sent_.exchange(true)) {
-    auto& h = writer_.headers();
-    h.add<RequestIdHeader>(request_id_);
-    h.add<CacheControlHeader>("no-store");
-    h.add<NoSniffHeader>("nosniff");
-    writer_.setMime(Http::Mime::MediaType::fromString("text/event-stream"));
-    s->peer = peer_;
-    s->out.emplace(writer_.stream(Http::Code::Ok));
-    static const std::string hello = ": stream open\n\n";
-    s->out->write(hello.data(), static_cast<std::streamsize>(hello.size()));
-    s->out->flush();
-    --*inflight_;
-    telemetry::log_info("stream opened", {{"request_id", request_id_}, {"route", route_}, {"ip", ip_}});
-  }
-  return [s](const std::string& chunk) {
-    std::lock_guard<std::mutex> lock(s->mu);
-    // The transport drops a peer when its client goes; then only we hold it.
-    if (!s->out || !s->peer || s->peer.use_count() <= 1) {
-      s->out.reset();
-      s->peer.reset();
-      return false;
-    }
-    s->out->write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    s->out->flush();
-    return true;
-  };
-}
-
 void Responder::raw(int status, const std::string& body, const std::string& content_type,
                     int max_age_s) {
   send(status, &body, Extra{}, content_type, max_age_s);

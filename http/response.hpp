@@ -51,12 +51,6 @@ class Responder {
 
   void json(int status, const nlohmann::json& body, const Extra& extra = {});
   void empty(int status, const Extra& extra = {});
-  /// Starts a streamed answer (Server-Sent Events): sends the status line and
-  /// headers now and returns a writer for the events. The request counts as
-  /// answered (it no longer holds up a graceful shutdown). The writer returns
-  /// false once the client is gone. Threading: the writer is internally locked.
-  std::function<bool(const std::string& chunk)> stream_events();
-
   /// A non-JSON body (an image) with its type and a public cache lifetime.
   void raw(int status, const std::string& body, const std::string& content_type, int max_age_s);
   /// The error shape: {"error", "error_description", "request_id"}.

@@ -169,12 +169,20 @@ void list_traces(Ctx& c) {
   c.res->json(200, {{"traces", out}});
 }
 
-// GET /admin/audit/stream: Server-Sent Events, one `event: audit` per record
-// (`id` = its sequence number), starting after `Last-Event-ID` (or ?after=).
-// Pistache ends every answer at server.header_timeout_ms, so the stream
-// closes then; clients reconnect with Last-Event-ID (EventSource does so
-// by itself, after the `retry` delay) and miss nothing. Use fetch() with the
-// Authorization header: tokens in the URL are never accepted.
+// GET /admin/audit/stream: Server-Sent Events of audit records (`id` = the
+// sequence number, `event: audit`), after `Last-Event-ID` (or ?after=).
+// Each answer is one write: the records already there, or else the first
+// batch committed while it waits (at most kStreamWaitMs, and half of the
+// answer timeout); then it ends with a
+// `retry` hint and the client reconnects with Last-Event-ID (EventSource does
+// so by itself). One write per answer because Pistache 0.0.5's chunked
+// streams, written from an actor thread, crashed its transport.
+constexpr std::int64_t kStreamWaitMs = 5000;
+
+std::string sse_event(std::uint64_t seq, const std::string& data) {
+  return "id: " + std::to_string(seq) + "\nevent: audit\ndata: " + data + "\n\n";
+}
+
 void stream_audit(Ctx& c) {
   std::uint64_t after = 0;
   try {
@@ -184,30 +192,46 @@ void stream_audit(Ctx& c) {
   } catch (...) {
     return c.res->error(400, "invalid_request", "Last-Event-ID must be a sequence number");
   }
-  auto send = c.res->stream_events();
-  auto last = std::make_shared<std::uint64_t>(after);
-  auto emit = [send, last](std::uint64_t seq, const std::string& data) {
-    if (seq <= *last) return true;  // already sent (catch-up and live overlap)
-    *last = seq;
-    return send("id: " + std::to_string(seq) + "\nevent: audit\ndata: " + data + "\n\n");
+  auto res = c.res;
+  auto answer = [res](const std::string& events) {
+    res->raw(200, "retry: 500\n\n" + events, "text/event-stream", 0);
   };
-  send("retry: 1000\n\n");
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  // Under Pistache's answer timeout (server.header_timeout_ms), or the wait would end in a 408.
+  auto wait_ms = std::min<std::int64_t>(kStreamWaitMs, c.app.cfg.server.header_timeout_ms / 2);
+  auto waited_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   c.app.services.audit_feed().subscribe(
-      [emit](const std::string& line) {
-        auto j = json::parse(line, nullptr, false);
-        return emit(j.is_object() ? j.value("seq", std::uint64_t{0}) : 0, line);
+      // Live: the first batch with something new answers; heartbeats (empty
+      // batches, every second) end the wait.
+      [answer, done, after, waited_until](const std::vector<std::string>& lines) {
+        if (done->load()) return false;
+        std::string events;
+        for (auto& line : lines) {
+          auto j = json::parse(line, nullptr, false);
+          auto seq = j.is_object() ? j.value("seq", std::uint64_t{0}) : 0;
+          if (seq > after) events += sse_event(seq, line);
+        }
+        if (events.empty() && std::chrono::steady_clock::now() < waited_until) return true;
+        done->store(true);
+        answer(events.empty() ? ": no new records\n\n" : events);
+        return false;
       },
       [&] {  // under the feed's lock: everything published so far is committed, so visible here
         int rc = 0;
         auto t = c.app.store.read(rc);
         if (rc) return;
+        std::string events;
         c.app.store.audit_after(t, after, [&](std::uint64_t seq, const std::string&, const std::string& hash,
-                                                const std::string& canonical) {
+                                              const std::string& canonical) {
           auto j = json::parse(canonical, nullptr, false);
           j["seq"] = seq;
           j["hash"] = logic::hex(hash);
-          return emit(seq, j.dump());
+          events += sse_event(seq, j.dump());
+          return events.size() < 256 * 1024;
         });
+        if (events.empty()) return;
+        done->store(true);
+        answer(events);
       });
 }
 
