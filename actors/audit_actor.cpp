@@ -38,17 +38,15 @@ void write_batch(audit_ptr self) {
   auto batch = std::make_shared<std::vector<std::string>>(st.pending.begin(), st.pending.end());
   st.pending.clear();
   auto* db = st.store;
-  auto lines = std::make_shared<AuditBatch>();
-  WriteOp op{[db, batch, lines](store::Txn& t) -> caf::error {
-    lines->lines.clear();
+  // (seq, hash) of each appended record; the writer thread does no more than append.
+  auto links = std::make_shared<std::vector<std::pair<std::uint64_t, std::string>>>();
+  WriteOp op{[db, batch, links](store::Txn& t) -> caf::error {
+    links->clear();
     for (auto& c : *batch) {
       std::uint64_t seq = 0;
       std::string hash;
       if (db->append_audit(t, c, &seq, &hash)) return make_error(Errc::unavailable, "audit append failed");
-      auto j = nlohmann::json::parse(c, nullptr, false);
-      j["seq"] = seq;
-      j["hash"] = logic::hex(hash);
-      lines->lines.push_back(j.dump());
+      links->emplace_back(seq, std::move(hash));
     }
     return caf::none;
   }};
@@ -56,8 +54,19 @@ void write_batch(audit_ptr self) {
       .then(
           [=](bool) {
             telemetry::record_audit(batch->size());
-            if (self->state.sink) self->send(self->state.sink, audit_atom::value, *lines);
-            if (self->state.feed) self->state.feed->publish(lines->lines);
+            auto& s = self->state;
+            bool listened = s.feed && s.feed->size() > 0;
+            if (s.sink || listened) {  // the records as JSON lines, for the sinks and live readers
+              AuditBatch out;
+              for (std::size_t i = 0; i < batch->size(); ++i) {
+                auto j = nlohmann::json::parse((*batch)[i], nullptr, false);
+                j["seq"] = (*links)[i].first;
+                j["hash"] = logic::hex((*links)[i].second);
+                out.lines.push_back(j.dump());
+              }
+              if (listened) s.feed->publish(out.lines);
+              if (s.sink) self->send(s.sink, audit_atom::value, std::move(out));
+            }
             self->state.writing = false;
             write_batch(self);
           },

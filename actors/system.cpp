@@ -61,6 +61,10 @@ class ActorServices final : public Services {
       : cfg_(cfg), db_(db), roles_(std::move(roles)) {
     int threads = default_threads(cfg.server.threads);
     sys_cfg_.set("scheduler.max-threads", threads);
+    // Sharing (a condition variable) instead of work stealing: idle stealing
+    // workers poll with short sleeps, taking CPU from the HTTP reactor threads
+    // on the token-check path, which involves no actor at all.
+    sys_cfg_.set("scheduler.policy", caf::atom("sharing"));
     sys_cfg_.set("logger.file-verbosity", caf::atom("quiet"));
     sys_cfg_.set("logger.console-verbosity", caf::atom("quiet"));
     sys_ = std::make_unique<caf::actor_system>(sys_cfg_);

@@ -74,6 +74,16 @@ std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cf
   return db;
 }
 
+int with_read(const CommonOptions& o, const std::function<int(store::Store&, const store::Txn&)>& fn) {
+  config::Config cfg;
+  int code = 0;
+  auto db = prepare(o, cfg, code);
+  if (!db) return code;
+  int rc = 0;
+  auto t = db->read(rc);
+  return rc ? 1 : fn(*db, t);
+}
+
 namespace {
 
 // SIGTERM and SIGINT are blocked in every thread (the mask is inherited by

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "store/store.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,5 +45,8 @@ std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg);
 /// Config, logging and the store, for the offline commands; null with the
 /// exit code to return.
 std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
+/// An offline read-only command: runs `fn` with the store and a read
+/// transaction and returns its exit code (or the set-up's on failure).
+int with_read(const CommonOptions& o, const std::function<int(store::Store&, const store::Txn&)>& fn);
 
 }  // namespace gh::app

@@ -178,22 +178,17 @@ int user_deactivate(const CommonOptions& o, const UserOptions& u) {
 }
 
 int user_list(const CommonOptions& o, const UserOptions& u) {
-  config::Config cfg;
-  int code = 0;
-  auto db = prepare(o, cfg, code);
-  if (!db) return code;
-  int rc = 0;
-  auto t = db->read(rc);
-  if (rc) return 1;
-  db->users_by_email(t, "", false, [&](const store::User& user) {
-    if (u.role.empty() || user.role == u.role)
-      std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
-                                  {"active", user.active}}
-                       .dump()
-                << "\n";
-    return true;
+  return with_read(o, [&](store::Store& db, const store::Txn& t) {
+    db.users_by_email(t, "", false, [&](const store::User& user) {
+      if (u.role.empty() || user.role == u.role)
+        std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
+                                    {"active", user.active}}
+                         .dump()
+                  << "\n";
+      return true;
+    });
+    return 0;
   });
-  return 0;
 }
 
 // JSON lines {email, password_hash, role?, full_name?, username?}; a bad

@@ -92,7 +92,7 @@ class GatehouseHandler : public Http::Handler {
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
     Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt};
     auto rid = ctx.header("X-Request-Id");
-    if (!sane_request_id(rid)) rid = logic::random_id();
+    if (!sane_request_id(rid)) rid = telemetry::new_request_id();
     auto conn = ctx.header("Connection");
     bool keep_alive = req.version() == Http::Version::Http11
                           ? conn.find("lose") == std::string::npos

@@ -28,6 +28,8 @@ std::optional<TraceContext> parse_traceparent(std::string_view header);
 std::string format_traceparent(const TraceContext& c);
 std::string new_trace_id();
 std::string new_span_id();
+/// 32 hex chars, unique (not secret): request ids.
+std::string new_request_id();
 
 /// OTLP span kinds.
 enum class SpanKind { internal = 1, server = 2, client = 3 };
