@@ -21,6 +21,21 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
+std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why) {
+  if (authorization.empty()) {
+    why = "a bearer token is required";
+    return std::nullopt;
+  }
+  if (!iequals_prefix(authorization, "Bearer ")) {
+    why = "the Authorization header must be 'Bearer <token>'";
+    return std::nullopt;
+  }
+  auto token = authorization.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
 AuthCheck::AuthCheck(const config::Config& cfg, store::Store& db, Services& services)
     : db_(db),
       services_(services),
@@ -28,11 +43,10 @@ AuthCheck::AuthCheck(const config::Config& cfg, store::Store& db, Services& serv
       cache_(cfg.tokens.verify_cache_entries) {}
 
 Expected<Principal> AuthCheck::check(std::string_view authorization) {
-  if (authorization.empty()) return denied("a bearer token is required");
-  if (!iequals_prefix(authorization, "Bearer ")) return denied("the Authorization header must be 'Bearer <token>'");
-  auto token = authorization.substr(7);
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  std::string why;
+  auto bearer = bearer_token(authorization, why);
+  if (!bearer) return denied(why);
+  auto token = *bearer;
 
   logic::AccessClaims claims;
   if (auto hit = cache_.find(token)) {

@@ -10,9 +10,16 @@
 #include "actors/logic/jwt.hpp"
 #include "actors/logic/token_cache.hpp"
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace gh::http {
+
+/// The token of an `Authorization: Bearer <token>` value (scheme matched
+/// case-insensitively, spaces around the token dropped; it points into
+/// `authorization`), or nullopt with `why` when absent or another scheme.
+std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why);
 
 struct Principal {
   store::User user;

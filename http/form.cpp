@@ -24,6 +24,8 @@ bool decode(std::string_view in, std::string& out) {
       if (d == '\0') return false;
       out += d;
       i += 2;
+    } else if (c == '\0') {
+      return false;
     } else {
       out += c;
     }

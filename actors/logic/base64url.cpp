@@ -14,6 +14,10 @@ std::string b64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> b64url_decode(std::string_view text) {
+  // libsodium 1.0.18 decodes every byte >= 0x80 as '_': check the alphabet first.
+  for (char c : text)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return std::nullopt;
   std::string out(text.size() * 3 / 4 + 3, '\0');
   std::size_t len = 0;
   const char* end = nullptr;

@@ -104,7 +104,7 @@ JwtError verify_signature(std::string_view token, const KeyRing& ring, AccessCla
 JwtError check_claims(const AccessClaims& c, const VerifyOptions& o, std::int64_t now) {
   if (c.iss != o.issuer) return JwtError::wrong_issuer;
   if (c.aud != o.audience) return JwtError::wrong_audience;
-  if (now > c.exp + o.leeway_s) return JwtError::expired;
+  if (c.exp < now - o.leeway_s) return JwtError::expired;  // not exp + leeway: exp may be INT64_MAX
   if (c.nbf > now + o.leeway_s || c.iat > now + o.leeway_s) return JwtError::not_yet_valid;
   return JwtError::ok;
 }

@@ -1,0 +1,90 @@
+// Fuzzes an HTTP request as the server reads it: Pistache's request parser
+// (request line, headers, Cookie, body; it throws on what it refuses, which
+// Pistache answers with 4xx/5xx), then what Gatehouse does with a parsed
+// request before any handler runs: route matching on the path, the
+// Authorization header (bearer_token), the refresh cookie and traceparent.
+//
+// Properties: a route match has one non-empty, slash-free parameter per
+// {param} segment; every listed cookie is found by its name; a bearer token
+// lies inside its header without spaces at its ends; an accepted traceparent
+// has 32 + 16 hex digits.
+#include "fuzz_check.hpp"
+#include "http/auth_check.hpp"
+#include "http/router.hpp"
+#include "telemetry/trace.hpp"
+
+#include <pistache/http.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace {
+
+using Pistache::Http::Method;
+
+// A few of the server's real routes (http/routes*.cpp), with parameters.
+const gh::http::Router& router() {
+  static const gh::http::Router r = [] {
+    gh::http::Router r;
+    auto anyone = gh::http::Access::anyone();
+    r.add(Method::Post, "/auth/login", anyone, {});
+    r.add(Method::Get, "/auth/sessions", anyone, {});
+    r.add(Method::Delete, "/auth/sessions/{id}", anyone, {});
+    r.add(Method::Get, "/admin/users/{id}", anyone, {});
+    r.add(Method::Patch, "/admin/users/{id}", anyone, {});
+    r.add(Method::Post, "/admin/users/{id}/deactivate", anyone, {});
+    r.add(Method::Get, "/avatars/{user_id}", anyone, {});
+    r.add(Method::Get, "/.well-known/jwks.json", anyone, {});
+    return r;
+  }();
+  return r;
+}
+
+// As gh::http::Ctx::header: the raw value, else the typed header written out.
+std::string header(const Pistache::Http::Request& req, const std::string& name) {
+  const auto& h = req.headers();
+  if (auto raw = h.tryGetRaw(name)) return raw->value();
+  if (auto typed = h.tryGet(name)) {
+    std::ostringstream os;
+    typed->write(os);
+    return os.str();
+  }
+  return {};
+}
+
+void after_parse(const Pistache::Http::Request& req) {
+  auto match = router().match(req.method(), req.resource());
+  if (match.handler) {
+    auto braces = std::count(match.route.begin(), match.route.end(), '{');
+    FUZZ_CHECK(match.params.size() == static_cast<std::size_t>(braces));
+    for (const auto& p : match.params) FUZZ_CHECK(!p.empty() && p.find('/') == std::string::npos);
+  }
+
+  auto authorization = header(req, "Authorization");
+  std::string why;
+  if (auto token = gh::http::bearer_token(authorization, why)) {
+    FUZZ_CHECK(token->size() + 7 <= authorization.size());
+    FUZZ_CHECK(token->empty() || (token->front() != ' ' && token->back() != ' '));
+  }
+
+  const auto& jar = req.cookies();  // as Ctx::refresh_cookie and the header size check
+  for (const auto& c : jar) FUZZ_CHECK(jar.has(c.name));
+  if (jar.has("__Host-gatehouse_refresh")) (void)jar.get("__Host-gatehouse_refresh").value;
+
+  if (auto tc = gh::telemetry::parse_traceparent(header(req, "traceparent")))
+    FUZZ_CHECK(tc->trace_id.size() == 32 && tc->span_id.size() == 16);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Pistache::Http::RequestParser parser(1152 * 1024);  // server.max_request_bytes
+  try {
+    if (!parser.feed(reinterpret_cast<const char*>(data), size)) return 0;
+    if (parser.parse() != Pistache::Http::Private::State::Done) return 0;
+  } catch (const std::exception&) {  // Pistache's own refusal: it answers 4xx/5xx
+    return 0;
+  }
+  after_parse(parser.request);
+  return 0;
+}
