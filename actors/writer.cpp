@@ -26,6 +26,22 @@ using writer_ptr = writer_actor::stateful_pointer<writer_state>;
 
 caf::error unavailable() { return make_error(Errc::unavailable, "the store is unavailable; retry later"); }
 
+// Gives up the open batch: aborts its transaction and answers everyone in it
+// 503. Used when the batch transaction can no longer commit (LMDB marks a
+// parent MDB_TXN_ERROR when a child fails to commit or cannot begin), so that
+// nothing in it is ever acknowledged and the next write starts a fresh batch
+// instead of failing against the broken one until the next flush.
+void abort_batch(writer_ptr self, int rc, const char* where) {
+  auto& st = self->state;
+  st.txn.abort();
+  auto batch = std::move(st.pending);
+  st.pending.clear();
+  ++st.stats->failed_commits;
+  telemetry::record_commit(batch.size(), 0.0, false);
+  telemetry::log_error("store batch aborted", {{"error", store::lmdb_error(rc)}, {"at", where}, {"batch", batch.size()}});
+  for (auto& rp : batch) rp.deliver(unavailable());
+}
+
 // Commits the open batch and answers everyone in it.
 void flush(writer_ptr self) {
   auto& st = self->state;
@@ -48,14 +64,28 @@ void flush(writer_ptr self) {
 
 // Runs one op in a nested transaction of the batch; on success the op joins
 // the batch, to be answered by the next flush.
+//
+// LMDB semantics this relies on (checked in tests/unit/writer_test.cpp): an
+// op that fails (even with MDB_MAP_FULL or MDB_TXN_FULL from a put) has its
+// child transaction aborted, which leaves the parent batch usable. A child
+// that cannot begin or cannot commit may leave the parent flagged
+// MDB_TXN_ERROR (every later commit fails with MDB_BAD_TXN), so then the whole
+// batch is given up at once.
 void apply(writer_ptr self, WriteOp& op, caf::typed_response_promise<bool>& rp) {
   auto& st = self->state;
   int rc = 0;
-  if (!st.txn.open()) st.txn = st.store->write(rc);
+  if (!st.txn.open()) {
+    st.txn = st.store->write(rc);
+    if (rc) {
+      st.txn.abort();
+      telemetry::log_error("store write transaction failed", {{"error", store::lmdb_error(rc)}});
+      rp.deliver(unavailable());
+      return;
+    }
+  }
   store::Txn child;
-  if (rc == 0) rc = store::Txn::begin(st.store->env(), st.txn.get(), 0, child);
-  if (rc) {
-    telemetry::log_error("store write transaction failed", {{"error", store::lmdb_error(rc)}});
+  if ((rc = store::Txn::begin(st.store->env(), st.txn.get(), 0, child))) {
+    abort_batch(self, rc, "nested begin");
     rp.deliver(unavailable());
     return;
   }
@@ -70,6 +100,7 @@ void apply(writer_ptr self, WriteOp& op, caf::typed_response_promise<bool>& rp) 
     child.abort();
     rp.deliver(std::move(err));
   } else if ((rc = child.commit())) {
+    abort_batch(self, rc, "nested commit");
     rp.deliver(unavailable());
   } else {
     st.pending.push_back(rp);
