@@ -1,11 +1,13 @@
 #include "http/server.hpp"
 
 #include "actors/logic/base64url.hpp"
+#include "http/body_guard.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 #include "telemetry/log.hpp"
 
 #include <pistache/endpoint.h>
+#include <pistache/peer.h>
 
 #include <sstream>
 #include <strings.h>
@@ -181,6 +183,61 @@ class GatehouseHandler : public Http::Handler {
     return true;
   }
 
+  // Pistache's Http::Handler::onInput is private, so it cannot be wrapped:
+  // this is the same sequence through the parser's public API, with the
+  // BodyGuard judging each declared body on the raw bytes first.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto guard = std::static_pointer_cast<BodyGuard>(peer->tryGetData(kGuardData));
+    if (!guard) {
+      guard = std::make_shared<BodyGuard>([s = s_](std::string_view, std::string_view path) {
+        // Only the avatar upload takes more than a JSON body.
+        const auto& server = s->app.cfg.server;
+        return static_cast<std::uint64_t>(path == "/auth/me/avatar" ? server.max_request_bytes : server.max_body_bytes);
+      });
+      peer->putData(kGuardData, guard);
+    }
+    switch (guard->feed(std::string_view(buffer, len))) {
+      case BodyGuard::Verdict::pass: break;
+      case BodyGuard::Verdict::dropped: return;
+      case BodyGuard::Verdict::too_large:
+        return refuse(peer, 413, "payload_too_large", "the declared body is larger than this route accepts");
+      case BodyGuard::Verdict::bad_length:
+        return refuse(peer, 400, "invalid_request", "Content-Length must be one decimal number");
+    }
+    auto parser = getParser(peer);
+    auto& request = parser->request;
+    try {
+      if (!parser->feed(buffer, len)) {
+        parser->reset();
+        guard->stop();
+        return refuse(peer, 413, "payload_too_large", "the request is larger than the server accepts");
+      }
+      if (parser->parse() != Http::Private::State::Done) return;
+      request.copyAddress(peer->address());
+      peer->setIdle(false);
+      onRequest(request, Http::ResponseWriter(request.version(), transport(), this, peer));
+      parser->reset();
+    } catch (const Http::HttpError& e) {  // Pistache's parser refusing the request line or a header
+      parser->reset();
+      guard->stop();
+      int status = e.code() >= 400 && e.code() < 600 ? e.code() : 400;
+      refuse(peer, status, status >= 500 ? "server_error" : "invalid_request", "malformed HTTP request");
+    } catch (const std::exception& e) {
+      parser->reset();
+      guard->stop();
+      refuse(peer, 400, "invalid_request", "malformed HTTP request");
+    }
+  }
+
+  // Answers a request refused before it was parsed, in the usual JSON shape
+  // (logged, counted and traced like any answer), and asks the client to close.
+  void refuse(const std::shared_ptr<Tcp::Peer>& peer, int status, const char* code, const std::string& why) {
+    Responder res(Http::ResponseWriter(Http::Version::Http11, transport(), this, peer), telemetry::new_request_id(),
+                  "unparsed", "-", peer->address().host(), false, s_->inflight, std::nullopt);
+    res.error(status, code, why);
+  }
+
+  static constexpr const char* kGuardData = "gatehouse.body_guard";
   std::shared_ptr<Shared> s_;
 };
 

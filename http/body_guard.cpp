@@ -1,0 +1,103 @@
+#include "http/body_guard.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <strings.h>
+
+namespace gh::http {
+namespace {
+
+// Heads longer than this are left to the parser and the header-size check
+// (431): the guard never holds more.
+constexpr std::size_t kMaxHead = 16 * 1024;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool named(std::string_view line, std::string_view name) {
+  return line.size() > name.size() && line[name.size()] == ':' &&
+         strncasecmp(line.data(), name.data(), name.size()) == 0;
+}
+
+}  // namespace
+
+BodyGuard::BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit)
+    : limit_(std::move(limit)) {}
+
+BodyGuard::Verdict BodyGuard::feed(std::string_view bytes) {
+  if (refused_) return Verdict::dropped;
+  while (!bytes.empty() && !passthrough_) {
+    if (body_left_ > 0) {
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, bytes.size()));
+      body_left_ -= n;
+      bytes.remove_prefix(n);
+      continue;
+    }
+    // In a head: take bytes up to its blank line.
+    std::size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
+    std::size_t take = bytes.size();
+    head_.append(bytes.substr(0, take));
+    auto end = head_.find("\r\n\r\n", from);
+    if (end == std::string::npos) {
+      if (head_.size() > kMaxHead) passthrough_ = true;
+      return Verdict::pass;
+    }
+    // Give back what follows the head (the body, or a pipelined request).
+    std::size_t extra = head_.size() - (end + 4);
+    head_.resize(end + 4);
+    bytes = bytes.substr(bytes.size() - extra);
+    auto v = judge_head();
+    head_.clear();
+    if (v != Verdict::pass) {
+      refused_ = true;
+      return v;
+    }
+  }
+  return Verdict::pass;
+}
+
+BodyGuard::Verdict BodyGuard::judge_head() {
+  std::string_view head(head_);
+  while (head.size() >= 2 && head.substr(0, 2) == "\r\n") head.remove_prefix(2);  // stray CRLFs between requests
+  auto eol = head.find("\r\n");
+  std::string_view line = head.substr(0, eol);
+  auto sp1 = line.find(' ');
+  auto sp2 = line.find(' ', sp1 == std::string_view::npos ? sp1 : sp1 + 1);
+  std::string_view method = line.substr(0, sp1);
+  std::string_view path = sp1 == std::string_view::npos ? std::string_view() : line.substr(sp1 + 1, sp2 - sp1 - 1);
+  path = path.substr(0, path.find('?'));
+
+  bool seen = false, chunked = false;
+  std::uint64_t length = 0;
+  for (auto pos = eol; pos != std::string_view::npos && pos + 2 < head.size();) {
+    auto next = head.find("\r\n", pos + 2);
+    auto h = head.substr(pos + 2, next - pos - 2);
+    pos = next;
+    if (named(h, "Transfer-Encoding")) chunked = true;
+    if (!named(h, "Content-Length")) continue;
+    auto v = trim(h.substr(15));
+    // One plain decimal number, at most 18 digits (no sign, no list, no overflow).
+    if (seen || v.empty() || v.size() > 18 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      request_line_ = std::string(line.substr(0, 200));
+      return Verdict::bad_length;
+    }
+    seen = true;
+    length = std::stoull(std::string(v));
+  }
+  if (chunked) {  // the parser reads chunks within its buffer limit (max_request_bytes)
+    passthrough_ = true;
+    return Verdict::pass;
+  }
+  if (length > limit_(method, path)) {
+    request_line_ = std::string(line.substr(0, 200));
+    return Verdict::too_large;
+  }
+  body_left_ = length;
+  return Verdict::pass;
+}
+
+}  // namespace gh::http

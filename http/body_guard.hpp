@@ -1,0 +1,49 @@
+// Judges each request's declared body on the raw bytes of a connection,
+// before Pistache's parser sees them. Pistache 0.0.5 reserves Content-Length
+// bytes as soon as it has the headers and then waits for the body, and it
+// answers a malformed length with a plain-text 500; SECURITY.md case 3 wants
+// 413 (or 400) at once, without buffering. Pure logic: unit-tested alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace gh::http {
+
+class BodyGuard {
+ public:
+  enum class Verdict {
+    pass,        ///< hand the bytes to the HTTP parser
+    too_large,   ///< the declared body is over the route's limit: answer 413
+    bad_length,  ///< Content-Length is not one plain decimal number: answer 400
+    dropped,     ///< after a refusal, the rest of the connection is ignored
+  };
+
+  /// `limit(method, path)`: the largest body the route accepts, in bytes.
+  explicit BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit);
+
+  /// Consumes the next bytes read from the connection. A refusal is returned
+  /// once; every later call says `dropped`.
+  Verdict feed(std::string_view bytes);
+
+  /// Ignores the rest of the connection (the parser refused a request and
+  /// the stream cannot be trusted to be in step any more).
+  void stop() { refused_ = true; }
+
+  /// The request line of the refused request ("POST /auth/login HTTP/1.1").
+  const std::string& request_line() const { return request_line_; }
+
+ private:
+  Verdict judge_head();
+
+  std::function<std::uint64_t(std::string_view, std::string_view)> limit_;
+  std::string head_;              ///< the current request head, up to its blank line
+  std::uint64_t body_left_ = 0;   ///< bytes of the current body still to come
+  bool passthrough_ = false;      ///< chunked body or oversized head: the parser's own limits apply
+  bool refused_ = false;
+  std::string request_line_;
+};
+
+}  // namespace gh::http

@@ -1,0 +1,56 @@
+// The raw-bytes check in front of Pistache's parser (SECURITY.md case 3).
+#include "http/body_guard.hpp"
+
+#include <catch2/catch.hpp>
+
+using gh::http::BodyGuard;
+using V = BodyGuard::Verdict;
+
+namespace {
+BodyGuard guard() {
+  return BodyGuard([](std::string_view, std::string_view path) -> std::uint64_t {
+    return path == "/big" ? 1000 : 100;
+  });
+}
+}  // namespace
+
+TEST_CASE("a declared body over the route's limit is refused from the head alone") {
+  auto g = guard();
+  CHECK(g.feed("POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n") == V::too_large);
+  CHECK(g.request_line() == "POST /auth/login HTTP/1.1");
+  CHECK(g.feed("more bytes") == V::dropped);
+  auto big = guard();
+  CHECK(big.feed("PUT /big?x=1 HTTP/1.1\r\nContent-Length: 1000\r\n\r\n") == V::pass);
+  CHECK(guard().feed("PUT /big HTTP/1.1\r\nContent-Length: 1001\r\n\r\n") == V::too_large);
+}
+
+TEST_CASE("a huge or malformed Content-Length is refused") {
+  for (const char* v : {"1000000000000", "99999999999999999999999"})
+    CHECK(guard().feed(std::string("POST / HTTP/1.1\r\nContent-Length: ") + v + "\r\n\r\n") != V::pass);
+  for (const char* v : {"-1", "abc", "1, 2", "", "+5", "0x10"})
+    CHECK(guard().feed(std::string("POST / HTTP/1.1\r\ncontent-length:") + v + "\r\n\r\n") == V::bad_length);
+  CHECK(guard().feed("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n") == V::bad_length);
+}
+
+TEST_CASE("heads split across reads, bodies and pipelined requests stay in step") {
+  auto g = guard();
+  std::string stream =
+      "POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
+      "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /c HTTP/1.1\r\nContent-Length:  100 \r\n\r\n" + std::string(100, 'x');
+  for (char c : stream) REQUIRE(g.feed(std::string_view(&c, 1)) == V::pass);  // one byte at a time
+  // A body that looks like a request head is only body.
+  auto h = guard();
+  CHECK(h.feed("POST /a HTTP/1.1\r\nContent-Length: 48\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 999\r\n\r\n\r\n") ==
+        V::pass);
+  CHECK(h.feed("POST /d HTTP/1.1\r\nContent-Length: 101\r\n\r\n") == V::too_large);
+}
+
+TEST_CASE("chunked bodies and oversized heads are left to the parser's own limits") {
+  auto g = guard();
+  CHECK(g.feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == V::pass);
+  CHECK(g.feed("ffffff\r\n") == V::pass);
+  auto h = guard();
+  CHECK(h.feed("GET / HTTP/1.1\r\nX: " + std::string(20000, 'a')) == V::pass);
+  CHECK(h.feed("\r\nContent-Length: 999999\r\n\r\n") == V::pass);
+}
