@@ -8,6 +8,9 @@
 #include "telemetry/metrics.hpp"
 
 #include <sodium.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <deque>
 
@@ -15,7 +18,10 @@ namespace gh {
 namespace {
 
 // A worker hashes on its own thread (detached): Argon2id blocks for ~25 ms.
-hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams params) {
+// A detached actor is initialised on its own thread, which lowers its own
+// priority here.
+hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams params, int nice) {
+  if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice);
   return {
       [=](hash_atom, HashJob& job) -> HashResult {
         HashResult r;
@@ -106,9 +112,9 @@ hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> wor
 }  // namespace
 
 hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
-                          int queue_limit) {
+                          int queue_limit, int nice) {
   std::vector<hasher_actor> ws;
-  for (int i = 0; i < workers; ++i) ws.push_back(sys.spawn<caf::detached>(worker_fn, params));
+  for (int i = 0; i < workers; ++i) ws.push_back(sys.spawn<caf::detached>(worker_fn, params, nice));
   return sys.spawn(pool_fn, std::move(ws), static_cast<std::size_t>(queue_limit));
 }
 

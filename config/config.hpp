@@ -100,6 +100,10 @@ struct Hashing {
   int queue_per_worker = 32;
   /// Retry-After sent with 503 overloaded, in seconds. Default: 1.
   int retry_after_s = 1;
+  /// Scheduling niceness of the hashing threads (0-19). Default: 10, so that
+  /// token checks and other cheap requests win the CPU during a login storm
+  /// while hashing still takes every idle cycle.
+  int nice = 10;
 };
 
 struct Password {

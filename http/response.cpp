@@ -160,14 +160,11 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   server_span_.attr("http.response.status_code", status);
   server_span_.attr("client.address", ip_);
   server_span_.end(status >= 500);
-  auto level = status >= 500 ? telemetry::Level::error : telemetry::Level::info;
-  if (telemetry::enabled(level)) {
-    nlohmann::json f = {{"request_id", request_id_}, {"trace_id", trace_id_}, {"span_id", server_span_.span_id()},
-                        {"route", route_}, {"status", status},
-                        {"duration_ms", std::round(ms * 1000) / 1000}, {"ip", ip_}};
-    if (!user_id_.empty()) f["user_id"] = user_id_;
-    telemetry::log(level, "request", std::move(f));
-  }
+  telemetry::LogLine line(status >= 500 ? telemetry::Level::error : telemetry::Level::info, "request");
+  line.str("request_id", request_id_).str("trace_id", trace_id_).str("span_id", server_span_.span_id());
+  line.str("route", route_).num("status", status).num("duration_ms", std::round(ms * 1000) / 1000).str("ip", ip_);
+  if (!user_id_.empty()) line.str("user_id", user_id_);
+  line.write();
 }
 
 }  // namespace gh::http

@@ -1,13 +1,14 @@
 #include "telemetry/log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace gh::telemetry {
 namespace {
@@ -32,19 +33,35 @@ Level parse(const std::string& s) {
   return Level::info;
 }
 
+// stdout through its stdio buffer. spdlog's stdout sinks flush every line (a
+// write(2) per request) and its async logger wakes a thread per line; this
+// sink writes at most every 100 ms while lines keep coming. Warnings and
+// errors are flushed at once (see write()), and a periodic flush empties the
+// buffer of an idle server within a second.
+class BufferedStdoutSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::fwrite(msg.payload.data(), 1, msg.payload.size(), stdout);
+    std::fputc('\n', stdout);
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_flush_ > std::chrono::milliseconds(100)) flush_();
+  }
+  void flush_() override {
+    std::fflush(stdout);
+    last_flush_ = std::chrono::steady_clock::now();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_flush_;
+};
+
 }  // namespace
 
 void init(const std::string& level) {
   g_min = static_cast<int>(parse(level));
   if (g_logger) return;
-  spdlog::init_thread_pool(16384, 1);
-  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  g_logger = std::make_shared<spdlog::async_logger>("gatehouse", sink, spdlog::thread_pool(),
-                                                    spdlog::async_overflow_policy::block);
-  g_logger->set_pattern("%v");
+  g_logger = std::make_shared<spdlog::logger>("gatehouse", std::make_shared<BufferedStdoutSink>());
   g_logger->set_level(spdlog::level::trace);
-  // Flushing every line costs a write(2) per request; warnings and errors are
-  // flushed at once (see log()), everything else at least once a second.
   spdlog::register_logger(g_logger);
   spdlog::flush_every(std::chrono::seconds(1));
 }
@@ -91,6 +108,85 @@ void write(Level lvl, std::string_view msg, const nlohmann::json& fields, bool f
 
 void log(Level lvl, std::string_view msg, nlohmann::json fields) {
   if (enabled(lvl)) write(lvl, msg, fields, lvl >= Level::warn);
+}
+
+namespace {
+// Appends `v` as a JSON string body: quotes, backslashes and every byte
+// outside printable ASCII escaped, so the line is valid JSON whatever it holds.
+void append_escaped(std::string& out, std::string_view v) {
+  static const char hex[] = "0123456789abcdef";
+  for (unsigned char ch : v) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += static_cast<char>(ch);
+    } else if (ch < 0x20 || ch >= 0x7f) {
+      out += "\\u00";
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+}
+}  // namespace
+
+LogLine::LogLine(Level lvl, std::string_view msg) : lvl_(lvl), on_(enabled(lvl)) {
+  if (!on_) return;
+  // The "YYYY-MM-DDTHH:MM:SS." prefix changes once a second: each thread
+  // formats it then, and only the milliseconds otherwise.
+  thread_local std::int64_t cached_s = -1;
+  thread_local char prefix[24];
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  if (ms / 1000 != cached_s) {
+    cached_s = ms / 1000;
+    std::time_t secs = static_cast<std::time_t>(cached_s);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S.", &tm);
+  }
+  char millis[4] = {static_cast<char>('0' + ms % 1000 / 100), static_cast<char>('0' + ms % 100 / 10),
+                    static_cast<char>('0' + ms % 10), '\0'};
+  line_.reserve(320);
+  line_.append("{\"ts\":\"").append(prefix).append(millis).append("Z\",\"level\":\"").append(name(lvl));
+  line_.append("\",\"msg\":\"");
+  append_escaped(line_, msg);
+  line_ += '"';
+}
+
+LogLine& LogLine::str(std::string_view key, std::string_view value) {
+  if (!on_) return *this;
+  line_ += ",\"";
+  append_escaped(line_, key);
+  line_ += "\":\"";
+  append_escaped(line_, value);
+  line_ += '"';
+  return *this;
+}
+
+LogLine& LogLine::num(std::string_view key, double value) {
+  if (!on_) return *this;
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, value);
+  line_ += ",\"";
+  append_escaped(line_, key);
+  line_ += "\":";
+  line_.append(buf, r.ptr);
+  return *this;
+}
+
+void LogLine::write() {
+  if (!on_) return;
+  line_ += '}';
+  if (g_logger) {
+    g_logger->log(spdlog::level::info, spdlog::string_view_t(line_.data(), line_.size()));
+    if (lvl_ >= Level::warn) g_logger->flush();
+  } else {
+    std::fprintf(stdout, "%s\n", line_.c_str());
+    std::fflush(stdout);
+  }
+  on_ = false;
 }
 
 void announce(std::string_view msg, nlohmann::json fields) { write(Level::info, msg, fields, true); }

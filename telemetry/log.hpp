@@ -32,6 +32,23 @@ inline void log_error(std::string_view m, nlohmann::json f = nlohmann::json::obj
 /// Lifecycle lines (listening, shutting down, stopped): written at info level
 /// whatever the configured minimum, and flushed at once, because tools and
 /// tests read the bound address from them.
+/// One JSON log line built field by field, without a JSON tree: the access
+/// log line written for every request. Keys and values are escaped so that
+/// anything outside printable ASCII becomes \u00XX: always valid JSON.
+class LogLine {
+ public:
+  LogLine(Level lvl, std::string_view msg);
+  LogLine& str(std::string_view key, std::string_view value);
+  LogLine& num(std::string_view key, double value);
+  /// Writes the line if its level is enabled (once).
+  void write();
+
+ private:
+  Level lvl_;
+  bool on_;
+  std::string line_;
+};
+
 void announce(std::string_view msg, nlohmann::json fields = nlohmann::json::object());
 
 /// The JSON line for a record (exposed for tests).

@@ -1,5 +1,8 @@
 #include "telemetry/metrics.hpp"
 
+#include <map>
+#include <tuple>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -93,9 +96,24 @@ const Histogram::BucketBoundaries& latency_buckets() {
 }  // namespace
 
 void record_request(const std::string& route, const char* method, int status, double seconds) {
-  auto& x = m();
-  x.requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}).Increment();
-  x.latency.Add({{"route", route}}, latency_buckets()).Observe(seconds);
+  // Family::Add hashes a label map under the family's mutex; every HTTP
+  // thread remembers the series it has used instead (series live as long as
+  // the registry, so the pointers stay valid).
+  struct Series {
+    Counter* requests;
+    Histogram* latency;
+  };
+  thread_local std::map<std::tuple<std::string, std::string, int>, Series> cache;
+  auto key = std::make_tuple(route, std::string(method), status);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    auto& x = m();
+    Series s{&x.requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}),
+             &x.latency.Add({{"route", route}}, latency_buckets())};
+    it = cache.emplace(std::move(key), s).first;
+  }
+  it->second.requests->Increment();
+  it->second.latency->Observe(seconds);
 }
 
 void record_login(const char* outcome) { m().logins.Add({{"outcome", outcome}}).Increment(); }

@@ -2,6 +2,7 @@
 logout, sessions, response conventions (errors, X-Request-Id, no-store, 404,
 405), health and readiness, overload, log secrecy and restarts."""
 import concurrent.futures
+import os
 import json
 import unittest
 import uuid
@@ -268,6 +269,27 @@ class Overload(ApiAssertions, unittest.TestCase):
                 self.assertEqual(r.header("Retry-After"), "1")
             self.assertEqual(s.request("GET", "/health").status, 200)
             s.login(email)
+
+    def test_hashing_threads_run_at_the_configured_niceness(self):
+        # The threads that hashed (they used CPU) are the hashing workers; at
+        # niceness 7 they yield the CPU to the HTTP threads during a storm.
+        with Server({"GATEHOUSE_HASHING_WORKERS": "2", "GATEHOUSE_HASHING_NICE": "7"}) as s:
+            email = unique_email()
+            s.register(email)
+            for _ in range(4):
+                s.login(email)
+
+            def threads():
+                out = []
+                for tid in os.listdir(f"/proc/{s.proc.pid}/task"):
+                    with open(f"/proc/{s.proc.pid}/task/{tid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    out.append((int(fields[16]), int(fields[11]) + int(fields[12])))  # nice, utime + stime
+                return out
+
+            niced = [t for t in threads() if t[0] == 7]
+            self.assertEqual(len(niced), 2, threads())
+            self.assertTrue(all(n == 0 for n, _ in threads() if n != 7))
 
 
 class Secrets(unittest.TestCase):

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <tuple>
 #include <unistd.h>
 
 using namespace gh::store;
@@ -62,6 +63,91 @@ TEST_CASE("records round-trip through their encoding", "[store]") {
   CHECK(s2.generation == 7);
   CHECK(s2.token_hash == s.token_hash);
   CHECK(encode(u).size() < 1024);  // the per-user budget of PERFORMANCE.md
+}
+
+TEST_CASE("every record type round-trips every field", "[store]") {
+  User u = alice(), u2;
+  u.role = "admin";
+  u.avatar_url = "/avatars/x";
+  u.onboarding = "done";
+  u.data = {{"nested", {{"list", {1, -2, 3.5, "x", nullptr, true}}}}, {"n", -7}};
+  u.email_verified = true;
+  u.active = false;
+  u.created_at = -5;  // negative numbers take CBOR's other major type
+  u.updated_at = 1LL << 40;
+  u.failed_logins = 3;
+  u.last_failed_at = 99;
+  REQUIRE(decode(encode(u), u2));
+  CHECK(std::tie(u2.id, u2.email, u2.password_hash, u2.role, u2.username, u2.full_name, u2.avatar_url,
+                 u2.onboarding) == std::tie(u.id, u.email, u.password_hash, u.role, u.username, u.full_name,
+                                            u.avatar_url, u.onboarding));
+  CHECK(u2.data == u.data);
+  CHECK(std::tie(u2.email_verified, u2.active, u2.created_at, u2.updated_at, u2.failed_logins, u2.last_failed_at) ==
+        std::tie(u.email_verified, u.active, u.created_at, u.updated_at, u.failed_logins, u.last_failed_at));
+
+  Session s{"sid", "uid", 1ull << 63, std::string("\0\xff\x01", 3), 4, 5, 6, 7, true, "reuse", "10.0.0.1", "curl"}, s2;
+  REQUIRE(decode(encode(s), s2));
+  CHECK(std::tie(s2.id, s2.user_id, s2.generation, s2.token_hash, s2.rotated_at, s2.created_at, s2.last_used_at,
+                 s2.expires_at, s2.revoked, s2.revoke_reason, s2.ip, s2.user_agent) ==
+        std::tie(s.id, s.user_id, s.generation, s.token_hash, s.rotated_at, s.created_at, s.last_used_at,
+                 s.expires_at, s.revoked, s.revoke_reason, s.ip, s.user_agent));
+
+  ApiKey k{"kid", "uid", "ci", {"read", "write", ""}, {"10.0.0.0/8"}, 1, 2, true}, k2;
+  REQUIRE(decode(encode(k), k2));
+  CHECK(k2.scopes == k.scopes);
+  CHECK(k2.allowed_ips == k.allowed_ips);
+  CHECK(std::tie(k2.id, k2.user_id, k2.name, k2.created_at, k2.expires_at, k2.revoked) ==
+        std::tie(k.id, k.user_id, k.name, k.created_at, k.expires_at, k.revoked));
+  ApiKey none{"kid", "uid", "ci", {}, {}, 1, 0, false}, none2;
+  REQUIRE(decode(encode(none), none2));
+  CHECK(none2.scopes.empty());
+
+  RefreshRef r{"sid", 12, 34}, r2;
+  REQUIRE(decode(encode(r), r2));
+  CHECK(std::tie(r2.session_id, r2.generation, r2.expires_at) == std::tie(r.session_id, r.generation, r.expires_at));
+  SigningKey key{"k1", std::string(32, '\x07'), 9}, key2;
+  REQUIRE(decode(encode(key), key2));
+  CHECK(key2.seed == key.seed);
+  SigningKey short_seed{"k1", "abc", 9};
+  CHECK_FALSE(decode(encode(short_seed), key2));
+  Avatar a{"image/png", std::string(300, '\x89'), 5}, a2;
+  REQUIRE(decode(encode(a), a2));
+  CHECK(a2.bytes == a.bytes);
+  OneTimeToken o{"reset", "uid", 77, true}, o2;
+  REQUIRE(decode(encode(o), o2));
+  CHECK(std::tie(o2.purpose, o2.user_id, o2.expires_at, o2.used) == std::tie(o.purpose, o.user_id, o.expires_at, o.used));
+}
+
+TEST_CASE("decoding skips unknown keys and refuses wrong types and missing fields", "[store]") {
+  auto pack = [](const nlohmann::json& j) {
+    std::string out(1, '\x01');
+    nlohmann::json::to_cbor(j, out);
+    return out;
+  };
+  RefreshRef r;
+  CHECK(decode(pack({{"s", "sid"}, {"g", 1}, {"ex", 2}, {"new", {{"a", {1, 2, {{"b", nullptr}}}}}}}), r));
+  CHECK(r.session_id == "sid");
+  CHECK_FALSE(decode(pack({{"s", "sid"}, {"g", 1}}), r));                 // missing "ex"
+  CHECK_FALSE(decode(pack({{"s", 5}, {"g", 1}, {"ex", 2}}), r));          // a number for a string
+  CHECK_FALSE(decode(pack({{"s", "sid"}, {"g", -1}, {"ex", 2}}), r));     // negative unsigned
+  CHECK_FALSE(decode(pack({{"s", "sid"}, {"g", 1}, {"ex", "2"}}), r));    // a string for a number
+  CHECK_FALSE(decode(pack({1, 2, 3}), r));                                // not a map
+  CHECK_FALSE(decode(pack({{"s", "sid"}, {"g", 1}, {"ex", 2}}) + "x", r));  // trailing bytes
+  User u;
+  auto user = nlohmann::json{{"id", "i"}, {"em", "e"}, {"pw", "p"}, {"ro", "r"}, {"un", ""}, {"fn", ""},
+                             {"da", nlohmann::json::object()}, {"ev", false}, {"ac", true}, {"ca", 1}, {"ua", 2}};
+  REQUIRE(decode(pack(user), u));
+  CHECK(u.onboarding == "new");  // optional fields keep their defaults
+  CHECK(u.failed_logins == 0);
+  user["da"] = {1, 2};
+  CHECK_FALSE(decode(pack(user), u));  // data must be an object
+  user["da"] = nlohmann::json::object();
+  user["fl"] = 1LL << 40;
+  CHECK_FALSE(decode(pack(user), u));  // out of int range
+  ApiKey k;
+  CHECK_FALSE(decode(pack({{"id", "i"}, {"u", "u"}, {"n", "n"}, {"sc", {"a", 1}}, {"ip", nlohmann::json::array()},
+                           {"ca", 1}, {"ex", 0}, {"rv", false}}),
+                     k));  // a number in a string list
 }
 
 TEST_CASE("malformed or unknown-version bytes never decode", "[store]") {
