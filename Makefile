@@ -12,18 +12,30 @@ DATA ?= var
 PACKAGES := build-essential cmake pkg-config ccache python3 curl jq \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
-  libcurl4-openssl-dev prometheus-cpp-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
+  libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
   protobuf-compiler python3-protobuf libbenchmark-dev
+# Only for `make bench` (load generator, the nginx ceiling) and `make fuzz`.
+BENCH_PACKAGES := wrk nginx-light
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-tools build run test bench-micro clean
+.PHONY: all deps bench-deps fuzz-deps install-packages test-tools build run test bench bench-micro soak fuzz test-asan test-tsan clean
 
 all: build
 
+# Extra CMake flags (sanitizer builds set them).
+CMAKE_ARGS ?=
+
 ## deps: install the Debian packages that are missing (apt-get update first).
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages WANT="$(PACKAGES)"
+bench-deps: deps
+	@$(MAKE) --no-print-directory install-packages WANT="$(BENCH_PACKAGES)"
+fuzz-deps: deps
+	@$(MAKE) --no-print-directory install-packages WANT="$(FUZZ_PACKAGES)"
+install-packages:
+	@missing=$$(for p in $(WANT); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
@@ -38,7 +50,7 @@ test-tools: deps
 
 ## build: configure and build with CMake (Release by default).
 build: deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 ## run: serve on 127.0.0.1:8000 with the LMDB store under ./var/.
@@ -56,5 +68,29 @@ bench-micro: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_micro
 	./$(BUILD_DIR)/bench_micro
 
+## bench: the load benchmark of PERFORMANCE.md (P1-P6) against its ceilings,
+## written to bench/RESULTS.md. `make bench BENCH_ARGS=--quick` is a one-minute smoke.
+BENCH_ARGS ?=
+bench: build bench-deps
+	/usr/bin/python3 bench/run.py --bin $(BUILD_DIR)/gatehouse --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
+## soak: the long crash-consistency run (SIGKILL at random moments, KILLS times).
+KILLS ?= 500
+soak: build
+	/usr/bin/python3 tests/crash/crash_test.py --bin $(BUILD_DIR)/gatehouse --kills $(KILLS)
+
+## fuzz: libFuzzer targets (clang-14) for every parser of outside input,
+## each run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz: fuzz-deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+## test-asan / test-tsan: the whole suite under AddressSanitizer +
+## UndefinedBehaviorSanitizer, or ThreadSanitizer, in their own build folders.
+test-asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo CMAKE_ARGS=-DGATEHOUSE_SANITIZE=address
+test-tsan:
+	$(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo CMAKE_ARGS=-DGATEHOUSE_SANITIZE=thread
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

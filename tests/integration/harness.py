@@ -6,6 +6,10 @@ python3-cryptography); ctest does. Environment:
 
   GATEHOUSE_BIN     the binary (default: build/gatehouse of this checkout)
   GATEHOUSE_CONFIG  the config file (default: config/gatehouse.toml)
+  GATEHOUSE_SANITIZER  set by sanitizer builds (address or thread): every
+                    timeout here is multiplied by SLOW (GATEHOUSE_TIMEOUT_SCALE
+                    overrides the factor), and a sanitizer report in a server's
+                    output fails the test even when the server is SIGKILLed.
 
 Layout of a server's temporary folder (`Server.data`): `store/` is the LMDB
 store given to `--data`, `outbox/` receives mail (file notification driver).
@@ -27,9 +31,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "../../build/gatehouse"))
 CONFIG = os.environ.get("GATEHOUSE_CONFIG", os.path.join(HERE, "../../config/gatehouse.toml"))
 
-START_TIMEOUT_S = 15
-STOP_TIMEOUT_S = 15
-HTTP_TIMEOUT_S = 30
+# Sanitizer builds are slower (ASan ~2-3x, TSan ~5-15x): scale the waits
+# rather than loosen what the tests assert.
+SANITIZER = os.environ.get("GATEHOUSE_SANITIZER", "")
+SLOW = float(os.environ.get("GATEHOUSE_TIMEOUT_SCALE") or {"": 1, "address": 3, "thread": 5}.get(SANITIZER, 5))
+
+START_TIMEOUT_S = 15 * SLOW
+STOP_TIMEOUT_S = 15 * SLOW
+HTTP_TIMEOUT_S = 30 * SLOW
+
+# The first line of an AddressSanitizer, LeakSanitizer, ThreadSanitizer or
+# UndefinedBehaviorSanitizer report.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "ThreadSanitizer: ", " runtime error: ")
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -95,7 +109,7 @@ def bearer(token):
 
 
 def wait_until(predicate, timeout=5.0):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         if predicate():
             return True
@@ -170,8 +184,16 @@ class Server:
         self.proc.stdout.close()
         self.proc = None
 
+    def sanitizer_report(self):
+        """The first sanitizer report in the output (from its first line), or ''."""
+        for i, line in enumerate(self.lines):
+            if any(m in line for m in SANITIZER_MARKERS):
+                return "\n".join(self.lines[max(0, i - 1):i + 80])
+        return ""
+
     def stop(self):
-        """SIGTERM; the server must exit 0 within 15 s."""
+        """SIGTERM; the server must exit 0 within 15 s (times SLOW) and print
+        no sanitizer report."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -183,17 +205,22 @@ class Server:
             raise AssertionError("gatehouse did not exit within %d s of SIGTERM:\n%s"
                                  % (STOP_TIMEOUT_S, "\n".join(self.lines[-20:])))
         self._reap()
-        if code != 0:
-            raise AssertionError("gatehouse exited %d:\n%s" % (code, "\n".join(self.lines[-20:])))
+        report = self.sanitizer_report()
+        if code != 0 or report:
+            raise AssertionError("gatehouse exited %d:\n%s" % (code, report or "\n".join(self.lines[-20:])))
 
     def kill(self):
-        """SIGKILL (only our own process)."""
+        """SIGKILL (only our own process). Its exit code means nothing then,
+        but a sanitizer report printed before still fails the test."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
         self._reap()
+        report = self.sanitizer_report()
+        if report:
+            raise AssertionError("gatehouse printed a sanitizer report:\n%s" % report)
 
     def restart(self):
         """Stops and starts again on the same store (a new port)."""
