@@ -89,7 +89,7 @@ using token_actor =
     caf::typed_actor<caf::replies_to<issue_atom, std::string, std::string, std::string>::with<std::string>>;
 
 using session_actor = caf::typed_actor<
-    caf::replies_to<create_atom, store::User, ClientInfo>::with<TokenPair>,
+    caf::replies_to<create_atom, store::User, ClientInfo, WriteOp>::with<TokenPair>,
     caf::replies_to<refresh_atom, std::string, ClientInfo>::with<TokenPair>,
     caf::replies_to<revoke_atom, std::string, std::string, bool, std::string>::with<int>,
     caf::replies_to<list_atom, std::string>::with<std::vector<store::Session>>,

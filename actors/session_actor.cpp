@@ -45,7 +45,10 @@ void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& clien
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
-pair_promise create(session_ptr self, store::User& user, ClientInfo& client) {
+// Opens a session for `user`. `first` (may be empty) runs before it in the
+// same transaction: a sign-up inserts the user there, a magic link consumes
+// itself, so the two are one commit and a 503 never leaves half of it.
+pair_promise create(session_ptr self, store::User& user, ClientInfo& client, WriteOp& first) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
   auto now = now_s();
@@ -60,7 +63,9 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client) {
   std::string refresh = logic::new_refresh_token();
   s.token_hash = logic::blake2b256(refresh);
   auto* store = st.store;
-  WriteOp op{[store, s](store::Txn& t) -> caf::error {
+  WriteOp op{[store, s, first = std::move(first.fn)](store::Txn& t) -> caf::error {
+    if (first)
+      if (auto err = first(t)) return err;
     if (store->put_session(t, s) ||
         store->put_refresh(t, s.token_hash, {s.id, s.generation, s.expires_at}))
       return store_error();
@@ -257,7 +262,7 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, st
   st.tokens = std::move(tokens);
   st.secret = std::move(secret);
   return {
-      [=](create_atom, store::User& u, ClientInfo& c) { return create(self, u, c); },
+      [=](create_atom, store::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
       [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
       [=](revoke_atom, std::string& user_id, std::string& sid, bool all, std::string& reason) {
         return revoke(self, user_id, sid, all, reason);

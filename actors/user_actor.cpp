@@ -44,11 +44,22 @@ std::optional<store::User> find_by_email(store::Store& db, const std::string& em
   return id ? db.user(t, *id) : std::nullopt;
 }
 
-// Opens a session for a user whose credentials checked out, and answers.
+// Opens a session for `user` and answers with it; `first` runs in the same
+// transaction, before the session is written (see the session actor's create).
+template <class Done>
+void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo client, WriteOp first,
+                  Done done) {
+  self->request(self->state.sessions, caf::infinite, create_atom::value, user, std::move(client), std::move(first))
+      .then(
+          [=](TokenPair& t) mutable {
+            done(user);
+            rp.deliver(AuthResult{user, std::move(t)});
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
 void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo client) {
-  self->request(self->state.sessions, caf::infinite, create_atom::value, user, std::move(client))
-      .then([=](TokenPair& t) mutable { rp.deliver(AuthResult{user, std::move(t)}); },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  open_session(self, rp, std::move(user), std::move(client), WriteOp{}, [](const store::User&) {});
 }
 
 // Stores a hash made with the current parameters, unless the password
@@ -154,6 +165,14 @@ void hash_new_password(user_ptr self, std::string password, Promise rp, Next nex
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
+// The draft user with a new id, its password hash and creation time.
+store::User completed(store::User draft, std::string phc) {
+  draft.id = logic::random_id();
+  draft.password_hash = std::move(phc);
+  draft.created_at = draft.updated_at = now_s();
+  return draft;
+}
+
 // Hashes `password` into the draft user, gives it an id, inserts it (unless
 // its email or username is taken) and calls `done` with it after the commit.
 // Failures are delivered to `rp`.
@@ -161,10 +180,7 @@ template <class Promise, class Done>
 void add_user(user_ptr self, store::User draft, std::string password, Promise rp, Done done) {
   auto* db = self->state.store;
   hash_new_password(self, std::move(password), rp, [=](std::string phc) mutable {
-    store::User u = draft;
-    u.id = logic::random_id();
-    u.password_hash = std::move(phc);
-    u.created_at = u.updated_at = now_s();
+    auto u = completed(draft, std::move(phc));
     self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(db, u)})
         .then([=](bool) mutable { done(u); }, [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   });
@@ -198,10 +214,20 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   u.username = req.username;
   u.full_name = req.full_name;
   u.data = req.data;
+  auto registered = [=, client = req.client](const store::User& added) {
+    self->state.opts.audit.publish(audit_event("register", client, added.id, added.id));
+  };
+  if (!hide) {  // the user and its first session in one commit
+    auto* db = self->state.store;
+    hash_new_password(self, std::move(req.password), rp, [=, client = req.client](std::string phc) mutable {
+      auto added = completed(u, std::move(phc));
+      open_session(self, rp, added, client, WriteOp{insert_op(db, added)}, registered);
+    });
+    return rp;
+  }
   add_user(self, std::move(u), std::move(req.password), rp,
            [=, client = req.client](const store::User& added) mutable {
-             self->state.opts.audit.publish(audit_event("register", client, added.id, added.id));
-             if (!hide) return open_session(self, rp, added, client);
+             registered(added);
              LinkRequest verify{"verify", added.email, "", client};
              request_link(self, verify);
              rp.deliver(AuthResult{});
@@ -407,19 +433,38 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
   auto rp = self->make_response_promise<AuthResult>();
   auto* db = self->state.store;
   auto out = std::make_shared<store::User>();
-  WriteOp op{[db, purpose, hash = logic::blake2b256(token), out](store::Txn& t) -> caf::error {
+  auto hash = logic::blake2b256(token);
+  WriteOp op{[db, purpose, hash, out](store::Txn& t) -> caf::error {
     if (auto err = consume(*db, t, hash, purpose, *out)) return err;
     out->email_verified = true;
     out->updated_at = now_s();
     return db->put_user(t, *out) ? store_failed() : caf::none;
   }};
+  if (purpose == "magic") {
+    // The link is used and the session opened in one commit: a 503 leaves
+    // the link unused. The session needs its user before the transaction,
+    // so the link is looked up first and must still name that user inside.
+    std::optional<store::User> user;
+    int rc = 0;
+    if (auto t = db->read(rc); rc == 0)
+      if (auto otp = db->otp(t, hash)) user = db->user(t, otp->user_id);
+    if (user) {
+      user->email_verified = true;
+      WriteOp first{[op = std::move(op.fn), out, id = user->id](store::Txn& t) -> caf::error {
+        if (auto err = op(t)) return err;
+        return out->id == id ? caf::none : make_error(Errc::invalid_grant, "the link is invalid or has expired");
+      }};
+      open_session(self, rp, *user, client, std::move(first), [=](const store::User& u) {
+        self->state.opts.audit.publish(audit_event("magic_link_used", client, u.id, u.id));
+      });
+      return rp;
+    }
+  }
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
-            self->state.opts.audit.publish(
-                audit_event(purpose == "magic" ? "magic_link_used" : "email_verified", client, out->id, out->id));
-            if (purpose == "magic") open_session(self, rp, *out, client);
-            else rp.deliver(AuthResult{*out, {}});
+            self->state.opts.audit.publish(audit_event("email_verified", client, out->id, out->id));
+            rp.deliver(AuthResult{*out, {}});
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;

@@ -31,14 +31,9 @@ from harness import BIN, CONFIG, DEFAULT_PASSWORD, ApiAssertions, Server, bearer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
-# Known server bug: a registration is two commits (the user, then its
-# session), so when the store fills between them the client gets 503
-# `unavailable` ("nothing was changed") although the account was created.
-# Seen in about one fill of six. While this is True the tests still check
-# that such an account is whole (indexed, can log in once space returns) and
-# print it; set it to False once register inserts the user and its session in
-# one write.
-KNOWN_SPLIT_REGISTRATION = True
+# A registration inserts the user and its first session in one commit (it
+# was two: a full store between them left an account behind a 503). The
+# tests assert that a registration answered 503 left nothing.
 
 
 def avatar_bytes(size):
@@ -130,7 +125,7 @@ class FillingStore(ApiAssertions):
 
     def assert_refused_invisible(self, s, refused):
         """Refused writes changed nothing. Returns the refused registrations
-        whose account exists anyway (see KNOWN_SPLIT_REGISTRATION)."""
+        whose account exists anyway (asserted to be none)."""
         split = []
         for kind, what in refused:
             if kind == "register":
@@ -151,11 +146,7 @@ class FillingStore(ApiAssertions):
                     self.assertEqual(a.status, 404, "a refused avatar upload is visible")
                 else:
                     self.assertEqual((a.status, a.body), (200, u["avatar"]), "a refused avatar replaced the old one")
-        if split:
-            print("\nKNOWN BUG (KNOWN_SPLIT_REGISTRATION): %d registration(s) answered 503 left an account: %s"
-                  % (len(split), split))
-        if not KNOWN_SPLIT_REGISTRATION:
-            self.assertEqual(split, [], "registrations answered 503 left accounts behind")
+        self.assertEqual(split, [], "registrations answered 503 left accounts behind")
         return split
 
 
