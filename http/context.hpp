@@ -84,7 +84,10 @@ std::optional<std::string> email_field(Ctx& c, const std::string& raw);
 /// onboarding, data) into `out`; answers 400 and returns false on a bad one.
 bool read_profile(Ctx& c, const nlohmann::json& body, UserPatch& out);
 
-/// JSON views of records.
+/// JSON views of records. A user is written as text directly (GET /auth/me
+/// is the hottest route); user_json() parses that text where a user is part
+/// of a larger document, so there is one definition of the document.
+std::string user_json_text(const store::User& u);
 nlohmann::json user_json(const store::User& u);
 /// Only what anyone may see: username, full_name, avatar_url.
 nlohmann::json public_user_json(const store::User& u);

@@ -92,6 +92,8 @@ void Responder::json(int status, const nlohmann::json& body, const Extra& extra)
   send(status, &text, extra);
 }
 
+void Responder::json_text(int status, const std::string& text, const Extra& extra) { send(status, &text, extra); }
+
 void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
 
 void Responder::raw(int status, const std::string& body, const std::string& content_type,

@@ -50,6 +50,8 @@ class Responder {
   Responder& operator=(const Responder&) = delete;
 
   void json(int status, const nlohmann::json& body, const Extra& extra = {});
+  /// A JSON document already serialised.
+  void json_text(int status, const std::string& text, const Extra& extra = {});
   void empty(int status, const Extra& extra = {});
   /// A non-JSON body (an image) with its type and a public cache lifetime.
   void raw(int status, const std::string& body, const std::string& content_type, int max_age_s);

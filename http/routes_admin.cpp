@@ -22,7 +22,7 @@ ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.cl
 auto answer_user(const std::shared_ptr<Responder>& res, int status) {
   return [res, status](Expected<store::User> r) {
     if (!r.ok()) return res->failure(r.failure());
-    res->json(status, user_json(r.value()));
+    res->json_text(status, user_json_text(r.value()));
   };
 }
 
@@ -66,7 +66,7 @@ void get_user(Ctx& c) {
   if (!t) return;
   auto u = c.app.store.user(*t, c.params.at(0));
   if (!u) return c.res->error(404, "not_found", "no such user");
-  c.res->json(200, user_json(*u));
+  c.res->json_text(200, user_json_text(*u));
 }
 
 void create_user(Ctx& c) {

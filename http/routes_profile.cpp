@@ -17,10 +17,10 @@ ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.cl
 
 void answer_user(const std::shared_ptr<Responder>& res, Expected<store::User>& r) {
   if (!r.ok()) return res->failure(r.failure());
-  res->json(200, user_json(r.value()));
+  res->json_text(200, user_json_text(r.value()));
 }
 
-void get_me(Ctx& c) { c.res->json(200, user_json(c.who->user)); }
+void get_me(Ctx& c) { c.res->json_text(200, user_json_text(c.who->user)); }
 
 // Only profile fields: role, email, email_verified, ids and timestamps are
 // unknown fields here, so they are refused (400) and never reach the store.

@@ -1,3 +1,4 @@
+#include "http/context.hpp"
 #include "http/json_body.hpp"
 
 #include <catch2/catch.hpp>
@@ -50,4 +51,36 @@ TEST_CASE("invalid UTF-8, overlong forms and lone surrogates are refused", "[jso
   CHECK_FALSE(parses(R"({"a":"\ud800"})"));           // lone surrogate escape
   CHECK(parses(R"({"a":"\ud83d\ude00"})"));           // a valid pair
   CHECK(parses("{\"a\":\"\xf0\x9f\x98\x80\"}"));
+}
+
+TEST_CASE("a user is written as the same JSON nlohmann would write", "[json]") {
+  gh::store::User u;
+  u.id = "0123456789abcdef0123456789abcdef";
+  u.email = "a@example.com";
+  u.full_name = "Zoë \"Q\" \\ \x01\n\t\x0b\b\r\f名前";
+  u.username = "";  // null
+  u.data = {{"k", {1, "two", nullptr}}};
+  u.created_at = 0;
+  u.updated_at = 1700000000;
+  nlohmann::json expected = {{"id", u.id},
+                             {"email", u.email},
+                             {"email_verified", false},
+                             {"role", "user"},
+                             {"username", nullptr},
+                             {"full_name", u.full_name},
+                             {"avatar_url", nullptr},
+                             {"onboarding", "new"},
+                             {"active", true},
+                             {"data", u.data},
+                             {"created_at", "1970-01-01T00:00:00Z"},
+                             {"updated_at", "2023-11-14T22:13:20Z"}};
+  CHECK(gh::http::user_json_text(u) == expected.dump());
+  CHECK(gh::http::user_json(u) == expected);
+  // Bytes that are not UTF-8 become U+FFFD, never invalid JSON.
+  for (std::string bad : {std::string("\xff"), std::string("a\xc3"), std::string("\xed\xa0\x80"),
+                          std::string("\xf4\x90\x80\x80"), std::string("\xe0\x80\x80")}) {
+    u.full_name = bad;
+    auto parsed = nlohmann::json::parse(gh::http::user_json_text(u));
+    CHECK(parsed["full_name"].get<std::string>().find("\xef\xbf\xbd") != std::string::npos);
+  }
 }
