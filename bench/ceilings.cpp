@@ -6,9 +6,13 @@
 //                environment flags as the store (store/lmdb.cpp);
 //   hash         prints one Argon2id PHC string for a password, so the bench
 //                can seed many users with a real hash at the real parameters
-//                without paying one hash per user.
+//                without paying one hash per user;
+//   http-hello   Pistache answering 200 from its handler and nothing else, on
+//                as many threads as the server uses: the framework's own
+//                ceiling, shown beside nginx's (serves until killed).
 // Output is one JSON object on stdout. Bench-only: not built by `make build`.
 #include <lmdb.h>
+#include <pistache/endpoint.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -29,7 +33,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: bench_ceilings hash-rate THREADS OPS MEM_KIB SECONDS\n"
                "       bench_ceilings commit-rate DIR SECONDS\n"
-               "       bench_ceilings hash PASSWORD OPS MEM_KIB\n");
+               "       bench_ceilings hash PASSWORD OPS MEM_KIB\n"
+               "       bench_ceilings http-hello PORT THREADS\n");
   return 2;
 }
 
@@ -96,6 +101,28 @@ int commit_rate(const char* dir, double seconds) {
   return 0;
 }
 
+class Hello : public Pistache::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(Hello)
+  void onRequest(const Pistache::Http::Request&, Pistache::Http::ResponseWriter w) override {
+    // Pistache answers "Connection: close" unless told otherwise; wrk and the
+    // server keep connections alive.
+    w.headers().remove<Pistache::Http::Header::Connection>();
+    w.headers().add<Pistache::Http::Header::Connection>(Pistache::Http::ConnectionControl::KeepAlive);
+    w.send(Pistache::Http::Code::Ok, "ok");
+  }
+};
+
+int http_hello(int port, int threads) {
+  Pistache::Http::Endpoint server(Pistache::Address("127.0.0.1", Pistache::Port(static_cast<std::uint16_t>(port))));
+  server.init(Pistache::Http::Endpoint::options().threads(threads).flags(Pistache::Tcp::Options::ReuseAddr));
+  server.setHandler(Pistache::Http::make_handler<Hello>());
+  std::printf("{\"listening\": %d}\n", port);
+  std::fflush(stdout);
+  server.serve();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,6 +132,7 @@ int main(int argc, char** argv) {
     return hash_rate(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10), std::strtoull(argv[4], nullptr, 10),
                      std::atof(argv[5]));
   if (mode == "commit-rate" && argc == 4) return commit_rate(argv[2], std::atof(argv[3]));
+  if (mode == "http-hello" && argc == 4) return http_hello(std::atoi(argv[2]), std::atoi(argv[3]));
   if (mode == "hash" && argc == 5) {
     char phc[crypto_pwhash_STRBYTES];
     if (!hash(argv[2], std::strtoull(argv[3], nullptr, 10), std::strtoull(argv[4], nullptr, 10), phc)) return 1;

@@ -22,7 +22,7 @@ echo "== configure and build (clang-14, -fsanitize=fuzzer,address,undefined) in 
 mkdir -p "$build"
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DGATEHOUSE_FUZZ=ON >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
-cmake --build "$build" -j1 --target fuzz_targets || exit 1
+cmake --build "$build" -j"${JOBS:-$(nproc)}" --target fuzz_targets || exit 1
 echo "== configured and built in $SECONDS s"
 
 echo "== seed corpora (every input once, crash regressions included)"
