@@ -10,6 +10,7 @@
 #include <caf/fwd.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 namespace gh {
@@ -29,9 +30,11 @@ writer_actor spawn_writer(caf::actor_system& sys, store::Store& store, int max_b
 
 /// A pool of `workers` detached Argon2id workers behind a queue of at most
 /// `queue_limit` jobs; beyond it, jobs fail at once with Errc::overloaded.
-/// The workers' threads run at niceness `nice` (see config [hashing] nice).
+/// The workers' threads run at niceness `nice` (see config [hashing] nice);
+/// jobs that waited longer than `max_wait` fail with Errc::overloaded.
 hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
-                          int queue_limit, int nice = 0);
+                          int queue_limit, int nice = 0,
+                          std::chrono::milliseconds max_wait = std::chrono::milliseconds(5000));
 
 /// Signs access tokens with the current key of `keys`.
 token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,

@@ -50,6 +50,7 @@ struct pool_state {
   std::vector<hasher_actor> idle;
   std::deque<Pending> queue;
   std::size_t queue_limit = 0;
+  std::chrono::milliseconds max_wait{0};
   static inline const char* name = "gh.hasher";
 };
 
@@ -57,9 +58,25 @@ using pool_ptr = hasher_actor::stateful_pointer<pool_state>;
 
 void run(pool_ptr self, Pending p);
 
+caf::error overloaded() { return make_error(Errc::overloaded, "the server is busy; retry shortly"); }
+
+// Jobs that have waited longer than max_wait are answered 503 instead of
+// hashed: their clients are about to give up (or time out), and hashing them
+// late would only make everyone behind them later still.
+void shed_stale(pool_ptr self) {
+  auto& st = self->state;
+  auto oldest = std::chrono::steady_clock::now() - st.max_wait;
+  while (!st.queue.empty() && st.queue.front().queued < oldest) {
+    st.queue.front().rp.deliver(overloaded());
+    st.queue.pop_front();
+    telemetry::record_hasher_depth(st.queue.size());
+  }
+}
+
 void release(pool_ptr self, hasher_actor worker) {
   auto& st = self->state;
   st.idle.push_back(std::move(worker));
+  shed_stale(self);
   if (!st.queue.empty()) {
     Pending next = std::move(st.queue.front());
     st.queue.pop_front();
@@ -87,15 +104,17 @@ void run(pool_ptr self, Pending p) {
 }
 
 hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> workers,
-                                    std::size_t queue_limit) {
+                                    std::size_t queue_limit, std::chrono::milliseconds max_wait) {
   self->state.idle = std::move(workers);
   self->state.queue_limit = queue_limit;
+  self->state.max_wait = max_wait;
   // Workers are linked: when the pool goes, they go.
   for (auto& w : self->state.idle) self->link_to(w);
   return {
       [=](hash_atom, HashJob& job) -> caf::typed_response_promise<HashResult> {
         auto rp = self->make_response_promise<HashResult>();
         auto& st = self->state;
+        shed_stale(self);
         if (!st.idle.empty())
           run(self, Pending{std::move(job), rp});
         else if (st.queue.size() < st.queue_limit) {
@@ -103,7 +122,7 @@ hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> wor
           telemetry::record_hasher_depth(st.queue.size());
         }
         else
-          rp.deliver(make_error(Errc::overloaded, "the server is busy; retry shortly"));
+          rp.deliver(overloaded());
         return rp;
       },
   };
@@ -112,10 +131,10 @@ hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> wor
 }  // namespace
 
 hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
-                          int queue_limit, int nice) {
+                          int queue_limit, int nice, std::chrono::milliseconds max_wait) {
   std::vector<hasher_actor> ws;
   for (int i = 0; i < workers; ++i) ws.push_back(sys.spawn<caf::detached>(worker_fn, params, nice));
-  return sys.spawn(pool_fn, std::move(ws), static_cast<std::size_t>(queue_limit));
+  return sys.spawn(pool_fn, std::move(ws), static_cast<std::size_t>(queue_limit), max_wait);
 }
 
 }  // namespace gh

@@ -86,7 +86,8 @@ class ActorServices final : public Services {
     }
     int workers = default_threads(cfg_.hashing.workers);
     writer_ = spawn_writer(*sys_, db_, cfg_.store.max_batch);
-    hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker, cfg_.hashing.nice);
+    hasher_ = spawn_hasher(*sys_, params, workers, workers * cfg_.hashing.queue_per_worker, cfg_.hashing.nice,
+                           std::chrono::milliseconds(cfg_.hashing.max_wait_ms));
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit, feed_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);

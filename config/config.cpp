@@ -133,6 +133,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("hashing.queue_per_worker", c.hashing.queue_per_worker, 0, 100'000),
       int_key("hashing.retry_after_s", c.hashing.retry_after_s, 1, 3600),
       int_key("hashing.nice", c.hashing.nice, 0, 19),
+      int_key("hashing.max_wait_ms", c.hashing.max_wait_ms, 10, 600'000),
       int_key("password.min_length", c.password.min_length, 1, 1024),
       int_key("password.max_bytes", c.password.max_bytes, 64, 4096),
       str_key("password.blocklist", c.password.blocklist),

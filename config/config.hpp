@@ -104,6 +104,10 @@ struct Hashing {
   /// token checks and other cheap requests win the CPU during a login storm
   /// while hashing still takes every idle cycle.
   int nice = 10;
+  /// A login or registration that waited longer than this for a worker is
+  /// answered 503 with Retry-After instead of hashed late, in ms. Default:
+  /// 5000 (half the default header timeout, after which the client is gone).
+  int max_wait_ms = 5000;
 };
 
 struct Password {

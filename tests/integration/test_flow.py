@@ -270,6 +270,29 @@ class Overload(ApiAssertions, unittest.TestCase):
             self.assertEqual(s.request("GET", "/health").status, 200)
             s.login(email)
 
+    def test_logins_that_waited_too_long_are_shed_with_503(self):
+        # One slow worker, a long queue, and a short max wait: the jobs behind
+        # the first are answered 503 + Retry-After once they have waited
+        # 300 ms, not hashed seconds later.
+        env = {"GATEHOUSE_HASHING_WORKERS": "1", "GATEHOUSE_HASHING_QUEUE_PER_WORKER": "100",
+               "GATEHOUSE_HASHING_MAX_WAIT_MS": "300",
+               "GATEHOUSE_HASHING_OPS_LIMIT": "4", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "65536"}
+        with Server(env) as s:
+            email = unique_email()
+            s.register(email)
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda _: s.request("POST", "/auth/login", json_body={
+                    "email": email, "password": "correct horse battery"}), range(8)))
+            statuses = sorted(r.status for r in results)
+            self.assertTrue(set(statuses) <= {200, 503}, statuses)
+            self.assertIn(200, statuses)
+            shed = [r for r in results if r.status == 503]
+            self.assertTrue(shed, statuses)
+            for r in shed:
+                self.assert_error(r, 503, "overloaded")
+                self.assertEqual(r.header("Retry-After"), "1")
+            s.login(email)
+
     def test_hashing_threads_run_at_the_configured_niceness(self):
         # The threads that hashed (they used CPU) are the hashing workers; at
         # niceness 7 they yield the CPU to the HTTP threads during a storm.
