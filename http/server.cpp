@@ -235,6 +235,10 @@ class GatehouseHandler : public Http::Handler {
     Responder res(Http::ResponseWriter(Http::Version::Http11, transport(), this, peer), telemetry::new_request_id(),
                   "unparsed", "-", peer->address().host(), false, s_->inflight, std::nullopt);
     res.error(status, code, why);
+    // Pistache queues the write and registers for EPOLLOUT; the client is
+    // still sending its body, and each read re-arms the fd for reading only,
+    // which can drop that registration and strand the answer. Write it now.
+    transport()->flush();
   }
 
   static constexpr const char* kGuardData = "gatehouse.body_guard";
