@@ -3,6 +3,7 @@
 #include "actors/logic/email.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
+#include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <algorithm>
@@ -250,56 +251,6 @@ std::string rfc3339(std::int64_t unix_s) {
   return buf;
 }
 
-namespace {
-
-// Appends `s` as a JSON string. Control characters are escaped; bytes that
-// are not valid UTF-8 become U+FFFD, as nlohmann's dump does with `replace`.
-void append_json_string(std::string& out, std::string_view s) {
-  static const char hex[] = "0123456789abcdef";
-  out += '"';
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        static const char* const shorts[] = {"\\b", "\\t", "\\n", nullptr, "\\f", "\\r"};  // 0x08-0x0d
-        if (c >= 0x08 && c <= 0x0d && shorts[c - 0x08]) {
-          out += shorts[c - 0x08];
-        } else {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        }
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    // A well-formed UTF-8 sequence (no overlongs, surrogates or > U+10FFFF).
-    std::size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    bool ok = n > 0 && c <= 0xf4 && i + n <= s.size();
-    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    if (ok && n >= 3) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0) && !(c == 0xf0 && c1 < 0x90) &&
-           !(c == 0xf4 && c1 >= 0x90);
-    }
-    if (ok) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  out += '"';
-}
-
-}  // namespace
-
 std::string user_json_text(const store::User& u) {
   std::string out;
   out.reserve(512);
@@ -308,7 +259,7 @@ std::string user_json_text(const store::User& u) {
     out += key;
     out += "\":";
   };
-  auto text = [&](const char* key, const std::string& v) { field(key), append_json_string(out, v); };
+  auto text = [&](const char* key, const std::string& v) { field(key), telemetry::append_json_string(out, v); };
   auto text_or_null = [&](const char* key, const std::string& v) {
     if (v.empty()) field(key), out += "null";
     else text(key, v);

@@ -217,15 +217,12 @@ class GatehouseHandler : public Http::Handler {
       peer->setIdle(false);
       onRequest(request, Http::ResponseWriter(request.version(), transport(), this, peer));
       parser->reset();
-    } catch (const Http::HttpError& e) {  // Pistache's parser refusing the request line or a header
+    } catch (const std::exception& e) {  // Pistache's parser refusing the request line or a header
       parser->reset();
       guard->stop();
-      int status = e.code() >= 400 && e.code() < 600 ? e.code() : 400;
+      auto* http = dynamic_cast<const Http::HttpError*>(&e);
+      int status = http && http->code() >= 400 && http->code() < 600 ? http->code() : 400;
       refuse(peer, status, status >= 500 ? "server_error" : "invalid_request", "malformed HTTP request");
-    } catch (const std::exception& e) {
-      parser->reset();
-      guard->stop();
-      refuse(peer, 400, "invalid_request", "malformed HTTP request");
     }
   }
 

@@ -110,25 +110,52 @@ void log(Level lvl, std::string_view msg, nlohmann::json fields) {
   if (enabled(lvl)) write(lvl, msg, fields, lvl >= Level::warn);
 }
 
-namespace {
-// Appends `v` as a JSON string body: quotes, backslashes and every byte
-// outside printable ASCII escaped, so the line is valid JSON whatever it holds.
-void append_escaped(std::string& out, std::string_view v) {
+// Appends `s` as a JSON string. Control characters are escaped; bytes that
+// are not valid UTF-8 become U+FFFD, as nlohmann's dump does with `replace`.
+void append_json_string(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
-  for (unsigned char ch : v) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch < 0x20 || ch >= 0x7f) {
-      out += "\\u00";
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        static const char* const shorts[] = {"\\b", "\\t", "\\n", nullptr, "\\f", "\\r"};  // 0x08-0x0d
+        if (c >= 0x08 && c <= 0x0d && shorts[c - 0x08]) {
+          out += shorts[c - 0x08];
+        } else {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        }
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, surrogates or > U+10FFFF).
+    std::size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    bool ok = n > 0 && c <= 0xf4 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok && n >= 3) {
+      auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0) && !(c == 0xf0 && c1 < 0x90) &&
+           !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
     } else {
-      out += static_cast<char>(ch);
+      out += "\xef\xbf\xbd";
+      ++i;
     }
   }
+  out += '"';
 }
-}  // namespace
+
 
 LogLine::LogLine(Level lvl, std::string_view msg) : lvl_(lvl), on_(enabled(lvl)) {
   if (!on_) return;
@@ -150,18 +177,16 @@ LogLine::LogLine(Level lvl, std::string_view msg) : lvl_(lvl), on_(enabled(lvl))
                     static_cast<char>('0' + ms % 10), '\0'};
   line_.reserve(320);
   line_.append("{\"ts\":\"").append(prefix).append(millis).append("Z\",\"level\":\"").append(name(lvl));
-  line_.append("\",\"msg\":\"");
-  append_escaped(line_, msg);
-  line_ += '"';
+  line_.append("\",\"msg\":");
+  append_json_string(line_, msg);
 }
 
 LogLine& LogLine::str(std::string_view key, std::string_view value) {
   if (!on_) return *this;
-  line_ += ",\"";
-  append_escaped(line_, key);
-  line_ += "\":\"";
-  append_escaped(line_, value);
-  line_ += '"';
+  line_ += ',';
+  append_json_string(line_, key);
+  line_ += ':';
+  append_json_string(line_, value);
   return *this;
 }
 
@@ -169,9 +194,9 @@ LogLine& LogLine::num(std::string_view key, double value) {
   if (!on_) return *this;
   char buf[32];
   auto r = std::to_chars(buf, buf + sizeof buf, value);
-  line_ += ",\"";
-  append_escaped(line_, key);
-  line_ += "\":";
+  line_ += ',';
+  append_json_string(line_, key);
+  line_ += ':';
   line_.append(buf, r.ptr);
   return *this;
 }

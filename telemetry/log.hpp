@@ -32,9 +32,12 @@ inline void log_error(std::string_view m, nlohmann::json f = nlohmann::json::obj
 /// Lifecycle lines (listening, shutting down, stopped): written at info level
 /// whatever the configured minimum, and flushed at once, because tools and
 /// tests read the bound address from them.
+/// Appends `s` as a quoted JSON string, escaped as nlohmann's dump does:
+/// control characters escaped, bytes that are not valid UTF-8 as U+FFFD.
+void append_json_string(std::string& out, std::string_view s);
+
 /// One JSON log line built field by field, without a JSON tree: the access
-/// log line written for every request. Keys and values are escaped so that
-/// anything outside printable ASCII becomes \u00XX: always valid JSON.
+/// log line written for every request (always valid JSON).
 class LogLine {
  public:
   LogLine(Level lvl, std::string_view msg);
