@@ -89,8 +89,14 @@ fuzz: fuzz-deps
 ## UndefinedBehaviorSanitizer, or ThreadSanitizer, in their own build folders.
 test-asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo CMAKE_ARGS=-DGATEHOUSE_SANITIZE=address
-test-tsan:
-	$(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo CMAKE_ARGS=-DGATEHOUSE_SANITIZE=thread
+# TSan needs CAF itself instrumented: tests/tsan/build-caf.sh builds it from
+# Debian's source package into build-tsan/caf (once), and only this build
+# links it.
+TSAN_CAF := $(CURDIR)/build-tsan/caf/prefix
+test-tsan: deps
+	JOBS=$(JOBS) tests/tsan/build-caf.sh build-tsan/caf
+	$(MAKE) test BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo \
+	  CMAKE_ARGS="-DGATEHOUSE_SANITIZE=thread -DCAF_INCLUDE_DIR=$(TSAN_CAF)/include -DCAF_CORE_LIBRARY=$(TSAN_CAF)/lib/libcaf_core.so"
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
