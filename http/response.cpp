@@ -67,9 +67,10 @@ const Http::Mime::MediaType& json_mime() {
 Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
                      const char* method, std::string ip, bool keep_alive,
                      std::shared_ptr<std::atomic<int>> inflight,
-                     const std::optional<telemetry::TraceContext>& parent)
+                     const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate)
     : writer_(std::move(writer)),
       peer_(writer_.getPeer()),
+      gate_(std::move(gate)),
       request_id_(std::move(request_id)),
       route_(std::move(route)),
       ip_(std::move(ip)),
@@ -141,8 +142,10 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
     h.add<RateLimitResetHeader>(std::to_string(extra.ratelimit_reset_s));
   }
 
-  // Skip the write when the client is gone (we hold the last peer reference).
-  if (peer_ && peer_.use_count() > 1) {
+  // Skip the write when the client is gone (we hold the last peer reference,
+  // or the handler closed the gate before Pistache closes the fd).
+  std::unique_lock<std::mutex> gate(gate_->mu);
+  if (!gate_->closed && peer_ && peer_.use_count() > 1) {
     try {
       if (body && !content_type.empty())
         writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type));
@@ -152,6 +155,7 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
       telemetry::log_warn("response not sent", {{"request_id", request_id_}, {"error", e.what()}});
     }
   }
+  gate.unlock();
   peer_.reset();
   --*inflight_;
 

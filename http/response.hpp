@@ -6,6 +6,13 @@
 // so the Responder pins the peer and skips the send when it holds the last
 // reference. If a Responder is dropped unanswered (a bug), it answers 500.
 //
+// Pistache 0.0.5 also queues every write by fd number and closes the fd when
+// the client goes; a write still queued then would reach whichever new
+// connection gets the same number (another client). Each connection's
+// WriteGate orders its writes against its close: the handler marks the gate
+// closed and drains the write queue before Pistache closes the fd, and a
+// Responder enqueues only under the gate's lock, while it is open.
+//
 // Every answer gets X-Request-Id, Cache-Control: no-store, nosniff and an
 // explicit Connection header, and writes one access-log line.
 #pragma once
@@ -26,6 +33,12 @@
 
 namespace gh::http {
 
+/// One per connection: see the comment at the top.
+struct WriteGate {
+  std::mutex mu;
+  bool closed = false;
+};
+
 /// Optional headers of an answer.
 struct Extra {
   std::string set_cookie;
@@ -44,7 +57,7 @@ class Responder {
   Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
             const char* method, std::string ip, bool keep_alive,
             std::shared_ptr<std::atomic<int>> inflight,
-            const std::optional<telemetry::TraceContext>& parent);
+            const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate);
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -77,6 +90,7 @@ class Responder {
 
   Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Pistache::Tcp::Peer> peer_;  ///< pinned: see the class comment
+  std::shared_ptr<WriteGate> gate_;
   std::string request_id_, route_, ip_, user_id_;
   const char* method_;
   bool keep_alive_;

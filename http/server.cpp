@@ -86,6 +86,19 @@ std::vector<std::string> forwarded_for(const std::string& xff, const std::string
   return out;
 }
 
+// What Gatehouse keeps per connection, in the Pistache peer's data.
+struct PeerState {
+  explicit PeerState(const std::shared_ptr<Shared>& s)
+      : guard([s](std::string_view, std::string_view path) {
+          // Only the avatar upload takes more than a JSON body.
+          const auto& server = s->app.cfg.server;
+          return static_cast<std::uint64_t>(path == "/auth/me/avatar" ? server.max_request_bytes
+                                                                      : server.max_body_bytes);
+        }) {}
+  BodyGuard guard;
+  WriteGate gate;
+};
+
 class GatehouseHandler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(GatehouseHandler)
@@ -104,7 +117,8 @@ class GatehouseHandler : public Http::Handler {
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
-                                          s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")));
+                                          s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")),
+                                          std::shared_ptr<WriteGate>(current_, &current_->gate));
     ctx.client.trace_id = ctx.res->trace_id();
     ctx.client.span_id = ctx.res->span_id();
     // OpenTelemetry HTTP server semantic conventions (method, route, status
@@ -187,15 +201,12 @@ class GatehouseHandler : public Http::Handler {
   // this is the same sequence through the parser's public API, with the
   // BodyGuard judging each declared body on the raw bytes first.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
-    auto guard = std::static_pointer_cast<BodyGuard>(peer->tryGetData(kGuardData));
-    if (!guard) {
-      guard = std::make_shared<BodyGuard>([s = s_](std::string_view, std::string_view path) {
-        // Only the avatar upload takes more than a JSON body.
-        const auto& server = s->app.cfg.server;
-        return static_cast<std::uint64_t>(path == "/auth/me/avatar" ? server.max_request_bytes : server.max_body_bytes);
-      });
-      peer->putData(kGuardData, guard);
+    current_ = std::static_pointer_cast<PeerState>(peer->tryGetData(kStateData));
+    if (!current_) {
+      current_ = std::make_shared<PeerState>(s_);
+      peer->putData(kStateData, current_);
     }
+    auto* guard = &current_->guard;
     switch (guard->feed(std::string_view(buffer, len))) {
       case BodyGuard::Verdict::pass: break;
       case BodyGuard::Verdict::dropped: return;
@@ -226,11 +237,23 @@ class GatehouseHandler : public Http::Handler {
     }
   }
 
+  // Called by Pistache just before it closes the fd of a client that left.
+  // Answers still queued are written now, while the fd is this client's (see
+  // WriteGate in response.hpp), and later ones are dropped.
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    if (auto state = std::static_pointer_cast<PeerState>(peer->tryGetData(kStateData))) {
+      std::lock_guard<std::mutex> lock(state->gate.mu);
+      state->gate.closed = true;
+    }
+    transport()->flush();
+  }
+
   // Answers a request refused before it was parsed, in the usual JSON shape
   // (logged, counted and traced like any answer), and asks the client to close.
   void refuse(const std::shared_ptr<Tcp::Peer>& peer, int status, const char* code, const std::string& why) {
     Responder res(Http::ResponseWriter(Http::Version::Http11, transport(), this, peer), telemetry::new_request_id(),
-                  "unparsed", "-", peer->address().host(), false, s_->inflight, std::nullopt);
+                  "unparsed", "-", peer->address().host(), false, s_->inflight, std::nullopt,
+                  std::shared_ptr<WriteGate>(current_, &current_->gate));
     res.error(status, code, why);
     // Pistache queues the write and registers for EPOLLOUT; the client is
     // still sending its body, and each read re-arms the fd for reading only,
@@ -238,8 +261,9 @@ class GatehouseHandler : public Http::Handler {
     transport()->flush();
   }
 
-  static constexpr const char* kGuardData = "gatehouse.body_guard";
+  static constexpr const char* kStateData = "gatehouse.peer";
   std::shared_ptr<Shared> s_;
+  std::shared_ptr<PeerState> current_;  ///< the connection onInput is serving
 };
 
 }  // namespace
