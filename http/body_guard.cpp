@@ -88,9 +88,9 @@ BodyGuard::Verdict BodyGuard::judge_head() {
     seen = true;
     length = std::stoull(std::string(v));
   }
-  if (chunked) {  // the parser reads chunks within its buffer limit (max_request_bytes)
-    passthrough_ = true;
-    return Verdict::pass;
+  if (chunked) {
+    request_line_ = std::string(line.substr(0, 200));
+    return Verdict::length_required;
   }
   if (length > limit_(method, path)) {
     request_line_ = std::string(line.substr(0, 200));

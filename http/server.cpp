@@ -214,6 +214,9 @@ class GatehouseHandler : public Http::Handler {
         return refuse(peer, 413, "payload_too_large", "the declared body is larger than this route accepts");
       case BodyGuard::Verdict::bad_length:
         return refuse(peer, 400, "invalid_request", "Content-Length must be one decimal number");
+      case BodyGuard::Verdict::length_required:
+        return refuse(peer, 411, "invalid_request",
+                      "send the body with a Content-Length: chunked request bodies are not accepted");
     }
     auto parser = getParser(peer);
     auto& request = parser->request;

@@ -1,6 +1,8 @@
-// Fuzzes an HTTP request as the server reads it: Pistache's request parser
-// (request line, headers, Cookie, body; it throws on what it refuses, which
-// Pistache answers with 4xx/5xx), then what Gatehouse does with a parsed
+// Fuzzes an HTTP request as the server reads it: the BodyGuard on the raw
+// bytes (a declared body over the route's limit or a malformed length is
+// refused before Pistache sees it, as in the server's onInput), Pistache's
+// request parser (request line, headers, Cookie, body; it throws on what it
+// refuses, which the server answers 4xx), then what Gatehouse does with a parsed
 // request before any handler runs: route matching on the path, the
 // Authorization header (bearer_token), the refresh cookie and traceparent.
 //
@@ -10,6 +12,7 @@
 // has 32 + 16 hex digits.
 #include "fuzz_check.hpp"
 #include "http/auth_check.hpp"
+#include "http/body_guard.hpp"
 #include "http/router.hpp"
 #include "telemetry/trace.hpp"
 
@@ -78,7 +81,16 @@ void after_parse(const Pistache::Http::Request& req) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Pistache::Http::RequestParser parser(1152 * 1024);  // server.max_request_bytes
+  // config/gatehouse.toml: server.max_request_bytes (the avatar upload) and
+  // server.max_body_bytes (every other route). Without the guard, Pistache
+  // reserves any declared Content-Length (a 7 GB reserve was found here).
+  constexpr std::uint64_t kMaxRequestBytes = 1152 * 1024, kMaxBodyBytes = 64 * 1024;
+  gh::http::BodyGuard guard([](std::string_view, std::string_view path) {
+    return path == "/auth/me/avatar" ? kMaxRequestBytes : kMaxBodyBytes;
+  });
+  if (guard.feed(std::string_view(reinterpret_cast<const char*>(data), size)) != gh::http::BodyGuard::Verdict::pass)
+    return 0;
+  Pistache::Http::RequestParser parser(kMaxRequestBytes);
   try {
     if (!parser.feed(reinterpret_cast<const char*>(data), size)) return 0;
     if (parser.parse() != Pistache::Http::Private::State::Done) return 0;

@@ -46,10 +46,15 @@ TEST_CASE("heads split across reads, bodies and pipelined requests stay in step"
   CHECK(h.feed("POST /d HTTP/1.1\r\nContent-Length: 101\r\n\r\n") == V::too_large);
 }
 
-TEST_CASE("chunked bodies and oversized heads are left to the parser's own limits") {
+TEST_CASE("chunked request bodies are refused (411); oversized heads are left to the parser") {
   auto g = guard();
-  CHECK(g.feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == V::pass);
-  CHECK(g.feed("ffffff\r\n") == V::pass);
+  CHECK(g.feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == V::length_required);
+  CHECK(g.request_line() == "POST / HTTP/1.1");
+  CHECK(g.feed("ffffff\r\n") == V::dropped);
+  // Also with a Content-Length beside it (a smuggling shape), in any case.
+  auto t = guard();
+  CHECK(t.feed("POST /a HTTP/1.1\r\nContent-Length: 5\r\ntransfer-encoding: gzip, chunked\r\n\r\nhello") ==
+        V::length_required);
   auto h = guard();
   CHECK(h.feed("GET / HTTP/1.1\r\nX: " + std::string(20000, 'a')) == V::pass);
   CHECK(h.feed("\r\nContent-Length: 999999\r\n\r\n") == V::pass);
