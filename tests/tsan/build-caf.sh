@@ -37,7 +37,8 @@ set -- -o Dir::Etc::SourceParts="$apt/sources" -o Dir::Etc::SourceList=/dev/null
 apt-get "$@" -qq update
 
 # The upstream tarball only: its URI and SHA-256 come from the verified
-# Sources index. (Debian's patches for this version only touch packaging.)
+# Sources index. Debian's own patch set (debian.tar.xz) is not applied: this mirror
+# answers 404 for it, and the upstream source builds as it is with g++ 12.
 line=$(apt-get "$@" --print-uris source "$pkg=$ver" 2>/dev/null | grep "_$upstream.orig.tar" | head -n 1)
 [ -n "$line" ] || { echo "build-caf: no source for $pkg $ver in Debian's index" >&2; exit 1; }
 uri=$(echo "$line" | cut -d"'" -f2)
