@@ -349,6 +349,12 @@ class Account:
     def live(self):
         return [f for f in self.families if f.live]
 
+    def password_replaced(self, new, ended):
+        """An acknowledged password change or reset: `ended` families are gone."""
+        self.password, self.pw_hash, self.login_check = new, None, True
+        for f in ended:
+            f.live = False
+
     def prune(self):
         live = self.live()
         if len(live) > 8 and not self.pending:
@@ -1162,9 +1168,7 @@ class Worker:
             raise
         if r.status != 200:
             return self.unexpected("password change of %s" % acc.email, r)
-        acc.password, acc.pw_hash, acc.login_check = new, None, True
-        for f in others:
-            f.live = False
+        acc.password_replaced(new, others)
         self.t.acked("pwchange")
         self.t.expect_audit(acc.uid, "password_changed")
 
@@ -1223,9 +1227,7 @@ class Worker:
                 raise
             if r.status != 200:
                 return self.unexpected("password reset of %s (mailed, unused token)" % acc.email, r)
-            acc.password, acc.pw_hash, acc.login_check = new, None, True
-            for f in fams:
-                f.live = False
+            acc.password_replaced(new, fams)
             self.t.acked("password_reset")
             self.t.expect_audit(acc.uid, "password_reset")
         del acc.otp_live[purpose]

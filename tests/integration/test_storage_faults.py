@@ -149,6 +149,22 @@ class FillingStore(ApiAssertions):
         self.assertEqual(split, [], "registrations answered 503 left accounts behind")
         return split
 
+    def retry_refused(self, s, refused, split):
+        """Once there is space again, every refused write succeeds, and so
+        does a new registration with a big profile."""
+        for kind, what in refused:
+            if kind == "register" and what in split:
+                s.login(what)  # the account that was created is whole
+            elif kind == "register":
+                s.register(what)  # 201: the refused registration left nothing behind (no 409)
+            else:
+                img = avatar_bytes(20000)
+                r = s.request("PUT", "/auth/me/avatar", body=img,
+                              headers=dict(bearer(what["access"]), **{"Content-Type": "image/png"}))
+                self.assertEqual(r.status, 200, r)
+                what["avatar"] = img
+        s.register(unique_email("after"), data={"blob": "z" * 4000})
+
 
 class MapFull(FillingStore, unittest.TestCase):
     def test_a_full_map_refuses_writes_keeps_reads_and_recovers_after_restart(self):
@@ -210,18 +226,7 @@ class MapFull(FillingStore, unittest.TestCase):
             s.login(u["email"])
             r = s.refresh(u["refresh"])
             self.assertEqual(r.status, 200, r)
-        for kind, what in refused:
-            if kind == "register" and what in split:
-                s.login(what)  # the account that was created is whole
-            elif kind == "register":
-                s.register(what)  # 201: the refused registration left nothing behind (no 409)
-            else:
-                img = avatar_bytes(20000)
-                r = s.request("PUT", "/auth/me/avatar", body=img,
-                              headers=dict(bearer(what["access"]), **{"Content-Type": "image/png"}))
-                self.assertEqual(r.status, 200, r)
-                what["avatar"] = img
-        s.register(unique_email("after"), data={"blob": "z" * 4000})
+        self.retry_refused(s, refused, split)
 
 
 class DiskFull(FillingStore, unittest.TestCase):
@@ -262,18 +267,7 @@ class DiskFull(FillingStore, unittest.TestCase):
         split = self.assert_refused_invisible(s, refused)
         # Space returns: no restart needed.
         os.remove(filler)
-        for kind, what in refused:
-            if kind == "register" and what in split:
-                s.login(what)
-            elif kind == "register":
-                s.register(what)
-            else:
-                img = avatar_bytes(20000)
-                r = s.request("PUT", "/auth/me/avatar", body=img,
-                              headers=dict(bearer(what["access"]), **{"Content-Type": "image/png"}))
-                self.assertEqual(r.status, 200, r)
-                what["avatar"] = img
-        s.register(unique_email("after"), data={"blob": "z" * 4000})
+        self.retry_refused(s, refused, split)
         s.login(first["user"]["email"])
         self.assert_reads_work(s, everyone)
         s.stop()

@@ -143,6 +143,14 @@ WriteOp put_ignoring_errors(store::Store* db, std::string key, std::size_t bytes
   }};
 }
 
+// A small put in a nested transaction of `parent`, committed into it.
+void put_in_child(store::Store& db, store::Txn& parent, const std::string& key) {
+  store::Txn child;
+  REQUIRE(store::Txn::begin(db.env(), parent.get(), 0, child) == 0);
+  REQUIRE(db.put_meta(child, key, "v") == 0);
+  REQUIRE(child.commit() == 0);
+}
+
 bool visible(store::Store& db, const std::string& key) {
   int rc = 0;
   auto t = db.read(rc);
@@ -161,24 +169,14 @@ TEST_CASE("LMDB: a nested transaction that hit MDB_MAP_FULL can be aborted and i
   int rc = 0;
   auto parent = f.db->write(rc);
   REQUIRE(rc == 0);
-  {
-    store::Txn child;
-    REQUIRE(store::Txn::begin(f.db->env(), parent.get(), 0, child) == 0);
-    REQUIRE(f.db->put_meta(child, "before", "v") == 0);
-    REQUIRE(child.commit() == 0);
-  }
+  put_in_child(*f.db, parent, "before");
   {
     store::Txn child;
     REQUIRE(store::Txn::begin(f.db->env(), parent.get(), 0, child) == 0);
     CHECK(f.db->put_meta(child, "huge", std::string(2u << 20, 'x')) == MDB_MAP_FULL);
     child.abort();
   }
-  {
-    store::Txn child;
-    REQUIRE(store::Txn::begin(f.db->env(), parent.get(), 0, child) == 0);
-    REQUIRE(f.db->put_meta(child, "after", "v") == 0);
-    REQUIRE(child.commit() == 0);
-  }
+  put_in_child(*f.db, parent, "after");
   REQUIRE(parent.commit() == 0);
   CHECK(visible(*f.db, "before"));
   CHECK(visible(*f.db, "after"));
@@ -187,12 +185,7 @@ TEST_CASE("LMDB: a nested transaction that hit MDB_MAP_FULL can be aborted and i
   // Committing (instead of aborting) a child that failed: the parent is dead.
   auto p2 = f.db->write(rc);
   REQUIRE(rc == 0);
-  {
-    store::Txn child;
-    REQUIRE(store::Txn::begin(f.db->env(), p2.get(), 0, child) == 0);
-    REQUIRE(f.db->put_meta(child, "p2-a", "v") == 0);
-    REQUIRE(child.commit() == 0);
-  }
+  put_in_child(*f.db, p2, "p2-a");
   {
     store::Txn child;
     REQUIRE(store::Txn::begin(f.db->env(), p2.get(), 0, child) == 0);
