@@ -17,7 +17,8 @@ std::vector<std::size_t> sessions_over_cap(const std::vector<store::Session>& se
   if (cap < 1 || live.size() < static_cast<std::size_t>(cap)) return {};
   std::sort(live.begin(), live.end(), [&](std::size_t a, std::size_t b) {
     const auto &x = sessions[a], &y = sessions[b];
-    return x.last_used_at != y.last_used_at ? x.last_used_at < y.last_used_at : x.created_at < y.created_at;
+    if (x.last_used_at != y.last_used_at) return x.last_used_at < y.last_used_at;
+    return x.created_at != y.created_at ? x.created_at < y.created_at : x.id < y.id;
   });
   live.resize(live.size() - static_cast<std::size_t>(cap) + 1);
   return live;

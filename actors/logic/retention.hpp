@@ -17,7 +17,7 @@ bool api_key_live(const store::ApiKey& k, std::int64_t now);
 
 /// Indexes into `sessions` (all of one user's) of the live sessions to
 /// revoke so that one more fits under `cap`: the least recently used first
-/// (ties: the older), none while fewer than `cap` are live.
+/// (ties: the older, then by id), none while fewer than `cap` are live.
 std::vector<std::size_t> sessions_over_cap(const std::vector<store::Session>& sessions, std::int64_t now, int cap);
 
 /// Dead records, given how long an expired record is kept (`retention_s`):
