@@ -73,7 +73,7 @@ class ActorServices final : public Services {
   ~ActorServices() override { stop(); }
 
   bool init(std::string& why) {
-    auto ring = load_keys(db_, why);
+    auto ring = load_keys(db_, std::int64_t{cfg_.tokens.access_ttl_s} + cfg_.tokens.leeway_s, why);
     if (!ring) return false;
     keys_->set(ring);
     auto secret = load_rotation_secret(db_, why);

@@ -177,6 +177,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
+      str_key("audit.key_file", c.audit.key_file),
       str_key("audit.file", c.audit.file),
       str_key("audit.webhook_url", c.audit.webhook_url),
       str_key("audit.webhook_secret", c.audit.webhook_secret),
@@ -285,6 +286,17 @@ std::string Config::resolve(const std::string& p) const {
   std::filesystem::path fp(p);
   if (fp.is_absolute()) return p;
   return (std::filesystem::path(config_dir) / fp).string();
+}
+
+}  // namespace gh::config
+
+namespace gh::config {
+
+std::string Config::audit_key_path() const {
+  if (!audit.key_file.empty()) return audit.key_file;
+  auto p = store.path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p + ".audit-key";
 }
 
 }  // namespace gh::config

@@ -253,7 +253,15 @@ struct Auth {
 };
 
 struct AuditSinks {
-  /// Also append every audit record, as a JSON line, to this file. Default: "" (off).
+  /// The MAC key of the audit chain (32 random bytes, created with mode 0600
+  /// on first start). Keep it OUTSIDE the data folder, ideally in a secret
+  /// store or on a separate mount: whoever can write the store and read this
+  /// file can rewrite the chain undetected. Must not be inside store.path.
+  /// Default: "" = "<store.path>.audit-key", beside the store folder.
+  std::string key_file;
+  /// Also append every audit record, as a JSON line, to this file; each line
+  /// carries its seq and MAC, so the last line anchors the chain's head
+  /// (`gatehouse audit verify --anchor FILE`). Default: "" (off).
   std::string file;
   /// Also POST every batch of audit records (a JSON array) here, signed like
   /// notification webhooks (X-Gatehouse-Signature: sha256=HMAC of the body).
@@ -308,6 +316,9 @@ struct Config {
 
   /// Resolves a path from the config against config_dir.
   std::string resolve(const std::string& p) const;
+
+  /// audit.key_file, or its default beside store.path.
+  std::string audit_key_path() const;
 };
 
 }  // namespace gh::config

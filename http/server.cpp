@@ -292,12 +292,11 @@ bool Server::start(const std::string& listen, std::string& why) {
   int port = 0;
   if (!config::parse_listen(listen, impl_->host, port, why)) return false;
 
-  std::unordered_set<std::string> blocklist;
-  if (!logic::PasswordPolicy::load_blocklist(cfg.resolve(cfg.password.blocklist), blocklist, why))
-    return false;
+  auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
+                                            cfg.resolve(cfg.password.blocklist), why);
+  if (!policy) return false;
   impl_->shared.reset(new Shared{
-      App{cfg, impl_->store, impl_->services,
-          logic::PasswordPolicy(cfg.password.min_length, cfg.password.max_bytes, std::move(blocklist)),
+      App{cfg, impl_->store, impl_->services, std::move(*policy),
           AuthCheck(cfg, impl_->store, impl_->services), impl_->roles,
           logic::RateLimiter(cfg.rate_limit.max_keys), {}},
       {}});

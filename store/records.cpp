@@ -167,10 +167,11 @@ json bin(const std::string& s) { return json::binary(std::vector<std::uint8_t>(s
 
 }  // namespace
 
-std::string audit_chain_hash(const std::string& prev, const std::string& canonical) {
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical, const std::string& key) {
   std::string in = prev + canonical, out(32, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                     reinterpret_cast<const unsigned char*>(in.data()), in.size(), nullptr, 0);
+                     reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                     key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()), key.size());
   return out;
 }
 

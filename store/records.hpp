@@ -92,9 +92,10 @@ struct SigningKey {
   std::int64_t created_at = 0;
 };
 
-/// The audit chain link: BLAKE2b-256(prev || canonical). STABLE: see
-/// actors/logic/audit.hpp.
-std::string audit_chain_hash(const std::string& prev, const std::string& canonical);
+/// The audit chain link: BLAKE2b-256(prev || canonical), keyed with `key`
+/// (a MAC) when it is not empty. STABLE: see actors/logic/audit.hpp.
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical,
+                             const std::string& key = std::string());
 
 std::string encode(const User& r);
 std::string encode(const Session& r);

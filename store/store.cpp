@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <cerrno>
 #include <cstring>
 
 namespace gh::store {
@@ -24,13 +25,13 @@ std::string lowercase(std::string_view s) {
 
 std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& why) {
   std::unique_ptr<Store> s(new Store());
-  rc = s->env_.open(opts.path, opts.map_size_bytes, 16);
+  rc = s->env_.open(opts.path, opts.map_size_bytes, 16, opts.read_only);
   if (rc) {
     why = "cannot open store '" + opts.path + "': " + lmdb_error(rc);
     return nullptr;
   }
   Txn t;
-  if ((rc = Txn::begin(s->env(), nullptr, 0, t))) {
+  if ((rc = Txn::begin(s->env(), nullptr, opts.read_only ? MDB_RDONLY : 0, t))) {
     why = "cannot begin transaction: " + lmdb_error(rc);
     return nullptr;
   }
@@ -45,8 +46,10 @@ std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& wh
                 {"avatars", &s->avatars_}, {"otp", &s->otp_}, {"user_otp", &s->user_otp_},
                 {"audit", &s->audit_}};
   for (auto& tb : tables) {
-    if ((rc = mdb_dbi_open(t.get(), tb.name, MDB_CREATE, tb.dbi))) {
-      why = std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
+    if ((rc = mdb_dbi_open(t.get(), tb.name, opts.read_only ? 0 : MDB_CREATE, tb.dbi))) {
+      why = rc == MDB_NOTFOUND && opts.read_only
+                ? "'" + opts.path + "' is not a Gatehouse store (no table " + tb.name + ")"
+                : std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
       return nullptr;
     }
   }
@@ -226,11 +229,18 @@ std::pair<std::uint64_t, std::string> Store::audit_head(const Txn& t) const {
   return {seq_of(*head), head->substr(8)};
 }
 
+void Store::set_audit_key(std::string key, std::uint64_t keyed_from) {
+  audit_key_ = std::move(key);
+  audit_keyed_from_ = keyed_from;
+}
+
 int Store::append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out,
                         std::string* hash_out) {
   auto [seq, prev] = audit_head(t);
   if (prev.empty()) prev.assign(32, '\0');
-  auto hash = audit_chain_hash(prev, canonical);
+  bool keyed = !audit_key_.empty() && seq + 1 >= audit_keyed_from_;
+  if (!keyed && t.get(meta_, "audit_keyed_from")) return EACCES;
+  auto hash = audit_chain_hash(prev, canonical, keyed ? audit_key_ : std::string());
   nlohmann::json rec = {{"p", nlohmann::json::binary(std::vector<std::uint8_t>(prev.begin(), prev.end()))},
                         {"h", nlohmann::json::binary(std::vector<std::uint8_t>(hash.begin(), hash.end()))},
                         {"c", canonical}};
@@ -359,6 +369,8 @@ std::optional<SigningKey> Store::key(const Txn& t, std::string_view kid) const {
 }
 
 int Store::put_key(Txn& t, const SigningKey& k) { return t.put(keys_, k.kid, encode(k)); }
+
+int Store::del_key(Txn& t, std::string_view kid) { return t.del(keys_, kid); }
 
 std::optional<std::string> Store::meta(const Txn& t, std::string_view name) const {
   auto v = t.get(meta_, name);

@@ -7,7 +7,9 @@
 // check-then-write runs in one write transaction.
 //
 // Tables (named databases):
-//   meta           "schema_version", "current_kid", "previous_kid", "rotation_secret"
+//   meta           "schema_version", "current_kid", "previous_kid" (newest retired kid,
+//                  for older builds), "retired_keys" (JSON [{kid, retired_at}]),
+//                  "rotation_secret", "audit_head", "audit_keyed_from", "audit_key_id"
 //   users          user id            -> User
 //   emails         normalised email   -> user id
 //   usernames      lowercased username -> user id
@@ -59,6 +61,9 @@ struct PruneRules {
 struct Options {
   std::string path;
   std::size_t map_size_bytes = std::size_t{1} << 30;
+  /// Open an existing store read-only (MDB_RDONLY): nothing is created, and
+  /// a store whose tables are missing is refused. For the read-only commands.
+  bool read_only = false;
 };
 
 class Store {
@@ -111,9 +116,15 @@ class Store {
   /// is marked used first.
   int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
 
+  /// The audit MAC key (actors/keystore.hpp, open_audit_key): records from
+  /// `keyed_from` on are linked with a keyed BLAKE2b MAC. Set before the
+  /// first append_audit, by every process that writes the store.
+  void set_audit_key(std::string key, std::uint64_t keyed_from);
   /// Appends an audit event's canonical bytes, extending the hash chain;
   /// the head (seq, hash) is kept in meta "audit_head".
   /// `seq_out`/`hash_out` (optional) get the new record's number and hash.
+  /// EACCES when the store's chain is keyed (meta "audit_keyed_from") and no
+  /// key was set: an unkeyed link would break it.
   int append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out = nullptr,
                    std::string* hash_out = nullptr);
   /// Records with seq > `after`, in order, until `visit` returns false.
@@ -140,6 +151,7 @@ class Store {
 
   std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
   int put_key(Txn& t, const SigningKey& k);
+  int del_key(Txn& t, std::string_view kid);
 
   std::optional<std::string> meta(const Txn& t, std::string_view name) const;
   int put_meta(Txn& t, std::string_view name, std::string_view value);
@@ -152,6 +164,8 @@ class Store {
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
           keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
           otp_ = 0, user_otp_ = 0, audit_ = 0;
+  std::string audit_key_;
+  std::uint64_t audit_keyed_from_ = 0;
 };
 
 }  // namespace gh::store

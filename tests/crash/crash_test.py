@@ -150,6 +150,21 @@ def b64url(raw):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def read_audit_key(path):
+    """(key, keyed_from) of the audit key file beside the store (the default
+    audit.key_file); (b"", infinity) when there is none: every link unkeyed."""
+    key, keyed_from = b"", float("inf")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition("=")
+                if name.strip() == "key":
+                    key = bytes.fromhex(value.strip())
+                elif name.strip() == "keyed_from":
+                    keyed_from = int(value)
+    return key, keyed_from
+
+
 TABLES = ("meta", "users", "emails", "usernames", "sessions", "user_sessions", "refresh", "keys",
           "api_keys", "user_api_keys", "avatars", "otp", "user_otp", "audit")
 ID_LEN = 32  # logic::random_id(): 16 random bytes as hex
@@ -161,6 +176,7 @@ class Snapshot:
 
     def __init__(self, path):
         self.problems = []
+        self.audit_key, self.keyed_from = read_audit_key(path + ".audit-key")
         raw = {}
         env = lmdb.open(path, readonly=True, create=False, max_dbs=16, lock=True, subdir=True)
         try:
@@ -286,7 +302,8 @@ class Snapshot:
             if rec.get("p") != prev:
                 problems.append("audit record %d does not link to its predecessor" % seq)
                 break
-            if hashlib.blake2b(prev + rec["c"].encode(), digest_size=32).digest() != rec.get("h"):
+            key = self.audit_key if seq >= self.keyed_from else b""
+            if hashlib.blake2b(prev + rec["c"].encode(), digest_size=32, key=key).digest() != rec.get("h"):
                 problems.append("audit record %d: hash does not match its content" % seq)
                 break
             prev = rec["h"]
