@@ -90,7 +90,8 @@ class ActorServices final : public Services {
                            std::chrono::milliseconds(cfg_.hashing.max_wait_ms));
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit, feed_);
-    sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
+    sessions_ = spawn_session(*sys_, cfg_.tokens, cfg_.limits, db_, writer_, tokens_, secret, auditor_);
+    janitor_ = spawn_janitor(*sys_, db_, writer_, cfg_.limits, cfg_.store.warn_fill_percent);
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
@@ -192,6 +193,7 @@ class ActorServices final : public Services {
     auto down = [](const auto& h) {
       if (h) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     };
+    down(janitor_);
     down(users_);
     down(notifier_.actor);
     down(auditor_.actor);
@@ -199,6 +201,7 @@ class ActorServices final : public Services {
     down(tokens_);
     down(hasher_);
     down(writer_);  // last; HTTP has drained by now, so no write is pending
+    janitor_ = nullptr;
     users_ = nullptr;
     notifier_.actor = nullptr;
     auditor_.actor = nullptr;
@@ -237,6 +240,7 @@ class ActorServices final : public Services {
   token_actor tokens_;
   session_actor sessions_;
   user_actor users_;
+  janitor_actor janitor_;
   Notifier notifier_;
   Auditor auditor_;
   std::shared_ptr<AuditFeed> feed_ = std::make_shared<AuditFeed>();

@@ -4,8 +4,10 @@
 #include "actors/api.hpp"
 #include "actors/keystore.hpp"
 #include "actors/logic/clock.hpp"
+#include "http/metrics_server.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
 
 #include <csignal>
@@ -187,22 +189,40 @@ int serve(const CommonOptions& o) {
     telemetry::log_error("cannot start actors", {{"error", why}});
     return 1;
   }
+  telemetry::set_store_fill_source([store = db.get()](std::uint64_t& used, std::uint64_t& map) {
+    int rc = 0;
+    auto f = store->fill(rc);
+    used = f.used_bytes;
+    map = f.map_bytes;
+    return rc == 0;
+  });
   http::Server server(cfg, *db, *services, roles);
   if (!server.start(cfg.server.listen, why)) {
     telemetry::log_error("cannot start HTTP server", {{"error", why}});
     services->stop();
     return 1;
   }
+  http::MetricsServer metrics;
+  if (!cfg.metrics.listen.empty() && !metrics.start(cfg.metrics.listen, why)) {
+    telemetry::log_error("cannot start the metrics listener", {{"error", why}});
+    server.stop();
+    services->stop();
+    return 1;
+  }
   telemetry::start_exporter(cfg.otlp.endpoint);
-  telemetry::announce("listening", {{"address", server.address()}, {"store", cfg.store.path}});
+  nlohmann::json bound = {{"address", server.address()}, {"store", cfg.store.path}};
+  if (!cfg.metrics.listen.empty()) bound["metrics"] = metrics.address();
+  telemetry::announce("listening", std::move(bound));
 
   int sig = 0;
   sigwait(&signals, &sig);
   telemetry::announce("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   bool drained = server.drain(cfg.server.shutdown_grace_ms);
   server.stop();
+  metrics.stop();
   services->stop();
   services.reset();
+  telemetry::set_store_fill_source(nullptr);
   db.reset();  // closes the LMDB environment
   telemetry::stop_exporter();
   telemetry::announce("stopped", {{"drained", drained}});

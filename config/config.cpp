@@ -127,6 +127,13 @@ std::vector<Binding> bindings(Config& c) {
       str_key("store.path", c.store.path),
       int_key("store.map_size_mb", c.store.map_size_mb, 1, 1ll << 24),
       int_key("store.max_batch", c.store.max_batch, 1, 100'000),
+      int_key("store.warn_fill_percent", c.store.warn_fill_percent, 1, 100),
+      int_key("limits.api_tokens_per_user", c.limits.api_tokens_per_user, 1, 100'000),
+      int_key("limits.sessions_per_user", c.limits.sessions_per_user, 1, 100'000),
+      int_key("limits.prune_interval_s", c.limits.prune_interval_s, 1, 7 * 86'400),
+      int_key("limits.prune_batch", c.limits.prune_batch, 1, 100'000),
+      int_key("limits.expired_retention_s", c.limits.expired_retention_s, 0, 400 * 86'400),
+      str_key("metrics.listen", c.metrics.listen),
       int_key("hashing.ops_limit", c.hashing.ops_limit, 1, 64),
       int_key("hashing.mem_limit_kib", c.hashing.mem_limit_kib, 8, 4ll << 20),
       int_key("hashing.workers", c.hashing.workers, 0, 256),
@@ -205,6 +212,9 @@ void validate(const Config& c) {
   if (c.password.min_length > c.password.max_bytes)
     bad("password.min_length", "must not exceed password.max_bytes");
   if (c.tokens.issuer.empty()) bad("tokens.issuer", "must not be empty");
+  std::string host, why;
+  int port = 0;
+  if (!c.metrics.listen.empty() && !parse_listen(c.metrics.listen, host, port, why)) bad("metrics.listen", why);
   if (c.tokens.audience.empty()) bad("tokens.audience", "must not be empty");
 }
 
@@ -240,6 +250,25 @@ Config Config::load(const std::string& path, const std::map<std::string, std::st
   }
   validate(c);
   return c;
+}
+
+bool parse_listen(const std::string& listen, std::string& host, int& port, std::string& why) {
+  auto colon = listen.rfind(':');
+  port = -1;
+  if (colon != std::string::npos) {
+    try {
+      std::size_t used = 0;
+      port = std::stoi(listen.substr(colon + 1), &used);
+      if (used != listen.size() - colon - 1) port = -1;
+    } catch (...) {
+    }
+  }
+  if (port < 0 || port > 65535) {
+    why = "listen address must be host:port, not '" + listen + "'";
+    return false;
+  }
+  host = listen.substr(0, colon);
+  return true;
 }
 
 std::map<std::string, std::string> Config::process_env() {

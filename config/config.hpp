@@ -86,6 +86,37 @@ struct Store {
   /// amortise the fsync further but delay the first write of a batch less than
   /// the fsync itself does, so the cap only bounds the latency of a huge burst.
   int max_batch = 512;
+  /// A warning is logged when the store's pages in use pass this share of
+  /// map_size_mb (also exported as gatehouse_store_used_bytes / _map_bytes).
+  /// Default: 80 (%).
+  int warn_fill_percent = 80;
+};
+
+/// Per-user quotas and the background prune of dead records (actors/janitor.cpp).
+struct Limits {
+  /// Live (unrevoked, unexpired) API tokens a user may hold; one more is 409. Default: 50.
+  int api_tokens_per_user = 50;
+  /// Live sessions a user may hold; a login beyond it revokes the user's least
+  /// recently used session (reason "session_limit"). Default: 100.
+  int sessions_per_user = 100;
+  /// Seconds between prune passes (each also checks the store fill). Default: 300.
+  int prune_interval_s = 300;
+  /// Records looked at per prune step, one writer op each, so a pass never
+  /// holds the writer long. Default: 1000.
+  int prune_batch = 1000;
+  /// How long a record is kept after its expiry (an expired API token stays
+  /// listed that long). Revoked API tokens and used one-time tokens go at the
+  /// next pass; sessions (revoked or not) and their refresh tokens only after
+  /// their absolute expiry, for reuse detection. Default: 86400 (1 day).
+  int expired_retention_s = 86'400;
+};
+
+/// The Prometheus exposition's own listener (never the API port).
+struct Metrics {
+  /// host:port of the metrics listener, serving GET /metrics. Port 0 picks a
+  /// free port (logged at start as "metrics" in the "listening" line); "" = off.
+  /// Default: "127.0.0.1:9464" (loopback only).
+  std::string listen = "127.0.0.1:9464";
 };
 
 struct Hashing {
@@ -251,10 +282,16 @@ struct Log {
   std::string level = "info";
 };
 
+/// Splits "host:port" (port 0-65535); false with `why` otherwise. Shared by
+/// server.listen and metrics.listen.
+bool parse_listen(const std::string& listen, std::string& host, int& port, std::string& why);
+
 struct Config {
   Server server;
   RateLimit rate_limit;
   Store store;
+  Limits limits;
+  Metrics metrics;
   Hashing hashing;
   Password password;
   Tokens tokens;

@@ -289,21 +289,8 @@ Server::~Server() { stop(); }
 
 bool Server::start(const std::string& listen, std::string& why) {
   const auto& cfg = impl_->cfg;
-  auto colon = listen.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    try {
-      std::size_t used = 0;
-      port = std::stoi(listen.substr(colon + 1), &used);
-      if (used != listen.size() - colon - 1) port = -1;
-    } catch (...) {
-    }
-  }
-  if (port < 0 || port > 65535) {
-    why = "listen address must be host:port, not '" + listen + "'";
-    return false;
-  }
-  impl_->host = listen.substr(0, colon);
+  int port = 0;
+  if (!config::parse_listen(listen, impl_->host, port, why)) return false;
 
   auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
                                             cfg.resolve(cfg.password.blocklist), why);

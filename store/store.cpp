@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <cerrno>
+#include <cstring>
 
 namespace gh::store {
 namespace {
@@ -274,6 +275,93 @@ std::optional<Avatar> Store::avatar(const Txn& t, std::string_view user_id) cons
 
 int Store::put_avatar(Txn& t, std::string_view user_id, const Avatar& a) {
   return t.put(avatars_, user_id, encode(a));
+}
+
+int Store::prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
+                 std::size_t& deleted) {
+  deleted = 0;
+  MDB_dbi dbi = table == PruneTable::sessions   ? sessions_
+                : table == PruneTable::refresh  ? refresh_
+                : table == PruneTable::api_keys ? api_keys_
+                                                : otp_;
+  // Keys to delete (table, key), collected first: no cursor is open while deleting.
+  std::vector<std::pair<MDB_dbi, std::string>> dead;
+  {
+    Cursor c(t, dbi);
+    bool ok = cursor.empty() ? c.first() : c.seek(cursor);
+    if (ok && !cursor.empty() && c.key() == cursor) ok = c.next();
+    std::string last;
+    for (std::size_t seen = 0; ok && seen < limit; ok = c.next(), ++seen) {
+      last.assign(c.key());
+      auto key = c.key();
+      auto value = c.value();
+      switch (table) {
+        case PruneTable::sessions: {
+          Session r;
+          if (!decode(value, r) || !rules.session(r)) break;
+          dead.emplace_back(sessions_, std::string(key));
+          dead.emplace_back(user_sessions_, r.user_id + r.id);
+          ++deleted;
+          break;
+        }
+        case PruneTable::refresh: {
+          RefreshRef r;
+          if (!decode(value, r) || !rules.refresh(r)) break;
+          dead.emplace_back(refresh_, std::string(key));
+          ++deleted;
+          break;
+        }
+        case PruneTable::api_keys: {
+          ApiKey r;
+          if (!decode(value, r) || !rules.api_key(r)) break;
+          dead.emplace_back(api_keys_, std::string(key));
+          dead.emplace_back(user_api_keys_, r.user_id + r.id);
+          ++deleted;
+          break;
+        }
+        case PruneTable::otp: {
+          OneTimeToken r;
+          if (!decode(value, r) || !rules.otp(r)) break;
+          dead.emplace_back(otp_, std::string(key));
+          auto index_key = r.user_id + ":" + r.purpose;  // see issue_otp
+          if (auto newest = t.get(user_otp_, index_key); newest && *newest == key)
+            dead.emplace_back(user_otp_, index_key);
+          ++deleted;
+          break;
+        }
+      }
+    }
+    if (ok) cursor = std::move(last);
+    else cursor.clear();
+  }
+  for (auto& [table_dbi, key] : dead)
+    if (int rc = t.del(table_dbi, key)) return rc;
+  return 0;
+}
+
+Fill Store::fill(int& rc) const {
+  Fill f;
+  MDB_envinfo info;
+  MDB_stat st;
+  if ((rc = mdb_env_info(env(), &info)) || (rc = mdb_env_stat(env(), &st))) return f;
+  auto t = read(rc);
+  if (rc) return f;
+  // The free list (table 0): each value is a page-number array led by its
+  // length, as mdb_stat -f counts it.
+  std::uint64_t free_pages = 0;
+  {
+    Cursor c(t, 0);
+    for (bool ok = c.first(); ok; ok = c.next())
+      if (c.value().size() >= sizeof(std::size_t)) {
+        std::size_t n = 0;
+        std::memcpy(&n, c.value().data(), sizeof n);
+        free_pages += n;
+      }
+  }
+  std::uint64_t pages = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  f.used_bytes = (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
+  f.map_bytes = info.me_mapsize;
+  return f;
 }
 
 std::optional<SigningKey> Store::key(const Txn& t, std::string_view kid) const {

@@ -39,6 +39,25 @@ namespace gh::store {
 /// The schema this build reads and writes. Bump with a migration in store.cpp.
 constexpr int kSchemaVersion = 1;
 
+/// How full the map is: pages in use (the file's high-water mark less the
+/// free list, which LMDB reuses) and the map size, in bytes.
+struct Fill {
+  std::uint64_t used_bytes = 0;
+  std::uint64_t map_bytes = 0;
+};
+
+/// Tables the background prune walks (actors/janitor.cpp), in this order.
+enum class PruneTable { sessions, refresh, api_keys, otp };
+constexpr int kPruneTables = 4;
+
+/// Which records of each table are dead (the rules are actors/logic/retention.hpp).
+struct PruneRules {
+  std::function<bool(const Session&)> session;
+  std::function<bool(const RefreshRef&)> refresh;
+  std::function<bool(const ApiKey&)> api_key;
+  std::function<bool(const OneTimeToken&)> otp;
+};
+
 struct Options {
   std::string path;
   std::size_t map_size_bytes = std::size_t{1} << 30;
@@ -119,6 +138,16 @@ class Store {
 
   std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
   int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
+
+  /// One bounded step of the background prune: looks at up to `limit`
+  /// records of `table` after the key `cursor` (from the first when empty),
+  /// deletes those `rules` call dead together with their index entries, and
+  /// leaves in `cursor` the last key looked at, or clears it at the table's
+  /// end. Undecodable records are left alone. `deleted` gets the count.
+  int prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
+            std::size_t& deleted);
+  /// Fill of the map (mdb_env_info, mdb_env_stat and the free list); rc != 0 on failure.
+  Fill fill(int& rc) const;
 
   std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
   int put_key(Txn& t, const SigningKey& k);

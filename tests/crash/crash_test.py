@@ -20,7 +20,7 @@ After each kill, with the server down, the store is read directly
     (one refresh record with the session's generation, and it is the
     session's current hash), every record decodes;
   * the ledger: every acknowledged write is there (users, profile fields,
-    current refresh tokens, revocations, used and live one-time tokens,
+    current refresh tokens, revocations, used (or pruned) and live one-time tokens,
     password hashes stay put); each unknown write is resolved, and must be
     all-or-nothing (a logout-all revoked all the sessions or none; a reset
     used its token, changed the password and revoked the sessions, or did
@@ -799,8 +799,12 @@ class CrashTest:
         for purpose, t in acc.otp_used:
             ck()
             o = snap.otp.get(token_hash(t))
-            if o is None or not o.get("us"):
-                self.violation("%s: used %s token is unused or missing in the store (%r)" % (acc.email, purpose, o))
+            # Missing is fine: the background prune deletes used one-time
+            # tokens (actors/logic/retention.hpp), and only used ones this
+            # young; a token was mailed only after its commit, so a lost write
+            # leaves it present and unused, which this still catches.
+            if o is not None and not o.get("us"):
+                self.violation("%s: used %s token is unused in the store (%r)" % (acc.email, purpose, o))
         for purpose, t in list(acc.otp_live.items()):
             o = snap.otp.get(token_hash(t))
             consuming = op in ("redeem", "reset") and p["token"] == t
