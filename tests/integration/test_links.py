@@ -194,10 +194,15 @@ class Smtp(unittest.TestCase):
         self.s.login(e, "my next password")
 
 
-def outbox_link(s, to, path, timeout=10):
-    """The newest link to `path` mailed to `to` through the file driver."""
+def outbox_files(s):
+    return set(glob.glob(os.path.join(s.outbox, "*.eml")))
+
+
+def outbox_link(s, to, path, before=(), timeout=10):
+    """The link to `path` mailed to `to` through the file driver, in a
+    message that is not one of the files `before` (outbox_files())."""
     def find():
-        for f in sorted(glob.glob(os.path.join(s.outbox, "*.eml")), reverse=True):
+        for f in outbox_files(s) - set(before):
             msg = read_eml(f)
             if msg["To"] == to:
                 found = re.search(r"(http\S*%s\?\S*)" % re.escape(path), msg.get_body(("plain",)).get_content())
