@@ -25,8 +25,8 @@ std::string with_query(const std::string& url, const std::string& key, const std
   auto hash = url.find('#');
   auto base = url.substr(0, hash);
   auto fragment = hash == std::string::npos ? std::string() : url.substr(hash);
-  char sep = base.find('?') == std::string::npos ? '?' : (base.back() == '?' || base.back() == '&') ? '\0' : '&';
-  if (sep) base += sep;
+  if (base.find('?') == std::string::npos) base += '?';
+  else if (base.back() != '?' && base.back() != '&') base += '&';
   return base + key + "=" + value + fragment;
 }
 
