@@ -152,6 +152,10 @@ class ActorServices final : public Services {
     ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("magic"), std::move(token),
                     std::move(client));
   }
+  void exchange_magic_code(std::string code, ClientInfo client, Callback<AuthResult> done) override {
+    ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("code"), std::move(code),
+                    std::move(client));
+  }
   void verify_email(std::string token, Callback<bool> done) override {
     ask<AuthResult>(users_, [done = std::move(done)](Expected<AuthResult> r) {
       if (r.ok()) done(true);

@@ -160,6 +160,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("avatars.max_bytes", c.avatars.max_bytes, 1024, 64ll << 20),
       str_key("public.url", c.public_.url),
       str_key("notify.driver", c.notify.driver),
+      bool_key("notify.log_secrets", c.notify.log_secrets),
       str_key("notify.from", c.notify.from),
       str_key("notify.file_dir", c.notify.file_dir),
       str_key("notify.smtp_url", c.notify.smtp_url),
@@ -206,6 +207,11 @@ void validate(const Config& c) {
     bad("notify.driver", "must be log, file, smtp or webhook");
   if (d == "webhook" && (c.notify.webhook_url.empty() || c.notify.webhook_secret.empty()))
     bad("notify.webhook_url", "the webhook driver needs notify.webhook_url and notify.webhook_secret");
+  for (const auto& o : c.auth.redirect_origins) {
+    bool http = o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0;
+    if (!http || o.find_first_of("/?#", o.find("://") + 3) != std::string::npos || o.size() <= o.find("://") + 3)
+      bad("auth.redirect_origins", "'" + o + "' is not an http(s) origin (scheme://host[:port], no path)");
+  }
   const auto& lvl = c.log.level;
   if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error")
     bad("log.level", "must be debug, info, warn or error");

@@ -213,6 +213,10 @@ struct Notify {
   /// log | file | smtp | webhook. Default: "log" (prints links in the log:
   /// development only; a warning is logged at start-up).
   std::string driver = "log";
+  /// log driver: print links with their live token. Default: false (the
+  /// token is replaced by "…redacted…"). Development only: whoever reads
+  /// the log can sign in as anyone who asked for a link.
+  bool log_secrets = false;
   /// From address of emails. Default: "Gatehouse <no-reply@localhost>".
   std::string from = "Gatehouse <no-reply@localhost>";
   /// file driver: outbox folder of .eml files. Default: "var/outbox".

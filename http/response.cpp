@@ -35,6 +35,9 @@ GH_HEADER(TraceparentHeader, "traceparent")
 GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
 GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
 GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
+GH_HEADER(CspHeader, "Content-Security-Policy")
+GH_HEADER(FrameOptionsHeader, "X-Frame-Options")
+GH_HEADER(ReferrerPolicyHeader, "Referrer-Policy")
 
 int status_of(Errc e) {
   switch (e) {
@@ -102,6 +105,12 @@ void Responder::raw(int status, const std::string& body, const std::string& cont
   send(status, &body, Extra{}, content_type, max_age_s);
 }
 
+void Responder::page(int status, const std::string& body, const std::string& content_type) {
+  Extra extra;
+  extra.page = true;
+  send(status, &body, extra, content_type, 0);
+}
+
 void Responder::error(int status, std::string_view code, std::string_view description,
                       Extra extra) {
   json(status, {{"error", code}, {"error_description", description}, {"request_id", request_id_}},
@@ -134,6 +143,11 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
+  if (extra.page) {
+    h.add<CspHeader>(kPageCsp);
+    h.add<FrameOptionsHeader>("DENY");
+    h.add<ReferrerPolicyHeader>("no-referrer");
+  }
   h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, server_span_.span_id(), true}));
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {

@@ -295,12 +295,15 @@ bool decode(std::string_view bytes, Avatar& r) {
 }
 
 std::string encode(const OneTimeToken& r) {
-  return pack({{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}});
+  json j{{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}};
+  if (!r.redirect_to.empty()) j["r"] = r.redirect_to;
+  return pack(j);
 }
 
 bool decode(std::string_view bytes, OneTimeToken& r) {
   r = OneTimeToken{};
-  return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used}});
+  return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used},
+                        {"r", &r.redirect_to, false}});
 }
 
 }  // namespace gh::store

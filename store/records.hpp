@@ -69,13 +69,18 @@ struct ApiKey {
   bool revoked = false;
 };
 
-/// A one-time token (magic link, email verification, password reset). Only
-/// its hash is stored (the table key).
+/// A one-time token (magic link, email verification, password reset, or the
+/// short-lived code a magic link with a redirect hands to the application).
+/// Only its hash is stored (the table key).
 struct OneTimeToken {
-  std::string purpose;  ///< "magic", "verify" or "reset"
+  std::string purpose;  ///< "magic", "verify", "reset" or "code"
   std::string user_id;
   std::int64_t expires_at = 0;
   bool used = false;
+  /// magic: where the browser goes after the click, with a code (checked
+  /// when the link was asked for). Optional key "r": records written before
+  /// it existed decode with "" (no redirect).
+  std::string redirect_to;
 };
 
 /// An uploaded avatar image.

@@ -113,7 +113,7 @@ TEST_CASE("every record type round-trips every field", "[store]") {
   Avatar a{"image/png", std::string(300, '\x89'), 5}, a2;
   REQUIRE(decode(encode(a), a2));
   CHECK(a2.bytes == a.bytes);
-  OneTimeToken o{"reset", "uid", 77, true}, o2;
+  OneTimeToken o{"reset", "uid", 77, true, ""}, o2;
   REQUIRE(decode(encode(o), o2));
   CHECK(std::tie(o2.purpose, o2.user_id, o2.expires_at, o2.used) == std::tie(o.purpose, o.user_id, o.expires_at, o.used));
 }
