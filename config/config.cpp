@@ -182,7 +182,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.magic_link_ttl_s", c.auth.magic_link_ttl_s, 60, 86'400),
       int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
-      int_key("auth.max_live_links", c.auth.max_live_links, 1, 100),
+      int_key("auth.max_live_links", c.auth.max_live_links, 1, 1000),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
       str_key("audit.key_file", c.audit.key_file),
