@@ -359,9 +359,11 @@ int Store::prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limi
           OneTimeToken r;
           if (!decode(value, r) || !rules.otp(r)) break;
           dead.emplace_back(otp_, std::string(key));
-          auto index_key = r.user_id + ":" + r.purpose;  // see issue_otp
-          if (auto newest = t.get(user_otp_, index_key); newest && *newest == key)
-            dead.emplace_back(user_otp_, index_key);
+          // Its live-link index entry (see issue_otp), and the one newest-link
+          // entry per user and purpose that stores of older builds have.
+          dead.emplace_back(user_otp_, otp_index_prefix(r.user_id, r.purpose) + std::string(key));
+          auto old_key = r.user_id + ":" + r.purpose;
+          if (auto newest = t.get(user_otp_, old_key); newest && *newest == key) dead.emplace_back(user_otp_, old_key);
           ++deleted;
           break;
         }
