@@ -135,7 +135,7 @@ TEST_CASE("links stay valid until one is used, at most max_live at once", "[stor
   REQUIRE(db);
   auto t = db->write(rc);
   REQUIRE(rc == 0);
-  store::OneTimeToken o{"reset", "u1", 1000, false};
+  store::OneTimeToken o{"reset", "u1", 1000, false, ""};
   bool issued = false;
   for (auto h : {"h1", "h2", "h3"}) {
     REQUIRE(db->issue_otp(t, h, o, 3, 100, issued) == 0);
@@ -146,10 +146,10 @@ TEST_CASE("links stay valid until one is used, at most max_live at once", "[stor
   CHECK_FALSE(db->otp(t, "h4"));
   for (auto h : {"h1", "h2", "h3"}) CHECK_FALSE(db->otp(t, h)->used);  // earlier ones still valid
   // Another purpose and another user have their own.
-  REQUIRE(db->issue_otp(t, "m1", store::OneTimeToken{"magic", "u1", 1000, false}, 3, 100, issued) == 0);
+  REQUIRE(db->issue_otp(t, "m1", store::OneTimeToken{"magic", "u1", 1000, false, ""}, 3, 100, issued) == 0);
   CHECK(issued);
   // Once they expire, new ones are issued again.
-  store::OneTimeToken later{"reset", "u1", 2000, false};
+  store::OneTimeToken later{"reset", "u1", 2000, false, ""};
   REQUIRE(db->issue_otp(t, "h5", later, 3, 1000, issued) == 0);
   CHECK(issued);
   // Using one retires the other live ones of that purpose only.

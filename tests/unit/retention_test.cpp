@@ -127,10 +127,10 @@ TEST_CASE("a prune step looks at a bounded number of records and resumes after i
     REQUIRE(db.put_api_key(t, "kh1", live) == 0);
     REQUIRE(db.put_api_key(t, "kh2", revoked) == 0);
     bool issued = false;
-    REQUIRE(db.issue_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, false}, 3, 0, issued) == 0);
-    REQUIRE(db.issue_otp(t, "o2", OneTimeToken{"magic", "u", 10'000, false}, 3, 0, issued) == 0);
-    REQUIRE(db.issue_otp(t, "o3", OneTimeToken{"reset", "u", 10, false}, 3, 0, issued) == 0);  // expired
-    REQUIRE(db.put_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, true}) == 0);               // o1 used
+    REQUIRE(db.issue_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, false, ""}, 3, 0, issued) == 0);
+    REQUIRE(db.issue_otp(t, "o2", OneTimeToken{"magic", "u", 10'000, false, ""}, 3, 0, issued) == 0);
+    REQUIRE(db.issue_otp(t, "o3", OneTimeToken{"reset", "u", 10, false, ""}, 3, 0, issued) == 0);  // expired
+    REQUIRE(db.put_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, true, ""}) == 0);               // o1 used
     REQUIRE(t.commit() == 0);
   }
   auto rules = logic::prune_rules(1000, 0);
