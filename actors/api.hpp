@@ -9,6 +9,7 @@
 #include "actors/audit_feed.hpp"
 #include "actors/errors.hpp"
 #include "actors/logic/audit.hpp"
+#include "actors/logic/device.hpp"
 #include "actors/logic/keyring.hpp"
 #include "actors/logic/roles.hpp"
 #include "config/config.hpp"
@@ -46,6 +47,10 @@ struct LoginRequest {
   std::string email;  ///< normalised
   std::string password;
   ClientInfo client;
+  /// The id of a valid device token for this email ("" for an unknown
+  /// client): the login is then held to the device's own back-off instead
+  /// of the account's (see logic/device.hpp).
+  std::string device;
 };
 
 struct TokenPair {
@@ -183,6 +188,8 @@ class Services {
 
   /// The signing keys (for JWKS and token verification on HTTP threads).
   virtual std::shared_ptr<const logic::KeyRing> keys() const = 0;
+  /// Issues and checks device tokens (login limits, on HTTP threads).
+  virtual const logic::DeviceTokens& devices() const = 0;
 
   /// Stops every actor and waits for them. Idempotent.
   virtual void stop() = 0;

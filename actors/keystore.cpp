@@ -144,17 +144,17 @@ bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::s
   return true;
 }
 
-std::string load_rotation_secret(store::Store& db, std::string& why) {
+std::string load_secret(store::Store& db, const std::string& name, std::string& why) {
   int rc = 0;
   auto t = db.write(rc);
   if (rc) {
     why = store::lmdb_error(rc);
     return {};
   }
-  if (auto s = db.meta(t, "rotation_secret"); s && s->size() == 32) return *s;
+  if (auto s = db.meta(t, name); s && s->size() == 32) return *s;
   auto secret = logic::random_bytes(32);
-  if ((rc = db.put_meta(t, "rotation_secret", secret)) || (rc = t.commit())) {
-    why = "cannot store rotation secret: " + store::lmdb_error(rc);
+  if ((rc = db.put_meta(t, name, secret)) || (rc = t.commit())) {
+    why = "cannot store " + name + ": " + store::lmdb_error(rc);
     return {};
   }
   return secret;

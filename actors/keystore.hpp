@@ -1,4 +1,4 @@
-// Key material at rest: the signing keys and the rotation secret (the `keys`
+// Key material at rest: the signing keys and the server secrets (the `keys`
 // and `meta` tables), and the audit MAC key (a file outside the store).
 // Used at start-up, before the writer actor exists, and by offline commands;
 // each call runs its own write transaction.
@@ -35,8 +35,14 @@ struct KeyRotation {
 bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
                  const std::function<int(store::Txn&, const KeyRotation&)>& also = {});
 
-/// The 32-byte secret that derives successor refresh tokens; created once.
-std::string load_rotation_secret(store::Store& db, std::string& why);
+/// The 32-byte server secret kept in meta `name`; created once. Empty with
+/// `why` if the store cannot be read or written.
+std::string load_secret(store::Store& db, const std::string& name, std::string& why);
+
+/// The secret that derives successor refresh tokens (meta "rotation_secret").
+inline std::string load_rotation_secret(store::Store& db, std::string& why) {
+  return load_secret(db, "rotation_secret", why);
+}
 
 /// The audit MAC key: 32 random bytes, and the first record it keys.
 struct AuditKey {

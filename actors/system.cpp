@@ -78,6 +78,9 @@ class ActorServices final : public Services {
     keys_->set(ring);
     auto secret = load_rotation_secret(db_, why);
     if (secret.empty()) return false;
+    auto device_secret = load_secret(db_, "device_secret", why);
+    if (device_secret.empty()) return false;
+    devices_ = std::make_unique<logic::DeviceTokens>(std::move(device_secret));
     logic::HashParams params{cfg_.hashing.ops_limit, cfg_.hashing.mem_limit_kib * 1024};
     auto dummy = logic::hash_password(logic::random_id(), params);
     if (!dummy) {
@@ -190,6 +193,7 @@ class ActorServices final : public Services {
   }
 
   std::shared_ptr<const logic::KeyRing> keys() const override { return keys_->get(); }
+  const logic::DeviceTokens& devices() const override { return *devices_; }
 
   void stop() override {
     if (stopped_) return;
@@ -239,6 +243,7 @@ class ActorServices final : public Services {
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::shared_ptr<logic::KeyRingHolder> keys_ = std::make_shared<logic::KeyRingHolder>();
+  std::unique_ptr<logic::DeviceTokens> devices_;
   writer_actor writer_;
   hasher_actor hasher_;
   token_actor tokens_;

@@ -13,10 +13,19 @@
 #include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
 
+#include <limits>
 #include <map>
+#include <unordered_map>
 
 namespace gh {
 namespace {
+
+/// The failures of one device (logic/device.hpp), in memory only: a restart
+/// forgets them, like the per-device bucket.
+struct DeviceFailures {
+  int count = 0;
+  std::int64_t last_failed = 0;
+};
 
 struct user_state {
   store::Store* store = nullptr;
@@ -27,6 +36,7 @@ struct user_state {
   std::shared_ptr<const logic::Roles> roles;
   AccountOptions opts;
   Notifier notifier;
+  std::unordered_map<std::string, DeviceFailures> devices;  ///< by device id
   static inline const char* name = "gh.users";
 };
 
@@ -100,12 +110,42 @@ void record_attempt(user_ptr self, const std::string& id, bool failed) {
       });
 }
 
+// Most devices whose failures are remembered; beyond it, those past the
+// back-off window are dropped first, then any (it restarts at zero).
+constexpr std::size_t kMaxDevices = 100'000;
+
+// Counts a failure of a device, or forgets its failures after a success.
+void record_device(user_state& st, const std::string& device, bool failed) {
+  if (!failed) {
+    st.devices.erase(device);
+    return;
+  }
+  auto now = now_s();
+  if (st.devices.size() >= kMaxDevices && !st.devices.count(device)) {
+    for (auto it = st.devices.begin(); it != st.devices.end();)
+      it = st.opts.backoff.live_count(it->second.count, it->second.last_failed, now) ? std::next(it)
+                                                                                     : st.devices.erase(it);
+    if (st.devices.size() >= kMaxDevices) st.devices.erase(st.devices.begin());
+  }
+  auto& d = st.devices[device];
+  d.count = st.opts.backoff.live_count(d.count, d.last_failed, now) + 1;
+  d.last_failed = now;
+}
+
+// Is the login backing off? A known device (req.device) waits only for its
+// own failures; any other client for the account's, which anyone can cause.
+bool backing_off(user_state& st, const LoginRequest& req, const store::User& user) {
+  if (req.device.empty()) return st.opts.backoff.throttled(user.failed_logins, user.last_failed_at, now_s());
+  auto it = st.devices.find(req.device);
+  return it != st.devices.end() && st.opts.backoff.throttled(it->second.count, it->second.last_failed, now_s());
+}
+
 // Every refusal — unknown email, wrong password, inactive, backing off — runs
 // one hash of the same cost and gives the same answer.
 auth_promise login(user_ptr self, LoginRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
   auto user = find_by_email(*self->state.store, req.email);
-  bool waiting = user && self->state.opts.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
+  bool waiting = user && backing_off(self->state, req, *user);
   HashJob job{true, std::move(req.password), user ? user->password_hash : self->state.dummy_phc};
   telemetry::SpanTimer span(req.client.trace_id, req.client.span_id, "hash.verify");
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
@@ -121,10 +161,14 @@ auth_promise login(user_ptr self, LoginRequest& req) {
             if (!user) return failed("unknown_user", "");
             if (waiting) return failed("throttled", user->id);
             if (!r.ok || !user->active) {
-              record_attempt(self, user->id, true);
+              if (req.device.empty()) record_attempt(self, user->id, true);
+              else record_device(self->state, req.device, true);
               return failed(r.ok ? "inactive" : "wrong_password", user->id);
             }
-            if (user->failed_logins) record_attempt(self, user->id, false);
+            // A known device's success clears only its own count: the
+            // account's counts other clients' failures, which it says nothing about.
+            if (!req.device.empty()) record_device(self->state, req.device, false);
+            else if (user->failed_logins) record_attempt(self, user->id, false);
             if (!r.phc.empty()) upgrade_hash(self, *user, r.phc);
             if (!user->email_verified && !self->state.opts.auth.allow_unverified_login) {
               rp.deliver(forbidden("verify your email address first"));
@@ -372,18 +416,22 @@ std::int64_t ttl_of(const config::Auth& a, const std::string& purpose) {
 }
 
 // Answers at once, alike for every email; then, if the email has an active
-// account, issues the token (invalidating the previous one of that purpose)
-// and sends the link once the token is durable.
+// account with fewer than auth.max_live_links live links of this purpose,
+// issues the token (earlier ones stay valid) and sends the link once the
+// token is durable.
 caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   auto user = find_by_email(*self->state.store, req.email);
   if (!user || !user->active) return true;
   auto token = logic::b64url_encode(logic::random_bytes(32));
-  auto expires = now_s() + ttl_of(self->state.opts.auth, req.purpose);
+  auto now = now_s();
+  auto expires = now + ttl_of(self->state.opts.auth, req.purpose);
   // A magic link's redirect is bound to the token, never carried in the link.
   store::OneTimeToken otp{req.purpose, user->id, expires, false, req.purpose == "magic" ? req.redirect_to : ""};
   auto* db = self->state.store;
-  WriteOp op{[db, otp, hash = logic::blake2b256(token)](store::Txn& t) -> caf::error {
-    return db->issue_otp(t, hash, otp) ? store_failed() : caf::none;
+  auto issued = std::make_shared<bool>(false);
+  WriteOp op{[db, otp, hash = logic::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
+              issued](store::Txn& t) -> caf::error {
+    return db->issue_otp(t, hash, otp, max, now, *issued) ? store_failed() : caf::none;
   }};
   static const std::map<std::string, std::string> paths = {
       {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
@@ -391,10 +439,16 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id,
                         req.client.trace_id, req.client.span_id};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
-      .then([notifier = self->state.notifier, n, audit = self->state.opts.audit,
+      .then([notifier = self->state.notifier, n, audit = self->state.opts.audit, issued,
              ev = audit_event(req.purpose == "magic" ? "magic_link_sent"
                               : req.purpose == "verify" ? "verification_sent" : "reset_link_sent",
-                              req.client, "", user->id)](bool) {
+                              req.client, "", user->id)](bool) mutable {
+              if (!*issued) {  // the owner still has the live ones
+                ev.type = "link_suppressed";
+                ev.details = {{"kind", n.kind}, {"reason", "live_link_limit"}};
+                audit.publish(ev);
+                return;
+              }
               notifier.send(n);
               audit.publish(ev);
             },
@@ -413,7 +467,7 @@ caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, con
   auto u = db.user(t, otp->user_id);
   if (!u || !u->active) return refuse;
   otp->used = true;
-  if (db.put_otp(t, hash, *otp)) return store_failed();
+  if (db.put_otp(t, hash, *otp) || db.retire_otps(t, u->id, purpose)) return store_failed();
   user = std::move(*u);
   return caf::none;
 }
@@ -458,8 +512,11 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
       auto redirect = logic::with_query(otp->redirect_to, "code", code);
       WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = logic::blake2b256(code)](store::Txn& t) -> caf::error {
         if (auto err = op(t)) return err;
-        store::OneTimeToken c{"code", out->id, now_s() + kMagicCodeTtlS, false, ""};
-        return db->issue_otp(t, code_hash, c) ? store_failed() : caf::none;
+        auto now = now_s();
+        store::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, ""};
+        bool issued = false;  // uncapped: each code comes from a link used in this commit
+        return db->issue_otp(t, code_hash, c, std::numeric_limits<int>::max(), now, issued) ? store_failed()
+                                                                                           : caf::none;
       }};
       self->request(self->state.writer, caf::infinite, write_atom::value, std::move(with_code))
           .then(
@@ -550,12 +607,17 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
     rp.deliver(store_failed());
     return rp;
   }
+  // A wrong current password is a failed login (the account back-off counts
+  // it); while the account backs off, the answer is that of a wrong one.
+  bool waiting = self->state.opts.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
   HashJob job{true, std::move(req.current_password), user->password_hash};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
-            if (!r.ok) {
-              self->state.opts.audit.publish(audit_event("password_change_failed", req.client, user->id, user->id));
+            if (waiting || !r.ok) {
+              if (!waiting) record_attempt(self, user->id, true);
+              self->state.opts.audit.publish(audit_event("password_change_failed", req.client, user->id, user->id,
+                                                         {{"reason", waiting ? "throttled" : "wrong_password"}}));
               rp.deliver(forbidden("the current password is wrong"));
               return;
             }

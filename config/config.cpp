@@ -112,6 +112,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("server.keepalive_timeout_ms", c.server.keepalive_timeout_ms, 100, kMaxInt),
       int_key("server.shutdown_grace_ms", c.server.shutdown_grace_ms, 0, kMaxInt),
       list_key("server.trusted_proxies", c.server.trusted_proxies),
+      str_key("server.client_ip_header", c.server.client_ip_header),
       bool_key("rate_limit.enabled", c.rate_limit.enabled),
       int_key("rate_limit.max_keys", c.rate_limit.max_keys, 1024, 1ll << 28),
       int_key("rate_limit.login_ip", c.rate_limit.login_ip, 1, 1'000'000),
@@ -121,6 +122,10 @@ std::vector<Binding> bindings(Config& c) {
       int_key("rate_limit.refresh_ip", c.rate_limit.refresh_ip, 1, 1'000'000),
       int_key("rate_limit.link_ip", c.rate_limit.link_ip, 1, 1'000'000),
       int_key("rate_limit.default_ip", c.rate_limit.default_ip, 1, 100'000'000),
+      int_key("rate_limit.ipv6_prefix", c.rate_limit.ipv6_prefix, 32, 128),
+      int_key("rate_limit.login_device", c.rate_limit.login_device, 1, 1'000'000),
+      int_key("rate_limit.device_ttl_s", c.rate_limit.device_ttl_s, 60, 400 * 86'400),
+      int_key("rate_limit.link_account", c.rate_limit.link_account, 1, 1'000'000),
       int_key("rate_limit.backoff_after", c.rate_limit.backoff_after, 1, 1000),
       int_key("rate_limit.backoff_max_s", c.rate_limit.backoff_max_s, 1, 86'400),
       int_key("rate_limit.backoff_window_s", c.rate_limit.backoff_window_s, 1, 30 * 86'400),
@@ -155,6 +160,7 @@ std::vector<Binding> bindings(Config& c) {
       str_key("cookie.name", c.cookie.name),
       bool_key("cookie.secure", c.cookie.secure),
       str_key("cookie.same_site", c.cookie.same_site),
+      str_key("cookie.device_name", c.cookie.device_name),
       list_key("cookie.allowed_origins", c.cookie.allowed_origins),
       str_key("roles.file", c.roles.file),
       int_key("avatars.max_bytes", c.avatars.max_bytes, 1024, 64ll << 20),
@@ -176,6 +182,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.magic_link_ttl_s", c.auth.magic_link_ttl_s, 60, 86'400),
       int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
+      int_key("auth.max_live_links", c.auth.max_live_links, 1, 1000),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
       str_key("audit.key_file", c.audit.key_file),
@@ -196,8 +203,14 @@ void validate(const Config& c) {
   const auto& ss = c.cookie.same_site;
   if (ss != "Strict" && ss != "Lax" && ss != "None")
     bad("cookie.same_site", "must be Strict, Lax or None");
-  if (c.cookie.name.rfind("__Host-", 0) == 0 && !c.cookie.secure)
-    bad("cookie.secure", "a __Host- cookie must be secure; rename the cookie for plain-http development");
+  for (auto* name : {&c.cookie.name, &c.cookie.device_name})
+    if (name->rfind("__Host-", 0) == 0 && !c.cookie.secure)
+      bad("cookie.secure", "a __Host- cookie must be secure; rename the cookies for plain-http development");
+  if (c.cookie.device_name.empty() || c.cookie.device_name == c.cookie.name)
+    bad("cookie.device_name", "must be set and differ from cookie.name");
+  const auto& fh = c.server.client_ip_header;
+  if (fh != "x-forwarded-for" && fh != "forwarded")
+    bad("server.client_ip_header", "must be x-forwarded-for or forwarded");
   if (c.auth.existing_email != "conflict" && c.auth.existing_email != "notify")
     bad("auth.existing_email", "must be conflict or notify");
   if (!c.audit.webhook_url.empty() && c.audit.webhook_secret.empty())

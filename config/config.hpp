@@ -41,9 +41,15 @@ struct Server {
   int keepalive_timeout_ms = 60'000;
   /// How long SIGTERM waits for in-flight requests before closing. Default: 10 s.
   int shutdown_grace_ms = 10'000;
-  /// Peers (CIDRs) whose X-Forwarded-For / Forwarded header names the client.
-  /// From any other peer those headers are ignored. Default: none.
+  /// Peers (CIDRs) whose client_ip_header names the client. From any other
+  /// peer the header is ignored. Default: none.
   std::vector<std::string> trusted_proxies;
+  /// The header the trusted proxies set: "x-forwarded-for" or "forwarded"
+  /// (RFC 7239 for=). Only that one is read; every field line of it counts,
+  /// walked from the right through the trusted proxies. Default:
+  /// "x-forwarded-for". A proxy must append to (or replace) it, never pass
+  /// a client's value on as its own.
+  std::string client_ip_header = "x-forwarded-for";
 };
 
 struct RateLimit {
@@ -66,6 +72,22 @@ struct RateLimit {
   int link_ip = 20;
   /// Every other route, per client IP. Default: 6000.
   int default_ip = 6000;
+  /// Per-IP buckets key IPv6 clients by their network of this many bits, as
+  /// one subscriber usually holds a whole /64. Default: 64. 128 = per address
+  /// (a fresh budget for every address of the block); smaller groups more
+  /// subscribers together.
+  int ipv6_prefix = 64;
+  /// Password logins per minute of one device (a client that signed in to the
+  /// account before and sends its device token). Such a login is not subject
+  /// to login_account, login_ip_account or the account back-off, which other
+  /// clients can spend; it has this budget and a back-off of its own. Default: 10.
+  int login_device = 10;
+  /// Lifetime of a device token, seconds. Default: 15552000 (180 days).
+  int device_ttl_s = 180 * 86'400;
+  /// Link requests (magic link, reset, verification) per minute per account
+  /// and purpose. Beyond it no mail is sent, and the answer is the usual 202
+  /// (a 429 would tell the owner's request apart and block it). Default: 3.
+  int link_account = 3;
   /// Consecutive failed logins of one account before its back-off starts.
   /// Then each further attempt must wait 2^(n - threshold) s, at most
   /// backoff_max_s; attempts during the wait are refused exactly like a
@@ -184,6 +206,9 @@ struct Cookie {
   bool secure = true;
   /// SameSite attribute: Strict, Lax or None. Default: Strict.
   std::string same_site = "Strict";
+  /// Name of the device cookie (see rate_limit.login_device); it takes
+  /// `secure` and `same_site` from here too. Default: "__Host-gatehouse_device".
+  std::string device_name = "__Host-gatehouse_device";
   /// Origins allowed to use cookie-authenticated routes, besides the custom
   /// CSRF header that every such request must carry. Default: none (only
   /// requests without an Origin header, or same-origin ones).
@@ -252,6 +277,11 @@ struct Auth {
   int magic_link_ttl_s = 900;
   int reset_ttl_s = 900;
   int verify_ttl_s = 86'400;
+  /// Live (unused, unexpired) links per account and purpose. A new link does
+  /// not invalidate the earlier ones, so a link the owner got keeps working
+  /// while others request more; at the cap no new link is issued or mailed
+  /// until one is used or expires. Using one retires the others. Default: 3.
+  int max_live_links = 3;
   /// Origins a magic link's redirect_to may point at (besides public.url).
   std::vector<std::string> redirect_origins;
 };

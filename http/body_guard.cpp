@@ -10,6 +10,9 @@ namespace {
 // Heads longer than this are left to the parser and the header-size check
 // (431): the guard never holds more.
 constexpr std::size_t kMaxHead = 16 * 1024;
+// Heads whose combined header waits for the parser; only the oldest is ever
+// taken, so a flood of pipelined heads keeps no more than this.
+constexpr std::size_t kMaxPendingHeads = 64;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -24,8 +27,16 @@ bool named(std::string_view line, std::string_view name) {
 
 }  // namespace
 
-BodyGuard::BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit)
-    : limit_(std::move(limit)) {}
+BodyGuard::BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit,
+                     std::string combine)
+    : limit_(std::move(limit)), combine_(std::move(combine)) {}
+
+std::optional<std::string> BodyGuard::take_combined() {
+  if (combined_.empty()) return std::nullopt;
+  auto v = std::move(combined_.front());
+  combined_.clear();
+  return v;
+}
 
 BodyGuard::Verdict BodyGuard::feed(std::string_view bytes) {
   if (refused_) return Verdict::dropped;
@@ -72,10 +83,15 @@ BodyGuard::Verdict BodyGuard::judge_head() {
 
   bool seen = false, chunked = false;
   std::uint64_t length = 0;
+  std::string combined;
   for (auto pos = eol; pos != std::string_view::npos && pos + 2 < head.size();) {
     auto next = head.find("\r\n", pos + 2);
     auto h = head.substr(pos + 2, next - pos - 2);
     pos = next;
+    if (!combine_.empty() && named(h, combine_)) {
+      auto v = trim(h.substr(combine_.size() + 1));
+      if (!v.empty()) combined.append(combined.empty() ? "" : ", ").append(v);
+    }
     if (named(h, "Transfer-Encoding")) chunked = true;
     if (!named(h, "Content-Length")) continue;
     auto v = trim(h.substr(15));
@@ -97,6 +113,7 @@ BodyGuard::Verdict BodyGuard::judge_head() {
     return Verdict::too_large;
   }
   body_left_ = length;
+  if (combined_.size() < kMaxPendingHeads) combined_.push_back(std::move(combined));
   return Verdict::pass;
 }
 

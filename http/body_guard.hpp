@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,7 +28,10 @@ class BodyGuard {
   };
 
   /// `limit(method, path)`: the largest body the route accepts, in bytes.
-  explicit BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit);
+  /// `combine`: a header (e.g. "X-Forwarded-For") whose field lines the guard
+  /// joins for take_combined(); empty: none.
+  explicit BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit,
+                     std::string combine = {});
 
   /// Consumes the next bytes read from the connection. A refusal is returned
   /// once; every later call says `dropped`.
@@ -36,6 +41,14 @@ class BodyGuard {
   /// the stream cannot be trusted to be in step any more).
   void stop() { refused_ = true; }
 
+  /// Every field line of the `combine` header in the oldest head not yet
+  /// taken, joined with ", " (RFC 9110 §5.3; "" when it had none); nullopt
+  /// when the guard saw no such head. Pistache 0.0.5 keeps only one line of
+  /// a repeated header, and a proxy appends its own line after the client's.
+  /// Heads after the taken one are forgotten: Pistache's parser drops
+  /// the requests pipelined behind the one it serves.
+  std::optional<std::string> take_combined();
+
   /// The request line of the refused request ("POST /auth/login HTTP/1.1").
   const std::string& request_line() const { return request_line_; }
 
@@ -43,6 +56,8 @@ class BodyGuard {
   Verdict judge_head();
 
   std::function<std::uint64_t(std::string_view, std::string_view)> limit_;
+  std::string combine_;
+  std::deque<std::string> combined_;  ///< per complete head, oldest first
   std::string head_;              ///< the current request head, up to its blank line
   std::uint64_t body_left_ = 0;   ///< bytes of the current body still to come
   bool passthrough_ = false;      ///< oversized head: the parser's own limits apply

@@ -1,5 +1,6 @@
 #include "http/context.hpp"
 
+#include "actors/logic/clock.hpp"
 #include "actors/logic/email.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
@@ -80,10 +81,14 @@ std::optional<std::map<std::string, std::string>> Ctx::form_body() {
   return form;
 }
 
-bool Ctx::rate_ok(const std::string& key, int per_minute) {
-  if (!app.cfg.rate_limit.enabled) return true;
-  auto now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, now);
+namespace {
+double steady_now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+logic::RateDecision Ctx::take(const std::string& key, int per_minute) {
+  auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, steady_now_s());
   // A span of its own only where the check guards real work (logins, writes,
   // emailed links): on cheap reads it would cost more than the check.
   if (key.rfind("default|", 0) != 0) {
@@ -92,7 +97,7 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
     span.attr("gatehouse.allowed", d.allowed);
     span.end();
   }
-  if (d.allowed) return true;
+  if (d.allowed) return d;
   telemetry::record_rate_limited(key.substr(0, key.find('|')));
   if (d.first_refusal) {  // one audit record per burst of refusals, not one per request
     logic::AuditEvent e;
@@ -104,6 +109,17 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
     e.details = {{"bucket", key.substr(0, key.find('|'))}, {"limit_per_minute", per_minute}};
     app.services.audit(std::move(e));
   }
+  return d;
+}
+
+bool Ctx::within_limit(const std::string& key, int per_minute) {
+  return !app.cfg.rate_limit.enabled || take(key, per_minute).allowed;
+}
+
+bool Ctx::rate_ok(const std::string& key, int per_minute) {
+  if (!app.cfg.rate_limit.enabled) return true;
+  auto d = take(key, per_minute);
+  if (d.allowed) return true;
   Extra extra;
   extra.retry_after_s = std::max(1, d.retry_after_s);
   extra.ratelimit_limit = d.limit;
@@ -114,10 +130,21 @@ bool Ctx::rate_ok(const std::string& key, int per_minute) {
   return false;
 }
 
-bool Ctx::login_rate_ok(const std::string& email) {
+bool Ctx::login_rate_ok(const std::string& email, const std::string& device) {
   const auto& rl = app.cfg.rate_limit;
+  if (!device.empty()) return rate_ok("login|device|" + device, rl.login_device);
   return rate_ok("login|acct|" + email, rl.login_account) &&
-         rate_ok("login|ipacct|" + client.ip + "|" + email, rl.login_ip_account);
+         rate_ok("login|ipacct|" + limit_ip + "|" + email, rl.login_ip_account);
+}
+
+std::string Ctx::device_for(const std::string& email) const {
+  auto token = header("X-Gatehouse-Device");
+  if (token.empty()) {
+    const auto& jar = req.cookies();
+    if (jar.has(app.cfg.cookie.device_name)) token = jar.get(app.cfg.cookie.device_name).value;
+  }
+  if (token.empty()) return {};
+  return app.services.devices().verify(token, email, now_s()).value_or("");
 }
 
 std::optional<store::Txn> Ctx::read_txn() {
@@ -312,6 +339,16 @@ std::string set_refresh_cookie(const config::Config& cfg, const TokenPair& t) {
 
 std::string clear_refresh_cookie(const config::Config& cfg) {
   return cfg.cookie.name + "=" + cookie_attrs(cfg) + "; Max-Age=0";
+}
+
+Pistache::Http::Cookie device_cookie(const config::Config& cfg, const std::string& token) {
+  Pistache::Http::Cookie c(cfg.cookie.device_name, token);
+  c.path = "/";
+  c.maxAge = cfg.rate_limit.device_ttl_s;
+  c.secure = cfg.cookie.secure;
+  c.httpOnly = true;
+  c.ext["SameSite"] = cfg.cookie.same_site;
+  return c;
 }
 
 }  // namespace gh::http

@@ -43,6 +43,9 @@ struct Ctx {
   /// Who is calling, for routes that are not Access::anyone() (set by the
   /// server before the handler runs).
   std::optional<Principal> who;
+  /// The client in rate-limit keys: its IP, or its IPv6 network
+  /// (rate_limit.ipv6_prefix).
+  std::string limit_ip;
 
   /// A request header's value ("" if absent), whether Pistache parsed it or not.
   std::string header(const std::string& name) const;
@@ -55,8 +58,19 @@ struct Ctx {
   /// Takes one token from the bucket `key` (rate `per_minute`); when empty,
   /// answers 429 with Retry-After and RateLimit-* headers and returns false.
   bool rate_ok(const std::string& key, int per_minute);
-  /// The per-account login limits (account, and IP + account) for `email`.
-  bool login_rate_ok(const std::string& email);
+  /// Takes one token from `key`, counting, tracing and auditing a refusal.
+  logic::RateDecision take(const std::string& key, int per_minute);
+  /// Takes one token like rate_ok (counted, traced and audited alike) but
+  /// answers nothing: false when the bucket is empty.
+  bool within_limit(const std::string& key, int per_minute);
+  /// The limits of a password login for `email`: those of the device when
+  /// `device` (a verified device id) is set, else the account's and the
+  /// IP + account's, which every unknown client shares.
+  bool login_rate_ok(const std::string& email, const std::string& device);
+  /// The id of the device token this request carries (device cookie, or the
+  /// X-Gatehouse-Device header for clients without cookies) when it is valid
+  /// for `email`; else "".
+  std::string device_for(const std::string& email) const;
 
   /// A short read-only store transaction, or answers 503 and returns nullopt.
   std::optional<store::Txn> read_txn();
@@ -97,5 +111,8 @@ std::string rfc3339(std::int64_t unix_s);
 /// Set-Cookie values for the refresh cookie, and for clearing it.
 std::string set_refresh_cookie(const config::Config& cfg, const TokenPair& t);
 std::string clear_refresh_cookie(const config::Config& cfg);
+/// The device cookie carrying `token` (HttpOnly; Secure and SameSite as the
+/// refresh cookie; lives as long as the token).
+Pistache::Http::Cookie device_cookie(const config::Config& cfg, const std::string& token);
 
 }  // namespace gh::http

@@ -141,6 +141,7 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
                                               : Http::ConnectionControl::Close);
   if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
+  for (const auto& c : extra.cookies) writer_.cookies().add(c);
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
   if (extra.page) {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace gh::http {
 
@@ -51,6 +52,7 @@ inline constexpr const char* kPageCsp =
 /// Optional headers of an answer.
 struct Extra {
   std::string set_cookie;
+  std::vector<Pistache::Http::Cookie> cookies;  ///< more Set-Cookie lines, one each
   std::string www_authenticate;
   std::string allow;
   int retry_after_s = 0;

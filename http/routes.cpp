@@ -4,6 +4,7 @@
 // the request itself is gone by the time an actor answers.
 #include "http/routes.hpp"
 
+#include "actors/logic/clock.hpp"
 #include "actors/logic/email.hpp"
 #include "http/context.hpp"
 
@@ -15,12 +16,25 @@ using nlohmann::json;
 
 }  // namespace
 
-void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cfg,
-                 const AuthResult& r, bool cookie, int status) {
+namespace {
+
+// A new device token for `email` in the body, and for a cookie client
+// (use_cookie) as the device cookie too.
+void add_device_token(const App& app, const std::string& email, bool cookie, json& body, Extra& extra) {
+  auto token = app.services.devices().issue(email, now_s(), app.cfg.rate_limit.device_ttl_s);
+  if (cookie) extra.cookies.push_back(device_cookie(app.cfg, token));
+  body["device_token"] = std::move(token);
+}
+
+}  // namespace
+
+void answer_auth(const std::shared_ptr<Responder>& res, const App& app, const AuthResult& r, bool cookie,
+                 int status) {
   json body = tokens_json(r.tokens, !cookie);
   body["user"] = user_json(r.user);
   Extra extra;
-  if (cookie) extra.set_cookie = set_refresh_cookie(cfg, r.tokens);
+  if (cookie) extra.set_cookie = set_refresh_cookie(app.cfg, r.tokens);
+  add_device_token(app, r.user.email, cookie, body, extra);
   res->set_user(r.user.id);
   res->json(status, body, extra);
 }
@@ -57,26 +71,28 @@ void register_user(Ctx& c) {
   if (profile.data) req.data = *profile.data;
   req.client = c.client;
   c.app.services.register_user(
-      std::move(req), [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
-        bool hide = cfg.auth.existing_email == "notify";
+      std::move(req), [res = c.res, &app = c.app, cookie](Expected<AuthResult> r) {
+        bool hide = app.cfg.auth.existing_email == "notify";
         if (hide && (r.ok() || r.failure().code == Errc::conflict))  // a lost race is a conflict too
           return res->json(202, {{"status", "accepted"},
                                  {"message", "check your email to finish signing up"}});
         if (!r.ok()) return res->failure(r.failure());
-        answer_auth(res, cfg, r.value(), cookie, 201);
+        answer_auth(res, app, r.value(), cookie, 201);
       });
 }
 
 // Shared by POST /auth/login and the password grant: a password over the
 // byte cap is refused before any hashing, with the same answer as a wrong one.
+// A client with a device token for the account is held to its own limits.
 template <class OnResult>
 void start_login(Ctx& c, std::string email, std::string password, OnResult on_result) {
-  if (!c.login_rate_ok(email)) return;
+  auto device = c.device_for(email);
+  if (!c.login_rate_ok(email, device)) return;
   if (password.size() > c.app.policy.max_bytes()) {
     on_result(Expected<AuthResult>(Failure{Errc::invalid_credentials, "invalid email or password"}));
     return;
   }
-  c.app.services.login(LoginRequest{std::move(email), std::move(password), c.client},
+  c.app.services.login(LoginRequest{std::move(email), std::move(password), c.client, std::move(device)},
                        std::move(on_result));
 }
 
@@ -91,9 +107,9 @@ void login(Ctx& c) {
   auto email = email_field(c, raw_email);
   if (!email) return;
   start_login(c, std::move(*email), std::move(password),
-              [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
+              [res = c.res, &app = c.app, cookie](Expected<AuthResult> r) {
                 if (!r.ok()) return res->failure(r.failure());
-                answer_auth(res, cfg, r.value(), cookie, 200);
+                answer_auth(res, app, r.value(), cookie, 200);
               });
 }
 
@@ -122,10 +138,13 @@ void token(Ctx& c) {
     auto email = logic::normalize_email(username, why);
     if (!email) return c.res->error(400, "invalid_grant", "invalid username or password");
     start_login(c, std::move(*email), std::move(password),
-                [res = c.res, oauth_answer](Expected<AuthResult> r) {
+                [res = c.res, &app = c.app, oauth_answer](Expected<AuthResult> r) {
                   if (!r.ok()) return oauth_answer(std::move(r));
+                  auto body = tokens_json(r.value().tokens, true);
+                  Extra extra;
+                  add_device_token(app, r.value().user.email, false, body, extra);
                   res->set_user(r.value().user.id);
-                  res->json(200, tokens_json(r.value().tokens, true));
+                  res->json(200, body, extra);
                 });
   } else if (grant == "refresh_token") {
     auto refresh = param("refresh_token");

@@ -18,9 +18,12 @@ namespace gh::http {
 void install_routes(Router& router);
 
 class Responder;
-/// Answers a login-like success: tokens and user; the refresh token goes in
-/// the cookie instead of the body when the client asked for it.
-void answer_auth(const std::shared_ptr<Responder>& res, const config::Config& cfg, const AuthResult& r,
+struct App;
+/// Answers a sign-in: tokens and user; the refresh token goes in the cookie
+/// instead of the body when the client asked for it. Every sign-in also gets
+/// a new device token as "device_token", and in the device cookie when the
+/// client asked for cookies (see Ctx::device_for).
+void answer_auth(const std::shared_ptr<Responder>& res, const App& app, const AuthResult& r,
                  bool cookie, int status);
 /// /auth/me, /users/{username}, avatars, API tokens (routes_profile.cpp).
 void install_profile_routes(Router& router);

@@ -37,7 +37,11 @@ void ask_link(Ctx& c, const char* purpose) {
   if (!redirect.empty() &&
       !logic::redirect_allowed(redirect, c.app.cfg.public_.url, c.app.cfg.auth.redirect_origins))
     return c.res->error(400, "invalid_request", "redirect_to must be an http(s) URL of an allowed origin");
-  if (!c.rate_ok(std::string("link|acct|") + *email, c.app.cfg.rate_limit.login_account)) return;
+  // Per account and purpose, over the limit: no mail, and the usual answer.
+  // A 429 would block the owner's own request and tell it apart; the links
+  // already sent stay valid (auth.max_live_links).
+  if (!c.within_limit(std::string("link|acct|") + purpose + "|" + *email, c.app.cfg.rate_limit.link_account))
+    return accepted(c.res);
   c.app.services.request_link(LinkRequest{purpose, *email, redirect, c.client},
                               [res = c.res](Expected<bool>) { accepted(res); });
 }
@@ -107,14 +111,14 @@ void redeem_magic(Ctx& c) {
   bool cookie = false;
   if (!get_string(c, *body, "token", token, true) || !get_bool(c, *body, "use_cookie", cookie)) return;
   c.app.services.redeem_magic_link(std::move(token), c.client,
-                                   [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
+                                   [res = c.res, &app = c.app, cookie](Expected<AuthResult> r) {
                                      if (!r.ok()) return res->failure(r.failure());
                                      if (!r.value().redirect_to.empty()) {
                                        res->set_user(r.value().user.id);
                                        return res->json(200, {{"status", "redirect"},
                                                               {"redirect_to", r.value().redirect_to}});
                                      }
-                                     answer_auth(res, cfg, r.value(), cookie, 200);
+                                     answer_auth(res, app, r.value(), cookie, 200);
                                    });
 }
 
@@ -126,9 +130,9 @@ void exchange_code(Ctx& c) {
   std::string code;
   if (!get_string(c, *body, "code", code, true)) return;
   c.app.services.exchange_magic_code(std::move(code), c.client,
-                                     [res = c.res, &cfg = c.app.cfg](Expected<AuthResult> r) {
+                                     [res = c.res, &app = c.app](Expected<AuthResult> r) {
                                        if (!r.ok()) return res->failure(r.failure());
-                                       answer_auth(res, cfg, r.value(), false, 200);
+                                       answer_auth(res, app, r.value(), false, 200);
                                      });
 }
 

@@ -3,6 +3,7 @@
 #include "actors/logic/base64url.hpp"
 #include "http/body_guard.hpp"
 #include "http/context.hpp"
+#include "http/forwarded.hpp"
 #include "http/routes.hpp"
 #include "telemetry/log.hpp"
 
@@ -58,34 +59,6 @@ bool headers_too_large(const Http::Request& req) {
   return total > kMaxHeaderBytes;
 }
 
-// Addresses named by X-Forwarded-For ("a, b") or, without it, by Forwarded
-// ("for=a, for=\"[v6]:port\""), nearest client first. Malformed entries are skipped.
-std::vector<std::string> forwarded_for(const std::string& xff, const std::string& fwd) {
-  std::vector<std::string> out;
-  auto add = [&](std::string v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '"')) v.erase(0, 1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '"')) v.pop_back();
-    if (!v.empty() && v.front() == '[') v = v.substr(1, v.find(']') - 1);  // [v6]:port
-    else if (std::count(v.begin(), v.end(), ':') == 1) v = v.substr(0, v.find(':'));  // v4:port
-    if (logic::Cidr::parse(v) && v.find('/') == std::string::npos) out.push_back(v);
-  };
-  if (!xff.empty()) {
-    std::size_t start = 0;
-    for (auto end = xff.find(','); ; end = xff.find(',', start)) {
-      add(xff.substr(start, end == std::string::npos ? std::string::npos : end - start));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    return out;
-  }
-  for (std::size_t pos = 0; (pos = fwd.find("for=", pos)) != std::string::npos;) {
-    pos += 4;
-    auto end = fwd.find_first_of(",;", pos);
-    add(fwd.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
-  }
-  return out;
-}
-
 // What Gatehouse keeps per connection, in the Pistache peer's data.
 struct PeerState {
   explicit PeerState(const std::shared_ptr<Shared>& s)
@@ -94,7 +67,7 @@ struct PeerState {
           const auto& server = s->app.cfg.server;
           return static_cast<std::uint64_t>(path == "/auth/me/avatar" ? server.max_request_bytes
                                                                       : server.max_body_bytes);
-        }) {}
+        }, s->app.trusted_proxies.empty() ? std::string() : s->app.cfg.server.client_ip_header) {}
   BodyGuard guard;
   WriteGate gate;
 };
@@ -105,7 +78,7 @@ class GatehouseHandler : public Http::Handler {
   explicit GatehouseHandler(std::shared_ptr<Shared> s) : s_(std::move(s)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt};
+    Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt, {}};
     auto rid = ctx.header("X-Request-Id");
     if (!sane_request_id(rid)) rid = telemetry::new_request_id();
     auto conn = ctx.header("Connection");
@@ -114,6 +87,7 @@ class GatehouseHandler : public Http::Handler {
                           : conn.find("eep-") != std::string::npos;
     auto match = s_->router.match(req.method(), req.resource());
     ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid, {}, {}};
+    ctx.limit_ip = logic::limit_key_of(ctx.client.ip, s_->app.cfg.rate_limit.ipv6_prefix);
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
@@ -141,7 +115,7 @@ class GatehouseHandler : public Http::Handler {
       return res.error(404, "not_found", "no such route");
     }
     ctx.params = std::move(match.params);
-    if (!ctx.rate_ok(*match.limit + "|ip|" + ctx.client.ip, ip_limit(*match.limit))) return;
+    if (!ctx.rate_ok(*match.limit + "|ip|" + ctx.limit_ip, ip_limit(*match.limit))) return;
     if (!admit(ctx, *match.access)) return;
     try {
       (*match.handler)(ctx);
@@ -162,19 +136,17 @@ class GatehouseHandler : public Http::Handler {
   }
 
   // The peer address, or — only when the peer is a trusted proxy — the
-  // nearest untrusted address its X-Forwarded-For (or Forwarded) names.
+  // client its proxies name in server.client_ip_header. All the header's
+  // lines count: the guard saw them on the raw bytes (Pistache keeps one).
+  // A request the guard did not see is taken as coming from the peer.
   std::string client_ip(const Ctx& ctx) const {
     std::string peer = ctx.req.address().host();
-    auto trusted = [&](const std::string& ip) {
-      for (auto& c : s_->app.trusted_proxies)
-        if (c.contains(ip)) return true;
-      return false;
-    };
-    if (s_->app.trusted_proxies.empty() || !trusted(peer)) return peer;
-    auto hops = forwarded_for(ctx.header("X-Forwarded-For"), ctx.header("Forwarded"));
-    for (auto it = hops.rbegin(); it != hops.rend(); ++it)
-      if (!trusted(*it)) return *it;
-    return hops.empty() ? peer : hops.front();
+    const auto& app = s_->app;
+    auto value = current_->guard.take_combined();
+    if (app.trusted_proxies.empty() || !value) return peer;
+    auto kind = app.cfg.server.client_ip_header == "forwarded" ? ForwardedHeader::forwarded
+                                                               : ForwardedHeader::x_forwarded_for;
+    return client_address(peer, forwarded_hops(kind, *value), app.trusted_proxies);
   }
 
   // Enforces the route's declared Access; answers 401/403 itself.

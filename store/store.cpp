@@ -197,17 +197,53 @@ int Store::put_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o) {
   return t.put(otp_, token_hash, encode(o));
 }
 
-int Store::issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o) {
-  auto index_key = o.user_id + ":" + o.purpose;
-  if (auto prev_hash = t.get(user_otp_, index_key)) {
-    std::string prev(*prev_hash);
-    if (auto prev_otp = otp(t, prev); prev_otp && !prev_otp->used) {
-      prev_otp->used = true;
-      if (int rc = put_otp(t, prev, *prev_otp)) return rc;
+namespace {
+std::string otp_index_prefix(std::string_view user_id, std::string_view purpose) {
+  return std::string(user_id) + ":" + std::string(purpose) + ":";
+}
+}  // namespace
+
+int Store::issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o, int max_live, std::int64_t now,
+                     bool& issued) {
+  issued = false;
+  auto prefix = otp_index_prefix(o.user_id, o.purpose);
+  std::vector<std::string> dead;
+  int live = 0;
+  {
+    Cursor c(t, user_otp_);
+    for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+      auto hash = c.key().substr(prefix.size());
+      auto tok = otp(t, hash);
+      if (tok && !tok->used && tok->expires_at > now) ++live;
+      else dead.emplace_back(c.key());
     }
   }
+  for (auto& key : dead)
+    if (int rc = t.del(user_otp_, key)) return rc;
+  if (live >= max_live) return 0;
   int rc = put_otp(t, token_hash, o);
-  return rc ? rc : t.put(user_otp_, index_key, token_hash);
+  if (rc || (rc = t.put(user_otp_, prefix + std::string(token_hash), ""))) return rc;
+  issued = true;
+  return 0;
+}
+
+int Store::retire_otps(Txn& t, std::string_view user_id, std::string_view purpose) {
+  auto prefix = otp_index_prefix(user_id, purpose);
+  std::vector<std::string> keys;
+  {
+    Cursor c(t, user_otp_);
+    for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next())
+      keys.emplace_back(c.key());
+  }
+  for (auto& key : keys) {
+    auto hash = std::string_view(key).substr(prefix.size());
+    if (auto tok = otp(t, hash); tok && !tok->used) {
+      tok->used = true;
+      if (int rc = put_otp(t, hash, *tok)) return rc;
+    }
+    if (int rc = t.del(user_otp_, key)) return rc;
+  }
+  return 0;
 }
 
 namespace {
@@ -323,9 +359,11 @@ int Store::prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limi
           OneTimeToken r;
           if (!decode(value, r) || !rules.otp(r)) break;
           dead.emplace_back(otp_, std::string(key));
-          auto index_key = r.user_id + ":" + r.purpose;  // see issue_otp
-          if (auto newest = t.get(user_otp_, index_key); newest && *newest == key)
-            dead.emplace_back(user_otp_, index_key);
+          // Its live-link index entry (see issue_otp), and the one newest-link
+          // entry per user and purpose that stores of older builds have.
+          dead.emplace_back(user_otp_, otp_index_prefix(r.user_id, r.purpose) + std::string(key));
+          auto old_key = r.user_id + ":" + r.purpose;
+          if (auto newest = t.get(user_otp_, old_key); newest && *newest == key) dead.emplace_back(user_otp_, old_key);
           ++deleted;
           break;
         }

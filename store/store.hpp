@@ -9,7 +9,8 @@
 // Tables (named databases):
 //   meta           "schema_version", "current_kid", "previous_kid" (newest retired kid,
 //                  for older builds), "retired_keys" (JSON [{kid, retired_at}]),
-//                  "rotation_secret", "audit_head", "audit_keyed_from", "audit_key_id"
+//                  "rotation_secret", "device_secret", "audit_head", "audit_keyed_from",
+//                  "audit_key_id"
 //   users          user id            -> User
 //   emails         normalised email   -> user id
 //   usernames      lowercased username -> user id
@@ -21,7 +22,8 @@
 //   user_api_keys  user id ++ key id  -> BLAKE2b(secret) (index for listing / revoking)
 //   avatars        user id            -> Avatar
 //   otp            BLAKE2b(token)     -> OneTimeToken
-//   user_otp       user id ++ purpose -> BLAKE2b(token) of the newest one
+//   user_otp       user id ":" purpose ":" BLAKE2b(token) -> "" (index of the live ones;
+//                  entries "user id:purpose" of schema 1 builds are ignored)
 //   audit          big-endian seq     -> {prev hash, hash, canonical event} (append-only)
 #pragma once
 
@@ -112,9 +114,14 @@ class Store {
 
   std::optional<OneTimeToken> otp(const Txn& t, std::string_view token_hash) const;
   int put_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
-  /// Issues a one-time token: the previous one of the same user and purpose
-  /// is marked used first.
-  int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
+  /// Issues a one-time token unless its user already has `max_live` live
+  /// (unused, unexpired at `now`) ones of that purpose; earlier ones stay
+  /// valid. `issued` says which. Index entries of dead tokens are dropped.
+  int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o, int max_live, std::int64_t now,
+                bool& issued);
+  /// Marks every live token of `user_id` and `purpose` used (one of them was
+  /// redeemed: the others must not work any more).
+  int retire_otps(Txn& t, std::string_view user_id, std::string_view purpose);
 
   /// The audit MAC key (actors/keystore.hpp, open_audit_key): records from
   /// `keyed_from` on are linked with a keyed BLAKE2b MAC. Set before the

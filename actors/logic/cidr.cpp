@@ -56,4 +56,19 @@ bool Cidr::contains(std::string_view ip) const {
   return (a[full] & mask) == (addr[full] & mask);
 }
 
+std::string limit_key_of(std::string_view ip, int v6_prefix) {
+  unsigned char a[16] = {};
+  int family = parse_addr(ip, a);
+  if (!family) return std::string(ip);
+  bool whole = family == AF_INET || v6_prefix >= 128;
+  if (!whole) {
+    int full = v6_prefix / 8, rest = v6_prefix % 8;
+    if (rest) a[full++] &= static_cast<unsigned char>(0xff << (8 - rest));
+    std::memset(a + full, 0, 16 - full);
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!inet_ntop(family, a, text, sizeof text)) return std::string(ip);
+  return whole ? std::string(text) : std::string(text) + "/" + std::to_string(v6_prefix);
+}
+
 }  // namespace gh::logic

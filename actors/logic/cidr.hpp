@@ -20,4 +20,11 @@ struct Cidr {
   bool contains(std::string_view ip) const;
 };
 
+/// The rate-limit key of a client address: an IPv4 address as it is (an
+/// IPv4-mapped IPv6 one as IPv4), an IPv6 address as the network of its first
+/// `v6_prefix` bits ("2001:db8:1:2::/64"), because one subscriber usually
+/// holds a whole /64 and would otherwise get a fresh budget per address.
+/// Text that is not an address is returned unchanged.
+std::string limit_key_of(std::string_view ip, int v6_prefix);
+
 }  // namespace gh::logic

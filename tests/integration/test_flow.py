@@ -27,7 +27,8 @@ class CoreFlow(ApiAssertions, ServerTest, unittest.TestCase):
         self.assertEqual(r.header("X-Content-Type-Options"), "nosniff")
         self.assertTrue(r.header("Content-Type").startswith("application/json"), r.headers)
         body = r.json()
-        self.assertEqual(set(body), TOKEN_FIELDS | ({"user"} if with_user else set()), body)
+        # A sign-in (with the user) also gets a device token; a refresh does not.
+        self.assertEqual(set(body), TOKEN_FIELDS | ({"user", "device_token"} if with_user else set()), body)
         self.assertEqual(body["token_type"], "Bearer")
         self.assertEqual(body["expires_in"], 900)
         self.assertTrue(body["access_token"] and body["refresh_token"])

@@ -126,9 +126,11 @@ TEST_CASE("a prune step looks at a bounded number of records and resumes after i
     revoked.revoked = true;
     REQUIRE(db.put_api_key(t, "kh1", live) == 0);
     REQUIRE(db.put_api_key(t, "kh2", revoked) == 0);
-    REQUIRE(db.issue_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, false}) == 0);
-    REQUIRE(db.issue_otp(t, "o2", OneTimeToken{"magic", "u", 10'000, false}) == 0);  // o1 now used
-    REQUIRE(db.issue_otp(t, "o3", OneTimeToken{"reset", "u", 10, false}) == 0);      // expired
+    bool issued = false;
+    REQUIRE(db.issue_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, false, ""}, 3, 0, issued) == 0);
+    REQUIRE(db.issue_otp(t, "o2", OneTimeToken{"magic", "u", 10'000, false, ""}, 3, 0, issued) == 0);
+    REQUIRE(db.issue_otp(t, "o3", OneTimeToken{"reset", "u", 10, false, ""}, 3, 0, issued) == 0);  // expired
+    REQUIRE(db.put_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, true, ""}) == 0);               // o1 used
     REQUIRE(t.commit() == 0);
   }
   auto rules = logic::prune_rules(1000, 0);
@@ -170,7 +172,7 @@ TEST_CASE("a prune step looks at a bounded number of records and resumes after i
     auto t = db.read(rc);
     CHECK(db.otp(t, "o2"));
   }
-  CHECK(entries(db, "user_otp") == 1);  // the reset index pointed at o3; the magic one at o2 stays
+  CHECK(entries(db, "user_otp") == 1);  // o1's and o3's index entries went with them; o2's stays
 }
 
 TEST_CASE("the store fill counts pages in use against the map size", "[retention][store]") {

@@ -1,0 +1,164 @@
+// Issue 12 items 4, 5 and 10: the client behind proxies, the IPv6 rate-limit
+// key, device tokens, the combined header lines the BodyGuard keeps, and live
+// one-time links in the store.
+#include "actors/logic/cidr.hpp"
+#include "actors/logic/device.hpp"
+#include "config/config.hpp"
+#include "http/body_guard.hpp"
+#include "http/forwarded.hpp"
+#include "store/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+using namespace gh;
+using http::BodyGuard;
+using http::ForwardedHeader;
+
+namespace {
+std::vector<logic::Cidr> cidrs(std::initializer_list<const char*> list) {
+  std::vector<logic::Cidr> out;
+  for (auto c : list) out.push_back(*logic::Cidr::parse(c));
+  return out;
+}
+std::string client(const char* peer, ForwardedHeader kind, const char* value) {
+  return http::client_address(peer, http::forwarded_hops(kind, value), cidrs({"127.0.0.1", "10.0.0.0/8"}));
+}
+constexpr auto xff = ForwardedHeader::x_forwarded_for;
+constexpr auto fwd = ForwardedHeader::forwarded;
+}  // namespace
+
+TEST_CASE("the client is the first untrusted hop from the right", "[forwarded]") {
+  // The client's own entries come first; each proxy appends what it saw.
+  CHECK(client("127.0.0.1", xff, "198.51.100.7, 203.0.113.9") == "203.0.113.9");
+  CHECK(client("127.0.0.1", xff, "198.51.100.7, 203.0.113.9, 10.1.2.3") == "203.0.113.9");
+  CHECK(client("127.0.0.1", xff, "203.0.113.9") == "203.0.113.9");
+  CHECK(client("127.0.0.1", xff, "") == "127.0.0.1");
+  CHECK(client("127.0.0.1", xff, "10.0.0.1, 10.0.0.2") == "10.0.0.1");  // all trusted: the leftmost
+  // From an untrusted peer the header means nothing.
+  CHECK(client("192.0.2.1", xff, "198.51.100.7") == "192.0.2.1");
+  // Something that is no address stops the walk at the proxy that wrote it.
+  CHECK(client("127.0.0.1", xff, "198.51.100.7, unknown") == "127.0.0.1");
+  CHECK(client("127.0.0.1", xff, "198.51.100.7, junk, 10.0.0.5") == "10.0.0.5");
+  CHECK(client("127.0.0.1", xff, "198.51.100.7/8") == "127.0.0.1");
+  // Ports, brackets, IPv6 and empty list elements.
+  CHECK(client("127.0.0.1", xff, "203.0.113.9:4711") == "203.0.113.9");
+  CHECK(client("127.0.0.1", xff, "[2001:db8::1]:4711") == "2001:db8::1");
+  CHECK(client("127.0.0.1", xff, "2001:db8::1,, ") == "2001:db8::1");
+}
+
+TEST_CASE("Forwarded: the for= of each element, quoted or not", "[forwarded]") {
+  CHECK(client("127.0.0.1", fwd, "for=198.51.100.7;proto=https, for=\"[2001:db8:cafe::17]:4711\"") ==
+        "2001:db8:cafe::17");
+  CHECK(client("127.0.0.1", fwd, "proto=https;FOR=203.0.113.1;by=10.0.0.1") == "203.0.113.1");
+  CHECK(client("127.0.0.1", fwd, "for=\"203.0.113.1:80\", for=10.0.0.3") == "203.0.113.1");
+  CHECK(client("127.0.0.1", fwd, "for=203.0.113.1, for=unknown") == "127.0.0.1");
+  CHECK(client("127.0.0.1", fwd, "for=203.0.113.1, for=_hidden, for=10.0.0.3") == "10.0.0.3");
+  CHECK(client("127.0.0.1", fwd, "proto=https") == "127.0.0.1");  // no for=: stops
+  // A comma inside a quoted value does not split elements.
+  CHECK(http::forwarded_hops(fwd, "for=\"a,b\";by=x, for=203.0.113.2") == std::vector<std::string>{"", "203.0.113.2"});
+}
+
+TEST_CASE("per-IP limits key IPv6 clients by their network", "[ratelimit]") {
+  CHECK(logic::limit_key_of("2001:db8:1:2:3:4:5:6", 64) == "2001:db8:1:2::/64");
+  CHECK(logic::limit_key_of("2001:DB8:1:2::ffff", 64) == "2001:db8:1:2::/64");
+  CHECK(logic::limit_key_of("2001:db8:1:2ff::1", 56) == "2001:db8:1:200::/56");
+  CHECK(logic::limit_key_of("2001:db8::1", 128) == "2001:db8::1");
+  CHECK(logic::limit_key_of("198.51.100.7", 64) == "198.51.100.7");
+  CHECK(logic::limit_key_of("::ffff:198.51.100.7", 64) == "198.51.100.7");
+  CHECK(logic::limit_key_of("not an address", 64) == "not an address");
+}
+
+TEST_CASE("a device token is valid only for its email, unaltered and unexpired", "[device]") {
+  logic::DeviceTokens d(std::string(32, 'k'));
+  auto t = d.issue("alice@example.com", 1000, 60);
+  auto id = d.verify(t, "alice@example.com", 1059);
+  REQUIRE(id);
+  CHECK(t.rfind(*id + ".", 0) == 0);
+  CHECK_FALSE(d.verify(t, "alice@example.com", 1060));  // expired
+  CHECK_FALSE(d.verify(t, "bob@example.com", 1001));    // another account
+  CHECK_FALSE(logic::DeviceTokens(std::string(32, 'x')).verify(t, "alice@example.com", 1001));  // another secret
+  auto later = t;
+  later.replace(t.find('.') + 1, 4, "9999");  // a longer life, same mac
+  CHECK_FALSE(d.verify(later, "alice@example.com", 1001));
+  for (auto bad : {"", "..", "abc", "x.1.y", std::string(200, 'a').c_str()})
+    CHECK_FALSE(d.verify(bad, "alice@example.com", 1001));
+  CHECK(d.issue("alice@example.com", 1000, 60) != t);  // a fresh nonce each time
+}
+
+TEST_CASE("the guard joins every line of the combined header, per request", "[body_guard]") {
+  BodyGuard g([](std::string_view, std::string_view) -> std::uint64_t { return 100; }, "x-forwarded-for");
+  CHECK_FALSE(g.take_combined());  // no head seen
+  REQUIRE(g.feed("GET / HTTP/1.1\r\nX-Forwarded-For: 198.51.100.7\r\nHost: x\r\n"
+                 "x-forwarded-for:203.0.113.9 \r\n\r\n") == BodyGuard::Verdict::pass);
+  CHECK(g.take_combined() == std::string("198.51.100.7, 203.0.113.9"));
+  CHECK_FALSE(g.take_combined());
+  REQUIRE(g.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n") == BodyGuard::Verdict::pass);
+  CHECK(g.take_combined() == std::string());
+  // Two pipelined heads: the first is taken, the second forgotten (the parser drops it).
+  REQUIRE(g.feed("GET /a HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\n\r\nGET /b HTTP/1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n") ==
+          BodyGuard::Verdict::pass);
+  CHECK(g.take_combined() == std::string("1.1.1.1"));
+  CHECK_FALSE(g.take_combined());
+  // A head split over reads, with a body: counted once it is complete.
+  REQUIRE(g.feed("POST / HTTP/1.1\r\nX-Forwarded-For: 3.3.3.3\r\nContent-") == BodyGuard::Verdict::pass);
+  CHECK_FALSE(g.take_combined());
+  REQUIRE(g.feed("Length: 2\r\n\r\nX-Forwarded-For: 4.4.4.4") == BodyGuard::Verdict::pass);
+  CHECK(g.take_combined() == std::string("3.3.3.3"));
+}
+
+TEST_CASE("new config keys are validated", "[config]") {
+  using config::Config;
+  auto c = Config::load("", {});
+  CHECK(c.server.client_ip_header == "x-forwarded-for");
+  CHECK(c.rate_limit.ipv6_prefix == 64);
+  CHECK(c.auth.max_live_links == 3);
+  CHECK(Config::load("", {{"GATEHOUSE_SERVER_CLIENT_IP_HEADER", "forwarded"}}).server.client_ip_header == "forwarded");
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_SERVER_CLIENT_IP_HEADER", "X-Real-IP"}}),
+                    Catch::Contains("server.client_ip_header"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_RATE_LIMIT_IPV6_PREFIX", "8"}}),
+                    Catch::Contains("rate_limit.ipv6_prefix"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_COOKIE_DEVICE_NAME", "__Host-gatehouse_refresh"}}),
+                    Catch::Contains("cookie.device_name"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_COOKIE_SECURE", "false"}, {"GATEHOUSE_COOKIE_NAME", "r"}}),
+                    Catch::Contains("__Host-"));  // the device cookie still has the prefix
+}
+
+TEST_CASE("links stay valid until one is used, at most max_live at once", "[store]") {
+  auto dir = std::filesystem::temp_directory_path() / ("gh-limits-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  int rc = 0;
+  std::string why;
+  auto db = store::Store::open({dir.string(), 16u << 20}, rc, why);
+  REQUIRE(db);
+  auto t = db->write(rc);
+  REQUIRE(rc == 0);
+  store::OneTimeToken o{"reset", "u1", 1000, false, ""};
+  bool issued = false;
+  for (auto h : {"h1", "h2", "h3"}) {
+    REQUIRE(db->issue_otp(t, h, o, 3, 100, issued) == 0);
+    CHECK(issued);
+  }
+  REQUIRE(db->issue_otp(t, "h4", o, 3, 100, issued) == 0);
+  CHECK_FALSE(issued);  // at the cap
+  CHECK_FALSE(db->otp(t, "h4"));
+  for (auto h : {"h1", "h2", "h3"}) CHECK_FALSE(db->otp(t, h)->used);  // earlier ones still valid
+  // Another purpose and another user have their own.
+  REQUIRE(db->issue_otp(t, "m1", store::OneTimeToken{"magic", "u1", 1000, false, ""}, 3, 100, issued) == 0);
+  CHECK(issued);
+  // Once they expire, new ones are issued again.
+  store::OneTimeToken later{"reset", "u1", 2000, false, ""};
+  REQUIRE(db->issue_otp(t, "h5", later, 3, 1000, issued) == 0);
+  CHECK(issued);
+  // Using one retires the other live ones of that purpose only.
+  REQUIRE(db->issue_otp(t, "h6", later, 3, 1000, issued) == 0);
+  REQUIRE(db->retire_otps(t, "u1", "reset") == 0);
+  CHECK(db->otp(t, "h5")->used);
+  CHECK(db->otp(t, "h6")->used);
+  CHECK_FALSE(db->otp(t, "m1")->used);
+  t.abort();
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
