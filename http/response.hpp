@@ -14,7 +14,11 @@
 // Responder enqueues only under the gate's lock, while it is open.
 //
 // Every answer gets X-Request-Id, Cache-Control: no-store, nosniff and an
-// explicit Connection header, and writes one access-log line.
+// explicit Connection header, and writes one access-log line. After a
+// `Connection: close` answer the server shuts its side of the socket once
+// the answer is written (the client sees the end at once; Pistache releases
+// the descriptor when the client closes, at the latest at the keep-alive
+// timeout).
 #pragma once
 
 #include "actors/errors.hpp"
@@ -33,10 +37,16 @@
 
 namespace gh::http {
 
-/// One per connection: see the comment at the top.
+/// One per connection: see the comment at the top. `busy`: a request of the
+/// connection awaits its answer (a request arriving meanwhile is pipelined);
+/// `close_after`: the connection ends after the current answer (HTTP/1.0,
+/// `Connection: close`, a refusal, or a pipelined request), and nothing more
+/// is read from it.
 struct WriteGate {
   std::mutex mu;
   bool closed = false;
+  bool busy = false;
+  bool close_after = false;
 };
 
 /// Optional headers of an answer.
