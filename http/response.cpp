@@ -39,6 +39,8 @@ GH_HEADER(TraceparentHeader, "traceparent")
 GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
 GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
 GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
+GH_HEADER(CspHeader, "Content-Security-Policy")
+GH_HEADER(ContentDispositionHeader, "Content-Disposition")
 
 int status_of(Errc e) {
   switch (e) {
@@ -104,8 +106,8 @@ void Responder::json_text(int status, const std::string& text, const Extra& extr
 void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
 
 void Responder::raw(int status, const std::string& body, const std::string& content_type,
-                    int max_age_s) {
-  send(status, &body, Extra{}, content_type, max_age_s);
+                    int max_age_s, const Extra& extra) {
+  send(status, &body, extra, content_type, max_age_s);
 }
 
 void Responder::error(int status, std::string_view code, std::string_view description,
@@ -146,6 +148,8 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
+  if (!extra.content_security_policy.empty()) h.add<CspHeader>(extra.content_security_policy);
+  if (!extra.content_disposition.empty()) h.add<ContentDispositionHeader>(extra.content_disposition);
   h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, server_span_.span_id(), true}));
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {

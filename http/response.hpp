@@ -58,6 +58,8 @@ struct Extra {
   int ratelimit_limit = -1;  ///< with the two below: RateLimit-* headers when >= 0
   int ratelimit_remaining = 0;
   int ratelimit_reset_s = 0;
+  std::string content_security_policy;  ///< e.g. "sandbox" for an avatar
+  std::string content_disposition;
 };
 
 class Responder {
@@ -77,7 +79,8 @@ class Responder {
   void json_text(int status, const std::string& text, const Extra& extra = {});
   void empty(int status, const Extra& extra = {});
   /// A non-JSON body (an image) with its type and a public cache lifetime.
-  void raw(int status, const std::string& body, const std::string& content_type, int max_age_s);
+  void raw(int status, const std::string& body, const std::string& content_type, int max_age_s,
+           const Extra& extra = {});
   /// The error shape: {"error", "error_description", "request_id"}.
   void error(int status, std::string_view code, std::string_view description,
              Extra extra = {});
