@@ -59,10 +59,20 @@ Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor 
                       std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks,
                       std::shared_ptr<AuditFeed> feed);
 
-/// Sessions and refresh-token families (create, rotate, revoke, list).
-session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
-                            writer_actor writer, token_actor tokens, std::string rotation_secret,
-                            Auditor audit);
+/// Sessions and refresh-token families (create, rotate, revoke, list), and
+/// API tokens; `limits` caps both per user.
+session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, const config::Limits& limits,
+                            store::Store& store, writer_actor writer, token_actor tokens,
+                            std::string rotation_secret, Auditor audit);
+
+/// The background prune ([limits] prune_*): every interval, walks the
+/// session, refresh, API-token and one-time-token tables through the writer
+/// in steps of `prune_batch` records (one writer op each, so other writes
+/// interleave) and deletes the dead ones (actors/logic/retention.hpp). Each
+/// pass also checks the store fill and logs a warning when it passes
+/// store.warn_fill_percent.
+janitor_actor spawn_janitor(caf::actor_system& sys, store::Store& store, writer_actor writer,
+                            const config::Limits& limits, int warn_fill_percent);
 
 /// The notifier actor and the bound in front of it.
 struct Notifier {

@@ -58,6 +58,9 @@ struct TokenPair {
 struct AuthResult {
   store::User user;
   TokenPair tokens;
+  /// A magic link with a bound redirect: no tokens, and the browser goes
+  /// here (the redirect with ?code=…, exchanged by the application).
+  std::string redirect_to;
 };
 
 /// Who acts on another account, for the management matrix.
@@ -158,8 +161,13 @@ class Services {
 
   /// Issues a one-time token and sends its link, if the email has an account.
   virtual void request_link(LinkRequest req, Callback<bool> done) = 0;
-  /// Signs in with a magic-link token (single use); verifies the email too.
+  /// Uses a magic-link token (single use) and verifies the email. Without a
+  /// bound redirect it signs in; with one it answers no tokens but the
+  /// redirect URL carrying a short-lived code (redirect_to).
   virtual void redeem_magic_link(std::string token, ClientInfo client, Callback<AuthResult> done) = 0;
+  /// Signs in with the code of a magic link with a redirect (single use,
+  /// 60 s); the code is used in the commit that opens the session.
+  virtual void exchange_magic_code(std::string code, ClientInfo client, Callback<AuthResult> done) = 0;
   /// Marks the email of the token's user verified (single use).
   virtual void verify_email(std::string token, Callback<bool> done) = 0;
   /// Sets a new (policy-checked) password with a reset token; revokes every

@@ -1,4 +1,5 @@
-// Signing keys and the rotation secret at rest (the `keys` and `meta` tables).
+// Key material at rest: the signing keys and the rotation secret (the `keys`
+// and `meta` tables), and the audit MAC key (a file outside the store).
 // Used at start-up, before the writer actor exists, and by offline commands;
 // each call runs its own write transaction.
 #pragma once
@@ -6,20 +7,56 @@
 #include "actors/logic/keyring.hpp"
 #include "store/store.hpp"
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gh {
 
-/// The current (and previous) key; generated and stored on first start.
-/// Null with `why` if the store cannot be read or written.
-std::shared_ptr<const logic::KeyRing> load_keys(store::Store& db, std::string& why);
+/// The current key and every retired key still needed (see logic::RetiredKey);
+/// generated and stored on first start. At each start, retired keys get their
+/// retirement time (the server that signed with them has stopped) and those
+/// whose tokens have all expired (`keep_s` = access-token lifetime + leeway
+/// after retirement) are deleted. Null with `why` if the store cannot be read
+/// or written.
+std::shared_ptr<const logic::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why);
 
-/// Makes a new current key; the old current becomes the previous one (still in
-/// the JWKS). Returns the new kid, or empty with `why`.
-std::string rotate_keys(store::Store& db, std::string& why);
+struct KeyRotation {
+  std::string kid;                   ///< the new current key
+  std::string retired_kid;           ///< the key it replaces (empty on a new store)
+  std::vector<std::string> dropped;  ///< retired keys deleted because all their tokens expired
+};
+
+/// Makes a new current key; the old current one joins the retired keys (still
+/// in the JWKS). `also` runs in the same write transaction before the commit
+/// (the audit record); a non-zero return aborts. False with `why`.
+bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
+                 const std::function<int(store::Txn&, const KeyRotation&)>& also = {});
 
 /// The 32-byte secret that derives successor refresh tokens; created once.
 std::string load_rotation_secret(store::Store& db, std::string& why);
+
+/// The audit MAC key: 32 random bytes, and the first record it keys.
+struct AuditKey {
+  std::string key;
+  std::uint64_t keyed_from = 1;
+};
+
+/// Reads the key file `path`. False with `why` (missing, unreadable, malformed).
+bool read_audit_key(const std::string& path, AuditKey& out, std::string& why);
+
+/// Checks that `k` is the key this store's chain was keyed with (meta
+/// "audit_keyed_from" and "audit_key_id"). A store not yet keyed matches any
+/// key. False with `why`.
+bool audit_key_matches(const store::Store& db, const store::Txn& t, const AuditKey& k, std::string& why);
+
+/// For every process that appends to the audit chain (the server and the
+/// CLI's write commands): reads the key file, or creates it (mode 0600) when
+/// the store is not keyed yet; keys a store that has unkeyed records with an
+/// `audit_keyed` record; and sets the key on the store. False with `why`
+/// (the key file is missing for a keyed store, or belongs to another store).
+bool open_audit_key(store::Store& db, const std::string& path, std::string& why);
 
 }  // namespace gh

@@ -113,6 +113,9 @@ using audit_sink_actor = caf::typed_actor<caf::reacts_to<audit_atom, AuditBatch>
 using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>,
                                      caf::reacts_to<tick_atom>>;
 
+/// The background prune; driven by its own delayed ticks.
+using janitor_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
                                     caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<store::User>,

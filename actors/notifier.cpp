@@ -58,7 +58,11 @@ Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, Audit
   auto driver = make_driver(cfg, why);
   if (!driver) return {};
   if (cfg.notify.driver == "log")
-    telemetry::log_warn("notify.driver is 'log': links are written to the log; use it for development only");
+    telemetry::log_warn(cfg.notify.log_secrets
+                            ? "notify.driver is 'log' with notify.log_secrets: live sign-in and reset tokens are "
+                              "written to the log; use it for development only"
+                            : "notify.driver is 'log': links are written to the log with their token redacted, "
+                              "so they cannot be used; use it for development only");
   Notifier n;
   n.backlog = std::make_shared<std::atomic<int>>(0);
   n.limit = cfg.notify.queue_limit;

@@ -18,14 +18,20 @@
 namespace gh {
 namespace {
 
-// Prints the link in the log: development only (start-up warns).
+// Prints the link in the log, its token redacted unless notify.log_secrets:
+// development only (start-up warns).
 class LogDriver : public Driver {
  public:
+  explicit LogDriver(bool secrets) : secrets_(secrets) {}
   bool deliver(const logic::Notification& n, std::string&) override {
     telemetry::log_info("notification (log driver)",
-                        {{"kind", n.kind}, {"to", n.to}, {"link", n.link}, {"request_id", n.request_id}});
+                        {{"kind", n.kind}, {"to", n.to}, {"link", secrets_ ? n.link : logic::redact_link(n.link)},
+                         {"request_id", n.request_id}});
     return true;
   }
+
+ private:
+  bool secrets_;
 };
 
 // Base of the drivers that send whole emails.
@@ -172,7 +178,7 @@ bool post_signed_json(const std::string& url, const std::string& secret, const s
 
 std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why) {
   const auto& n = cfg.notify;
-  if (n.driver == "log") return std::make_unique<LogDriver>();
+  if (n.driver == "log") return std::make_unique<LogDriver>(n.log_secrets);
   if (n.driver == "webhook") return std::make_unique<WebhookDriver>(n.webhook_url, n.webhook_secret);
   logic::Templates t;
   if (!t.load(cfg.resolve(n.templates), why)) return nullptr;

@@ -2,6 +2,7 @@
 #include "actors/actors.hpp"
 
 #include "actors/logic/base64url.hpp"
+#include "actors/logic/retention.hpp"
 #include "actors/logic/rotation.hpp"
 
 #include "telemetry/metrics.hpp"
@@ -12,11 +13,14 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
+
 namespace gh {
 namespace {
 
 struct session_state {
   config::Tokens cfg;
+  config::Limits limits;
   store::Store* store = nullptr;
   writer_actor writer;
   token_actor tokens;
@@ -49,6 +53,9 @@ void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& clien
 // Opens a session for `user`. `first` (may be empty) runs before it in the
 // same transaction: a sign-up inserts the user there, a magic link consumes
 // itself, so the two are one commit and a 503 never leaves half of it.
+// At limits.sessions_per_user live sessions, the least recently used ones
+// are revoked in the same transaction (reason "session_limit"): a login is
+// never refused for the cap, and the devices in use keep their sessions.
 pair_promise create(session_ptr self, store::User& user, ClientInfo& client, WriteOp& first) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
@@ -64,9 +71,18 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client, Wri
   std::string refresh = logic::new_refresh_token();
   s.token_hash = logic::blake2b256(refresh);
   auto* store = st.store;
-  WriteOp op{[store, s, first = std::move(first.fn)](store::Txn& t) -> caf::error {
+  auto evicted = std::make_shared<std::vector<std::string>>();
+  WriteOp op{[store, s, evicted, cap = st.limits.sessions_per_user, first = std::move(first.fn)](store::Txn& t) -> caf::error {
     if (first)
       if (auto err = first(t)) return err;
+    evicted->clear();
+    auto mine = store->sessions_of(t, s.user_id);
+    for (auto i : logic::sessions_over_cap(mine, now_s(), cap)) {
+      mine[i].revoked = true;
+      mine[i].revoke_reason = "session_limit";
+      if (store->put_session(t, mine[i])) return store_error();
+      evicted->push_back(mine[i].id);
+    }
     if (store->put_session(t, s) ||
         store->put_refresh(t, s.token_hash, {s.id, s.generation, s.expires_at}))
       return store_error();
@@ -78,6 +94,12 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client, Wri
           [=](bool) mutable {
             commit.end();
             telemetry::record_session_opened();
+            if (!evicted->empty()) {
+              telemetry::record_sessions_ended(evicted->size());
+              self->state.audit.publish(audit_event("session_revoked", client, user.id, user.id,
+                                                    {{"reason", "session_limit"}, {"sessions", evicted->size()},
+                                                     {"session_ids", *evicted}}));
+            }
             answer_with_pair(self, rp, client, user.id, user.role, s.id, refresh);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -220,7 +242,14 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
   out.key.allowed_ips = req.allowed_ips;
   out.key.created_at = now;
   out.key.expires_at = req.expires_in_s > 0 ? now + req.expires_in_s : 0;
-  WriteOp op{[store, key = out.key, hash = logic::blake2b256(out.secret)](store::Txn& t) -> caf::error {
+  WriteOp op{[store, key = out.key, hash = logic::blake2b256(out.secret),
+              cap = self->state.limits.api_tokens_per_user](store::Txn& t) -> caf::error {
+    auto mine = store->api_keys_of(t, key.user_id);
+    auto live = std::count_if(mine.begin(), mine.end(),
+                              [now = now_s()](const auto& k) { return logic::api_key_live(k.second, now); });
+    if (live >= cap)
+      return make_error(Errc::conflict, "this account already has " + std::to_string(cap) +
+                                            " live API tokens, the most allowed; revoke one first");
     return store->put_api_key(t, hash, key) ? store_error() : caf::none;
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
@@ -256,10 +285,11 @@ caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_
   return rp;
 }
 
-session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, store::Store* store,
-                                        writer_actor writer, token_actor tokens,
+session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, config::Limits limits,
+                                        store::Store* store, writer_actor writer, token_actor tokens,
                                         std::string secret, Auditor audit) {
   auto& st = self->state;
+  st.limits = limits;
   st.audit = std::move(audit);
   st.cfg = std::move(cfg);
   st.store = store;
@@ -283,10 +313,10 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, st
 
 }  // namespace
 
-session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, store::Store& store,
-                            writer_actor writer, token_actor tokens, std::string rotation_secret,
-                            Auditor audit) {
-  return sys.spawn(session_fn, cfg, &store, std::move(writer), std::move(tokens),
+session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, const config::Limits& limits,
+                            store::Store& store, writer_actor writer, token_actor tokens,
+                            std::string rotation_secret, Auditor audit) {
+  return sys.spawn(session_fn, cfg, limits, &store, std::move(writer), std::move(tokens),
                    std::move(rotation_secret), std::move(audit));
 }
 

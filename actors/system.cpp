@@ -73,7 +73,7 @@ class ActorServices final : public Services {
   ~ActorServices() override { stop(); }
 
   bool init(std::string& why) {
-    auto ring = load_keys(db_, why);
+    auto ring = load_keys(db_, std::int64_t{cfg_.tokens.access_ttl_s} + cfg_.tokens.leeway_s, why);
     if (!ring) return false;
     keys_->set(ring);
     auto secret = load_rotation_secret(db_, why);
@@ -90,7 +90,8 @@ class ActorServices final : public Services {
                            std::chrono::milliseconds(cfg_.hashing.max_wait_ms));
     tokens_ = spawn_token(*sys_, cfg_.tokens, keys_);
     auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit, feed_);
-    sessions_ = spawn_session(*sys_, cfg_.tokens, db_, writer_, tokens_, secret, auditor_);
+    sessions_ = spawn_session(*sys_, cfg_.tokens, cfg_.limits, db_, writer_, tokens_, secret, auditor_);
+    janitor_ = spawn_janitor(*sys_, db_, writer_, cfg_.limits, cfg_.store.warn_fill_percent);
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
@@ -151,6 +152,10 @@ class ActorServices final : public Services {
     ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("magic"), std::move(token),
                     std::move(client));
   }
+  void exchange_magic_code(std::string code, ClientInfo client, Callback<AuthResult> done) override {
+    ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("code"), std::move(code),
+                    std::move(client));
+  }
   void verify_email(std::string token, Callback<bool> done) override {
     ask<AuthResult>(users_, [done = std::move(done)](Expected<AuthResult> r) {
       if (r.ok()) done(true);
@@ -192,6 +197,7 @@ class ActorServices final : public Services {
     auto down = [](const auto& h) {
       if (h) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     };
+    down(janitor_);
     down(users_);
     down(notifier_.actor);
     down(auditor_.actor);
@@ -199,6 +205,7 @@ class ActorServices final : public Services {
     down(tokens_);
     down(hasher_);
     down(writer_);  // last; HTTP has drained by now, so no write is pending
+    janitor_ = nullptr;
     users_ = nullptr;
     notifier_.actor = nullptr;
     auditor_.actor = nullptr;
@@ -237,6 +244,7 @@ class ActorServices final : public Services {
   token_actor tokens_;
   session_actor sessions_;
   user_actor users_;
+  janitor_actor janitor_;
   Notifier notifier_;
   Auditor auditor_;
   std::shared_ptr<AuditFeed> feed_ = std::make_shared<AuditFeed>();

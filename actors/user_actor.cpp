@@ -2,6 +2,7 @@
 #include "actors/actors.hpp"
 
 #include "actors/logic/base64url.hpp"
+#include "actors/logic/redirect.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -53,7 +54,7 @@ void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo c
       .then(
           [=](TokenPair& t) mutable {
             done(user);
-            rp.deliver(AuthResult{user, std::move(t)});
+            rp.deliver(AuthResult{user, std::move(t), {}});
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
@@ -370,16 +371,6 @@ std::int64_t ttl_of(const config::Auth& a, const std::string& purpose) {
   return purpose == "magic" ? a.magic_link_ttl_s : purpose == "verify" ? a.verify_ttl_s : a.reset_ttl_s;
 }
 
-std::string url_encode(const std::string& s) {
-  static const char* hexd = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-    else out += {'%', hexd[c >> 4], hexd[c & 15]};
-  }
-  return out;
-}
-
 // Answers at once, alike for every email; then, if the email has an active
 // account, issues the token (invalidating the previous one of that purpose)
 // and sends the link once the token is durable.
@@ -388,7 +379,8 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   if (!user || !user->active) return true;
   auto token = logic::b64url_encode(logic::random_bytes(32));
   auto expires = now_s() + ttl_of(self->state.opts.auth, req.purpose);
-  store::OneTimeToken otp{req.purpose, user->id, expires, false};
+  // A magic link's redirect is bound to the token, never carried in the link.
+  store::OneTimeToken otp{req.purpose, user->id, expires, false, req.purpose == "magic" ? req.redirect_to : ""};
   auto* db = self->state.store;
   WriteOp op{[db, otp, hash = logic::blake2b256(token)](store::Txn& t) -> caf::error {
     return db->issue_otp(t, hash, otp) ? store_failed() : caf::none;
@@ -396,7 +388,6 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   static const std::map<std::string, std::string> paths = {
       {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
   auto link = self->state.opts.public_url + paths.at(req.purpose) + "?token=" + token;
-  if (!req.redirect_to.empty()) link += "&redirect_to=" + url_encode(req.redirect_to);
   logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id,
                         req.client.trace_id, req.client.span_id};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
@@ -427,7 +418,14 @@ caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, con
   return caf::none;
 }
 
-// magic: signs in (and marks the email verified: the link reached it).
+// How long the code of a magic link with a redirect lives: the browser
+// lands on the application, whose backend exchanges it at once.
+constexpr std::int64_t kMagicCodeTtlS = 60;
+
+// magic: signs in (and marks the email verified: the link reached it); with
+// a bound redirect it opens no session but issues a code, in the same commit
+// that uses the link, and answers the redirect URL carrying it.
+// code: the application exchanges that code; signs in like magic.
 // verify: marks the email verified; the answer carries no tokens.
 auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, ClientInfo& client) {
   auto rp = self->make_response_promise<AuthResult>();
@@ -440,31 +438,55 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
     out->updated_at = now_s();
     return db->put_user(t, *out) ? store_failed() : caf::none;
   }};
-  if (purpose == "magic") {
+  if (purpose == "magic" || purpose == "code") {
     // The link is used and the session opened in one commit: a 503 leaves
     // the link unused. The session needs its user before the transaction,
     // so the link is looked up first and must still name that user inside.
+    std::optional<store::OneTimeToken> otp;
     std::optional<store::User> user;
     int rc = 0;
     if (auto t = db->read(rc); rc == 0)
-      if (auto otp = db->otp(t, hash)) user = db->user(t, otp->user_id);
-    if (user) {
-      user->email_verified = true;
-      WriteOp first{[op = std::move(op.fn), out, id = user->id](store::Txn& t) -> caf::error {
-        if (auto err = op(t)) return err;
-        return out->id == id ? caf::none : make_error(Errc::invalid_grant, "the link is invalid or has expired");
-      }};
-      open_session(self, rp, *user, client, std::move(first), [=](const store::User& u) {
-        self->state.opts.audit.publish(audit_event("magic_link_used", client, u.id, u.id));
-      });
+      if ((otp = db->otp(t, hash))) user = db->user(t, otp->user_id);
+    if (!user) {
+      rp.deliver(rc ? store_failed() : make_error(Errc::invalid_grant, "the link is invalid or has expired"));
       return rp;
     }
+    if (purpose == "magic" && !otp->redirect_to.empty()) {
+      // A record's redirect never changes (only `used` is rewritten), so
+      // the one read above is the one consumed.
+      auto code = logic::b64url_encode(logic::random_bytes(32));
+      auto redirect = logic::with_query(otp->redirect_to, "code", code);
+      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = logic::blake2b256(code)](store::Txn& t) -> caf::error {
+        if (auto err = op(t)) return err;
+        store::OneTimeToken c{"code", out->id, now_s() + kMagicCodeTtlS, false, ""};
+        return db->issue_otp(t, code_hash, c) ? store_failed() : caf::none;
+      }};
+      self->request(self->state.writer, caf::infinite, write_atom::value, std::move(with_code))
+          .then(
+              [=](bool) mutable {
+                self->state.opts.audit.publish(audit_event("magic_link_used", client, out->id, out->id,
+                                                           {{"code_issued", true}}));
+                rp.deliver(AuthResult{*out, {}, redirect});
+              },
+              [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    }
+    user->email_verified = true;
+    WriteOp first{[op = std::move(op.fn), out, id = user->id](store::Txn& t) -> caf::error {
+      if (auto err = op(t)) return err;
+      return out->id == id ? caf::none : make_error(Errc::invalid_grant, "the link is invalid or has expired");
+    }};
+    const char* event = purpose == "magic" ? "magic_link_used" : "magic_code_exchanged";
+    open_session(self, rp, *user, client, std::move(first), [=](const store::User& u) {
+      self->state.opts.audit.publish(audit_event(event, client, u.id, u.id));
+    });
+    return rp;
   }
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
             self->state.opts.audit.publish(audit_event("email_verified", client, out->id, out->id));
-            rp.deliver(AuthResult{*out, {}});
+            rp.deliver(AuthResult{*out, {}, {}});
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;

@@ -1,16 +1,21 @@
 #include "app/commands.hpp"
 
+#include "actors/actors.hpp"
 #include "actors/api.hpp"
 #include "actors/keystore.hpp"
 #include "actors/logic/clock.hpp"
+#include "http/metrics_server.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
 
 #include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <pthread.h>
+#include <pwd.h>
+#include <unistd.h>
 
 namespace gh::app {
 namespace {
@@ -44,24 +49,53 @@ std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg) {
   }
 }
 
-static std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
+static std::unique_ptr<store::Store> open_store(const config::Config& cfg, bool read_only = false) {
   int rc = 0;
   std::string why;
-  auto db = store::Store::open({cfg.store.path, cfg.store.map_size_mb << 20}, rc, why);
+  auto db = store::Store::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, rc, why);
   if (!db) telemetry::log_error("cannot open store", {{"error", why}});
   return db;
 }
 
-// The common start of the offline commands: config, logging, the store.
+std::string audit_key_path(const config::Config& cfg, std::string& why) {
+  namespace fs = std::filesystem;
+  auto path = cfg.audit_key_path();
+  std::error_code ec;
+  auto dir = fs::weakly_canonical(fs::absolute(path, ec).parent_path(), ec);
+  if (!ec && dir == fs::weakly_canonical(fs::absolute(cfg.store.path, ec), ec)) {
+    why = "audit.key_file '" + path + "' must not be inside the store folder";
+    return {};
+  }
+  return path;
+}
+
+logic::AuditEvent operator_event(std::string type, std::string subject_user_id, nlohmann::json details) {
+  std::string who;
+  if (const passwd* pw = getpwuid(getuid())) who = pw->pw_name;
+  if (who.empty()) who = "uid" + std::to_string(getuid());
+  ClientInfo client;
+  client.user_agent = "gatehouse-cli";
+  auto e = audit_event(std::move(type), client, "cli:" + who, std::move(subject_user_id), std::move(details));
+  e.time = now_s();
+  return e;
+}
+
+// The common start of the server and the offline commands that write:
+// config, logging, the store, its audit key.
 std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code) {
   exit_code = 2;
   if (!load_config(o, cfg)) return nullptr;
   telemetry::init(cfg.log.level);
+  std::string why;
+  auto key_path = audit_key_path(cfg, why);
+  if (key_path.empty()) {
+    telemetry::log_error("bad configuration", {{"error", why}});
+    return nullptr;
+  }
   exit_code = 1;
   auto db = open_store(cfg);
   if (!db) return nullptr;
   int version = db->schema_version();
-  std::string why;
   if (version == 0 && !db->migrate(why)) {  // a new store: create the layout
     telemetry::log_error("cannot initialise store", {{"error", why}});
     return nullptr;
@@ -71,17 +105,55 @@ std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cf
                          {{"store_schema", version}, {"build_schema", store::kSchemaVersion}});
     return nullptr;
   }
+  if (!open_audit_key(*db, key_path, why)) {
+    telemetry::log_error("cannot open the audit key", {{"error", why}});
+    return nullptr;
+  }
   return db;
 }
 
-int with_read(const CommonOptions& o, const std::function<int(store::Store&, const store::Txn&)>& fn) {
+int with_read(const CommonOptions& o,
+              const std::function<int(const config::Config&, store::Store&, const store::Txn&)>& fn) {
   config::Config cfg;
-  int code = 0;
-  auto db = prepare(o, cfg, code);
-  if (!db) return code;
+  if (!load_config(o, cfg)) return 2;
+  telemetry::init(cfg.log.level);
+  // Never create a store here: a mistyped --data must not look like an empty,
+  // intact one.
+  if (!std::filesystem::exists(std::filesystem::path(cfg.store.path) / "data.mdb")) {
+    std::cerr << "gatehouse: no store at '" << cfg.store.path << "' (no data.mdb there); check --data or store.path\n";
+    return 2;
+  }
+  auto db = open_store(cfg, true);
+  if (!db) return 1;
+  int version = db->schema_version();
+  if (version != store::kSchemaVersion) {
+    std::cerr << "gatehouse: the store at '" << cfg.store.path << "' has schema " << version << ", this build reads "
+              << store::kSchemaVersion << (version == 0 ? " (never initialised)" : "; run `gatehouse migrate`")
+              << "\n";
+    return 2;
+  }
   int rc = 0;
   auto t = db->read(rc);
-  return rc ? 1 : fn(*db, t);
+  return rc ? 1 : fn(cfg, *db, t);
+}
+
+// Start-up check of the audit chain's tail (the last records, and the head
+// against the file sink's anchor): warns, does not refuse to start.
+static void check_audit_tail(const config::Config& cfg, store::Store& db) {
+  constexpr std::uint64_t kTail = 1000;
+  std::string why;
+  AuditKey key;
+  if (!read_audit_key(cfg.audit_key_path(), key, why)) return;  // prepare() has just opened it
+  int rc = 0;
+  auto t = db.read(rc);
+  if (rc) return;
+  auto head = db.audit_head(t).first;
+  std::uint64_t last = 0;
+  std::string problem;
+  bool ok = check_audit_chain(db, t, &key, head > kTail ? head - kTail + 1 : 1, last, problem);
+  if (ok && !cfg.audit.file.empty()) ok = check_audit_anchor(db, t, cfg.audit.file, problem);
+  if (!ok)
+    telemetry::log_warn("audit chain tail does not verify; run `gatehouse audit verify`", {{"problem", problem}});
 }
 
 namespace {
@@ -108,6 +180,7 @@ int serve(const CommonOptions& o) {
   int code = 0;
   auto db = prepare(o, cfg, code);
   if (!db) return code;
+  check_audit_tail(cfg, *db);
   std::string why;
   auto roles = load_roles(cfg);
   if (!roles) return 2;
@@ -116,22 +189,40 @@ int serve(const CommonOptions& o) {
     telemetry::log_error("cannot start actors", {{"error", why}});
     return 1;
   }
+  telemetry::set_store_fill_source([store = db.get()](std::uint64_t& used, std::uint64_t& map) {
+    int rc = 0;
+    auto f = store->fill(rc);
+    used = f.used_bytes;
+    map = f.map_bytes;
+    return rc == 0;
+  });
   http::Server server(cfg, *db, *services, roles);
   if (!server.start(cfg.server.listen, why)) {
     telemetry::log_error("cannot start HTTP server", {{"error", why}});
     services->stop();
     return 1;
   }
+  http::MetricsServer metrics;
+  if (!cfg.metrics.listen.empty() && !metrics.start(cfg.metrics.listen, why)) {
+    telemetry::log_error("cannot start the metrics listener", {{"error", why}});
+    server.stop();
+    services->stop();
+    return 1;
+  }
   telemetry::start_exporter(cfg.otlp.endpoint);
-  telemetry::announce("listening", {{"address", server.address()}, {"store", cfg.store.path}});
+  nlohmann::json bound = {{"address", server.address()}, {"store", cfg.store.path}};
+  if (!cfg.metrics.listen.empty()) bound["metrics"] = metrics.address();
+  telemetry::announce("listening", std::move(bound));
 
   int sig = 0;
   sigwait(&signals, &sig);
   telemetry::announce("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   bool drained = server.drain(cfg.server.shutdown_grace_ms);
   server.stop();
+  metrics.stop();
   services->stop();
   services.reset();
+  telemetry::set_store_fill_source(nullptr);
   db.reset();  // closes the LMDB environment
   telemetry::stop_exporter();
   telemetry::announce("stopped", {{"drained", drained}});
@@ -162,13 +253,20 @@ int keys_rotate(const CommonOptions& o) {
   auto db = prepare(o, cfg, code);
   if (!db) return code;
   std::string why;
-  auto kid = rotate_keys(*db, why);
-  if (kid.empty()) {
+  KeyRotation r;
+  bool ok = rotate_keys(*db, std::int64_t{cfg.tokens.access_ttl_s} + cfg.tokens.leeway_s, r, why,
+                        [&](store::Txn& t, const KeyRotation& k) {
+                          auto e = operator_event("signing_key_rotated", "",
+                                                  {{"kid", k.kid}, {"retired_kid", k.retired_kid},
+                                                   {"dropped_kids", k.dropped}});
+                          return db->append_audit(t, e.canonical());
+                        });
+  if (!ok) {
     telemetry::log_error("key rotation failed", {{"error", why}});
     return 1;
   }
   telemetry::log_info("signing key rotated; restart running servers to sign with it",
-                      {{"kid", kid}});
+                      {{"kid", r.kid}, {"retired_kid", r.retired_kid}, {"dropped_kids", r.dropped}});
   telemetry::shutdown();
   return 0;
 }

@@ -1,6 +1,8 @@
 // The gatehouse subcommands. Each returns the process exit code.
 #pragma once
 
+#include "actors/keystore.hpp"
+#include "actors/logic/audit.hpp"
 #include "actors/logic/roles.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
@@ -34,19 +36,40 @@ int user_set_role(const CommonOptions& o, const UserOptions& u);
 int user_deactivate(const CommonOptions& o, const UserOptions& u);
 int user_list(const CommonOptions& o, const UserOptions& u);
 int import_users(const CommonOptions& o, const UserOptions& u);
-/// Walks the audit chain; exit 1 with the first broken link.
-int audit_verify(const CommonOptions& o);
+/// Walks the audit chain (MACs under the audit key) and, given `anchor` (the
+/// audit.file sink), checks the store's head is not behind the sink's last
+/// record; exit 1 with the first broken link, 2 without the key.
+int audit_verify(const CommonOptions& o, const std::string& anchor);
 /// The audit records after `after` as JSON lines on stdout.
 int audit_export(const CommonOptions& o, std::uint64_t after);
 
 // Shared start-up steps (commands.cpp).
 bool load_config(const CommonOptions& o, config::Config& cfg);
 std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg);
-/// Config, logging and the store, for the offline commands; null with the
-/// exit code to return.
+/// Config, logging, the store (created when new) and its audit key, for the
+/// server and the offline commands that write; null with the exit code to return.
 std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
-/// An offline read-only command: runs `fn` with the store and a read
-/// transaction and returns its exit code (or the set-up's on failure).
-int with_read(const CommonOptions& o, const std::function<int(store::Store&, const store::Txn&)>& fn);
+/// An offline read-only command: opens an existing store read-only (exit 2
+/// when there is none), runs `fn` with it and a read transaction and returns
+/// its exit code (or the set-up's on failure).
+int with_read(const CommonOptions& o,
+              const std::function<int(const config::Config&, store::Store&, const store::Txn&)>& fn);
+
+/// The audit key file of `cfg`; empty with `why` when it lies inside the store folder.
+std::string audit_key_path(const config::Config& cfg, std::string& why);
+/// An audit event done by the operator at this shell: actor_user_id is
+/// "cli:<unix user name>" (the real uid's), user_agent "gatehouse-cli".
+logic::AuditEvent operator_event(std::string type, std::string subject_user_id,
+                                 nlohmann::json details = nlohmann::json::object());
+/// Walks the chain from record `from` (1: all of it; a later record: a tail
+/// check that trusts the link into it) to the head. `key` null: no key, only
+/// records before a keying can be checked. `last` gets the last seq checked.
+bool check_audit_chain(store::Store& db, const store::Txn& t, const AuditKey* key, std::uint64_t from,
+                       std::uint64_t& last, std::string& problem);
+/// Checks the store against the last record of a JSON-lines sink file:
+/// the store must hold that record, with the same MAC. No file or an empty
+/// one passes.
+bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string& sink_file,
+                        std::string& problem);
 
 }  // namespace gh::app

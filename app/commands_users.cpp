@@ -1,7 +1,9 @@
 // Operator commands on accounts: seed, user create|set-role|deactivate|list,
 // import. They work on the store directly, each in its own write transaction
 // (LMDB serialises them with a running server's writer), and apply the same
-// rules as the HTTP routes (actors/accounts.hpp, actors/logic/).
+// rules as the HTTP routes (actors/accounts.hpp, actors/logic/): the same
+// password policy, and every change appended to the audit chain in the same
+// transaction, with the operator ("cli:<unix user>") as actor.
 #include "actors/accounts.hpp"
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/clock.hpp"
@@ -52,7 +54,17 @@ int commit(store::Txn& t) {
   return 0;
 }
 
-// Creates an account with a password (hashed here). Returns the exit code.
+// Appends the audit record of a change in the change's transaction; prints why not.
+int audit(store::Store& db, store::Txn& t, const logic::AuditEvent& e) {
+  if (int rc = db.append_audit(t, e.canonical())) {
+    std::cerr << "gatehouse: cannot write the audit record: " << store::lmdb_error(rc) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+// Creates an account with a password (checked against the password policy
+// and hashed here). Returns the exit code.
 int create_account(store::Store& db, const config::Config& cfg, const std::string& raw_email,
                    const std::string& role, const char* password_var, bool verified) {
   std::string why;
@@ -61,8 +73,19 @@ int create_account(store::Store& db, const config::Config& cfg, const std::strin
     std::cerr << "gatehouse: " << why << "\n";
     return 2;
   }
+  auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
+                                            cfg.resolve(cfg.password.blocklist), why);
+  if (!policy) {
+    std::cerr << "gatehouse: " << why << "\n";
+    return 2;
+  }
   bool generated = false;
   auto password = password_from(password_var, generated);
+  if (auto bad = policy->check(password)) {
+    sodium_memzero(password.data(), password.size());
+    std::cerr << "gatehouse: password from " << password_var << " refused: " << *bad << "\n";
+    return 2;
+  }
   auto hash = logic::hash_password(password, params(cfg));
   if (!hash) return 1;
   store::User u;
@@ -83,6 +106,8 @@ int create_account(store::Store& db, const config::Config& cfg, const std::strin
     std::cerr << "gatehouse: an account with this email already exists\n";
     return 1;
   }
+  auto source = std::string(password_var) == "GATEHOUSE_ADMIN_PASSWORD" ? "seed" : "user create";
+  if (int code = audit(db, t, operator_event("user_created", u.id, {{"role", role}, {"via", source}}))) return code;
   if (int code = commit(t)) return code;
   std::cout << "created " << role << " " << u.email << " (id " << u.id << ")\n";
   if (generated) std::cout << "password (shown once): " << password << "\n";
@@ -130,7 +155,8 @@ int user_create(const CommonOptions& o, const UserOptions& u) {
   return create_account(*db, cfg, u.email, role, "GATEHOUSE_USER_PASSWORD", false);
 }
 
-// Loads the user named by --email, changes it, stores it.
+// Loads the user named by --email, changes it (`change` fills in the audit
+// event), stores it with the audit record.
 template <class Change>
 int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
   config::Config cfg;
@@ -144,41 +170,47 @@ int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
     std::cerr << "gatehouse: no user with email '" << u.email << "'\n";
     return 1;
   }
-  if (int c = change(cfg, *db, t, *user)) return c;
+  logic::AuditEvent event;
+  if (int c = change(cfg, *db, t, *user, event)) return c;
   user->updated_at = now_s();
   if ((rc = db->put_user(t, *user))) {
     std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
     return 1;
   }
+  if (int c = audit(*db, t, event)) return c;
   return commit(t);
 }
 
 int user_set_role(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, store::User& user) {
+  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, store::User& user,
+                               logic::AuditEvent& event) {
     auto roles = load_roles(cfg);
     if (!roles || !roles->exists(u.role)) {
       std::cerr << "gatehouse: unknown role '" << u.role << "'\n";
       return 2;
     }
     std::cout << user.email << ": role " << user.role << " -> " << u.role << "\n";
+    event = operator_event("role_changed", user.id, {{"from", user.role}, {"to", u.role}});
     user.role = u.role;
     return 0;
   });
 }
 
 int user_deactivate(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, store::User& user) {
+  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, store::User& user,
+                              logic::AuditEvent& event) {
     if (int rc = deactivate_account(db, t, user)) {
       std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
       return 1;
     }
+    event = operator_event("user_deactivated", user.id);
     std::cout << user.email << ": deactivated; sessions and API tokens revoked\n";
     return 0;
   });
 }
 
 int user_list(const CommonOptions& o, const UserOptions& u) {
-  return with_read(o, [&](store::Store& db, const store::Txn& t) {
+  return with_read(o, [&](const config::Config&, store::Store& db, const store::Txn& t) {
     db.users_by_email(t, "", false, [&](const store::User& user) {
       if (u.role.empty() || user.role == u.role)
         std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
@@ -192,7 +224,9 @@ int user_list(const CommonOptions& o, const UserOptions& u) {
 }
 
 // JSON lines {email, password_hash, role?, full_name?, username?}; a bad
-// line is reported with its number and nothing of it is imported.
+// line is reported with its number and nothing of it is imported. The hashes
+// are not plaintext, so the password policy cannot apply; every imported
+// account gets its user_created audit record.
 int import_users(const CommonOptions& o, const UserOptions& u) {
   config::Config cfg;
   int code = 0;
@@ -252,8 +286,12 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
       std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
       return 1;
     }
-    if (conflict) reject("email or username already exists");
-    else ++imported;
+    if (conflict) {
+      reject("email or username already exists");
+      continue;
+    }
+    if (int c = audit(*db, t, operator_event("user_created", user.id, {{"role", role}, {"via", "import"}}))) return c;
+    ++imported;
   }
   if (int c = commit(t)) return c;
   std::cout << "imported " << imported << " users, " << bad << " lines rejected\n";

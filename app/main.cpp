@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   auto* keys = cli.add_subcommand("keys", "signing keys");
   keys->require_subcommand(1);
   auto* rotate = keys->add_subcommand(
-      "rotate", "make a new signing key; the previous one stays in the JWKS for verification");
+      "rotate", "make a new signing key; retired keys stay in the JWKS until every token they signed has expired");
   common(rotate);
 
   auto* seed = cli.add_subcommand(
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   auto* deactivate = user->add_subcommand("deactivate", "deactivate an account; revokes its sessions and API tokens");
   common(deactivate);
   deactivate->add_option("--email", u.email, "email")->required();
-  auto* list = user->add_subcommand("list", "list accounts as JSON lines");
+  auto* list = user->add_subcommand("list", "list accounts as JSON lines; read-only");
   common(list);
   list->add_option("--role", u.role, "only this role");
 
@@ -60,15 +60,19 @@ int main(int argc, char** argv) {
 
   auto* audit = cli.add_subcommand("audit", "the tamper-evident audit log");
   audit->require_subcommand(1);
-  auto* verify = audit->add_subcommand("verify", "walk the hash chain and report the first broken link");
+  auto* verify = audit->add_subcommand(
+      "verify", "walk the MAC chain (needs audit.key_file) and report the first broken link; read-only");
   common(verify);
+  std::string anchor;
+  verify->add_option("--anchor", anchor,
+                     "the audit.file sink (JSON lines): fail when the store's head is behind its last record");
   std::uint64_t after = 0;
-  auto* exp = audit->add_subcommand("export", "write the audit records as JSON lines");
+  auto* exp = audit->add_subcommand("export", "write the audit records as JSON lines; read-only");
   common(exp);
   exp->add_option("--after", after, "only records after this sequence number");
 
   CLI11_PARSE(cli, argc, argv);
-  if (verify->parsed()) return gh::app::audit_verify(o);
+  if (verify->parsed()) return gh::app::audit_verify(o, anchor);
   if (exp->parsed()) return gh::app::audit_export(o, after);
   if (seed->parsed()) return gh::app::seed(o);
   if (create->parsed()) return gh::app::user_create(o, u);

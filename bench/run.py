@@ -204,6 +204,7 @@ class Gatehouse:
         "GATEHOUSE_RATE_LIMIT_REFRESH_IP": "1000000",
         "GATEHOUSE_NOTIFY_DRIVER": "file",
         "GATEHOUSE_LOG_LEVEL": "info",
+        "GATEHOUSE_METRICS_LISTEN": "127.0.0.1:0",  # never collide with a running server's 9464
     }
 
     def __init__(self, binary, store):

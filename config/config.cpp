@@ -127,6 +127,13 @@ std::vector<Binding> bindings(Config& c) {
       str_key("store.path", c.store.path),
       int_key("store.map_size_mb", c.store.map_size_mb, 1, 1ll << 24),
       int_key("store.max_batch", c.store.max_batch, 1, 100'000),
+      int_key("store.warn_fill_percent", c.store.warn_fill_percent, 1, 100),
+      int_key("limits.api_tokens_per_user", c.limits.api_tokens_per_user, 1, 100'000),
+      int_key("limits.sessions_per_user", c.limits.sessions_per_user, 1, 100'000),
+      int_key("limits.prune_interval_s", c.limits.prune_interval_s, 1, 7 * 86'400),
+      int_key("limits.prune_batch", c.limits.prune_batch, 1, 100'000),
+      int_key("limits.expired_retention_s", c.limits.expired_retention_s, 0, 400 * 86'400),
+      str_key("metrics.listen", c.metrics.listen),
       int_key("hashing.ops_limit", c.hashing.ops_limit, 1, 64),
       int_key("hashing.mem_limit_kib", c.hashing.mem_limit_kib, 8, 4ll << 20),
       int_key("hashing.workers", c.hashing.workers, 0, 256),
@@ -153,6 +160,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("avatars.max_bytes", c.avatars.max_bytes, 1024, 64ll << 20),
       str_key("public.url", c.public_.url),
       str_key("notify.driver", c.notify.driver),
+      bool_key("notify.log_secrets", c.notify.log_secrets),
       str_key("notify.from", c.notify.from),
       str_key("notify.file_dir", c.notify.file_dir),
       str_key("notify.smtp_url", c.notify.smtp_url),
@@ -170,6 +178,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
+      str_key("audit.key_file", c.audit.key_file),
       str_key("audit.file", c.audit.file),
       str_key("audit.webhook_url", c.audit.webhook_url),
       str_key("audit.webhook_secret", c.audit.webhook_secret),
@@ -198,12 +207,20 @@ void validate(const Config& c) {
     bad("notify.driver", "must be log, file, smtp or webhook");
   if (d == "webhook" && (c.notify.webhook_url.empty() || c.notify.webhook_secret.empty()))
     bad("notify.webhook_url", "the webhook driver needs notify.webhook_url and notify.webhook_secret");
+  for (const auto& o : c.auth.redirect_origins) {
+    bool http = o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0;
+    if (!http || o.find_first_of("/?#", o.find("://") + 3) != std::string::npos || o.size() <= o.find("://") + 3)
+      bad("auth.redirect_origins", "'" + o + "' is not an http(s) origin (scheme://host[:port], no path)");
+  }
   const auto& lvl = c.log.level;
   if (lvl != "debug" && lvl != "info" && lvl != "warn" && lvl != "error")
     bad("log.level", "must be debug, info, warn or error");
   if (c.password.min_length > c.password.max_bytes)
     bad("password.min_length", "must not exceed password.max_bytes");
   if (c.tokens.issuer.empty()) bad("tokens.issuer", "must not be empty");
+  std::string host, why;
+  int port = 0;
+  if (!c.metrics.listen.empty() && !parse_listen(c.metrics.listen, host, port, why)) bad("metrics.listen", why);
   if (c.tokens.audience.empty()) bad("tokens.audience", "must not be empty");
 }
 
@@ -241,6 +258,25 @@ Config Config::load(const std::string& path, const std::map<std::string, std::st
   return c;
 }
 
+bool parse_listen(const std::string& listen, std::string& host, int& port, std::string& why) {
+  auto colon = listen.rfind(':');
+  port = -1;
+  if (colon != std::string::npos) {
+    try {
+      std::size_t used = 0;
+      port = std::stoi(listen.substr(colon + 1), &used);
+      if (used != listen.size() - colon - 1) port = -1;
+    } catch (...) {
+    }
+  }
+  if (port < 0 || port > 65535) {
+    why = "listen address must be host:port, not '" + listen + "'";
+    return false;
+  }
+  host = listen.substr(0, colon);
+  return true;
+}
+
 std::map<std::string, std::string> Config::process_env() {
   std::map<std::string, std::string> out;
   for (char** e = environ; e && *e; ++e) {
@@ -256,6 +292,17 @@ std::string Config::resolve(const std::string& p) const {
   std::filesystem::path fp(p);
   if (fp.is_absolute()) return p;
   return (std::filesystem::path(config_dir) / fp).string();
+}
+
+}  // namespace gh::config
+
+namespace gh::config {
+
+std::string Config::audit_key_path() const {
+  if (!audit.key_file.empty()) return audit.key_file;
+  auto p = store.path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p + ".audit-key";
 }
 
 }  // namespace gh::config

@@ -86,6 +86,37 @@ struct Store {
   /// amortise the fsync further but delay the first write of a batch less than
   /// the fsync itself does, so the cap only bounds the latency of a huge burst.
   int max_batch = 512;
+  /// A warning is logged when the store's pages in use pass this share of
+  /// map_size_mb (also exported as gatehouse_store_used_bytes / _map_bytes).
+  /// Default: 80 (%).
+  int warn_fill_percent = 80;
+};
+
+/// Per-user quotas and the background prune of dead records (actors/janitor.cpp).
+struct Limits {
+  /// Live (unrevoked, unexpired) API tokens a user may hold; one more is 409. Default: 50.
+  int api_tokens_per_user = 50;
+  /// Live sessions a user may hold; a login beyond it revokes the user's least
+  /// recently used session (reason "session_limit"). Default: 100.
+  int sessions_per_user = 100;
+  /// Seconds between prune passes (each also checks the store fill). Default: 300.
+  int prune_interval_s = 300;
+  /// Records looked at per prune step, one writer op each, so a pass never
+  /// holds the writer long. Default: 1000.
+  int prune_batch = 1000;
+  /// How long a record is kept after its expiry (an expired API token stays
+  /// listed that long). Revoked API tokens and used one-time tokens go at the
+  /// next pass; sessions (revoked or not) and their refresh tokens only after
+  /// their absolute expiry, for reuse detection. Default: 86400 (1 day).
+  int expired_retention_s = 86'400;
+};
+
+/// The Prometheus exposition's own listener (never the API port).
+struct Metrics {
+  /// host:port of the metrics listener, serving GET /metrics. Port 0 picks a
+  /// free port (logged at start as "metrics" in the "listening" line); "" = off.
+  /// Default: "127.0.0.1:9464" (loopback only).
+  std::string listen = "127.0.0.1:9464";
 };
 
 struct Hashing {
@@ -182,6 +213,10 @@ struct Notify {
   /// log | file | smtp | webhook. Default: "log" (prints links in the log:
   /// development only; a warning is logged at start-up).
   std::string driver = "log";
+  /// log driver: print links with their live token. Default: false (the
+  /// token is replaced by "…redacted…"). Development only: whoever reads
+  /// the log can sign in as anyone who asked for a link.
+  bool log_secrets = false;
   /// From address of emails. Default: "Gatehouse <no-reply@localhost>".
   std::string from = "Gatehouse <no-reply@localhost>";
   /// file driver: outbox folder of .eml files. Default: "var/outbox".
@@ -222,7 +257,15 @@ struct Auth {
 };
 
 struct AuditSinks {
-  /// Also append every audit record, as a JSON line, to this file. Default: "" (off).
+  /// The MAC key of the audit chain (32 random bytes, created with mode 0600
+  /// on first start). Keep it OUTSIDE the data folder, ideally in a secret
+  /// store or on a separate mount: whoever can write the store and read this
+  /// file can rewrite the chain undetected. Must not be inside store.path.
+  /// Default: "" = "<store.path>.audit-key", beside the store folder.
+  std::string key_file;
+  /// Also append every audit record, as a JSON line, to this file; each line
+  /// carries its seq and MAC, so the last line anchors the chain's head
+  /// (`gatehouse audit verify --anchor FILE`). Default: "" (off).
   std::string file;
   /// Also POST every batch of audit records (a JSON array) here, signed like
   /// notification webhooks (X-Gatehouse-Signature: sha256=HMAC of the body).
@@ -243,10 +286,16 @@ struct Log {
   std::string level = "info";
 };
 
+/// Splits "host:port" (port 0-65535); false with `why` otherwise. Shared by
+/// server.listen and metrics.listen.
+bool parse_listen(const std::string& listen, std::string& host, int& port, std::string& why);
+
 struct Config {
   Server server;
   RateLimit rate_limit;
   Store store;
+  Limits limits;
+  Metrics metrics;
   Hashing hashing;
   Password password;
   Tokens tokens;
@@ -271,6 +320,9 @@ struct Config {
 
   /// Resolves a path from the config against config_dir.
   std::string resolve(const std::string& p) const;
+
+  /// audit.key_file, or its default beside store.path.
+  std::string audit_key_path() const;
 };
 
 }  // namespace gh::config

@@ -40,6 +40,8 @@ GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
 GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
 GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
 GH_HEADER(CspHeader, "Content-Security-Policy")
+GH_HEADER(FrameOptionsHeader, "X-Frame-Options")
+GH_HEADER(ReferrerPolicyHeader, "Referrer-Policy")
 GH_HEADER(ContentDispositionHeader, "Content-Disposition")
 
 int status_of(Errc e) {
@@ -110,6 +112,12 @@ void Responder::raw(int status, const std::string& body, const std::string& cont
   send(status, &body, extra, content_type, max_age_s);
 }
 
+void Responder::page(int status, const std::string& body, const std::string& content_type) {
+  Extra extra;
+  extra.page = true;
+  send(status, &body, extra, content_type, 0);
+}
+
 void Responder::error(int status, std::string_view code, std::string_view description,
                       Extra extra) {
   json(status, {{"error", code}, {"error_description", description}, {"request_id", request_id_}},
@@ -150,6 +158,11 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
   if (!extra.content_security_policy.empty()) h.add<CspHeader>(extra.content_security_policy);
   if (!extra.content_disposition.empty()) h.add<ContentDispositionHeader>(extra.content_disposition);
+  if (extra.page) {
+    h.add<CspHeader>(kPageCsp);
+    h.add<FrameOptionsHeader>("DENY");
+    h.add<ReferrerPolicyHeader>("no-referrer");
+  }
   h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, server_span_.span_id(), true}));
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {

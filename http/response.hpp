@@ -14,11 +14,12 @@
 // Responder enqueues only under the gate's lock, while it is open.
 //
 // Every answer gets X-Request-Id, Cache-Control: no-store, nosniff and an
-// explicit Connection header, and writes one access-log line. After a
-// `Connection: close` answer the server shuts its side of the socket once
-// the answer is written (the client sees the end at once; Pistache releases
-// the descriptor when the client closes, at the latest at the keep-alive
-// timeout).
+// explicit Connection header, and writes one access-log line. Hosted pages
+// and their files (page()) also get kPageCsp, X-Frame-Options: DENY and
+// Referrer-Policy: no-referrer. After a `Connection: close` answer the
+// server shuts its side of the socket once the answer is written (the
+// client sees the end at once; Pistache releases the descriptor when the
+// client closes, at the latest at the keep-alive timeout).
 #pragma once
 
 #include "actors/errors.hpp"
@@ -49,6 +50,13 @@ struct WriteGate {
   bool close_after = false;
 };
 
+/// The Content-Security-Policy of every hosted page (link pages, dashboard):
+/// scripts, styles and fetches from this origin only, nothing inline, never
+/// framed.
+inline constexpr const char* kPageCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// Optional headers of an answer.
 struct Extra {
   std::string set_cookie;
@@ -58,6 +66,7 @@ struct Extra {
   int ratelimit_limit = -1;  ///< with the two below: RateLimit-* headers when >= 0
   int ratelimit_remaining = 0;
   int ratelimit_reset_s = 0;
+  bool page = false;  ///< the hosted-page headers (see page())
   std::string content_security_policy;  ///< e.g. "sandbox" for an avatar
   std::string content_disposition;
 };
@@ -81,6 +90,9 @@ class Responder {
   /// A non-JSON body (an image) with its type and a public cache lifetime.
   void raw(int status, const std::string& body, const std::string& content_type, int max_age_s,
            const Extra& extra = {});
+  /// A hosted page or one of its files: raw() (not cached) with kPageCsp,
+  /// X-Frame-Options: DENY and Referrer-Policy: no-referrer.
+  void page(int status, const std::string& body, const std::string& content_type);
   /// The error shape: {"error", "error_description", "request_id"}.
   void error(int status, std::string_view code, std::string_view description,
              Extra extra = {});

@@ -6,7 +6,6 @@
 
 #include "actors/logic/email.hpp"
 #include "http/context.hpp"
-#include "telemetry/metrics.hpp"
 
 namespace gh::http {
 namespace {
@@ -209,8 +208,6 @@ void revoke_session(Ctx& c) {
                         });
 }
 
-void metrics(Ctx& c) { c.res->raw(200, telemetry::metrics_text(), "text/plain; version=0.0.4; charset=utf-8", 0); }
-
 void jwks(Ctx& c) { c.res->json(200, c.app.services.keys()->jwks()); }
 
 void discovery(Ctx& c) {
@@ -239,7 +236,6 @@ void install_routes(Router& r) {
   r.add(Method::Get, "/auth/sessions", Access::bearer_session(), list_sessions);
   r.add(Method::Delete, "/auth/sessions/{id}", Access::bearer_session(), revoke_session);
   r.add(Method::Get, "/.well-known/jwks.json", anyone, jwks);
-  r.add(Method::Get, "/metrics", anyone, metrics);
   r.add(Method::Get, "/.well-known/openid-configuration", anyone, discovery);
   install_profile_routes(r);
   install_admin_routes(r);

@@ -6,7 +6,8 @@
 #include "actors/logic/base64url.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
-#include "http/dashboard_html.hpp"
+#include "http/assets.hpp"
+#include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
 
 #include <map>
@@ -144,9 +145,19 @@ void list_audit(Ctx& c) {
 }
 
 // The dashboard page itself carries no data, so anyone may load it; every
-// number on it comes from /metrics and the admin APIs, called with the
+// number on it comes from /admin/metrics and the admin APIs, called with the
 // admin's access token (typed in, or passed as #token=… in the URL).
-void dashboard(Ctx& c) { c.res->raw(200, kDashboardHtml, "text/html; charset=utf-8", 0); }
+void dashboard(Ctx& c) { c.res->page(200, kDashboardHtml, "text/html; charset=utf-8"); }
+void dashboard_js(Ctx& c) { c.res->page(200, kDashboardJs, "text/javascript; charset=utf-8"); }
+void dashboard_css(Ctx& c) { c.res->page(200, kDashboardCss, "text/css; charset=utf-8"); }
+
+// GET /admin/metrics: the Prometheus exposition for the dashboard, behind a
+// permission. Scrapers use the metrics listener ([metrics] listen) instead:
+// the API port has no anonymous /metrics, since the counters tell existing
+// accounts from unknown ones.
+void admin_metrics(Ctx& c) {
+  c.res->raw(200, telemetry::metrics_text(), "text/plain; version=0.0.4; charset=utf-8", 0);
+}
 
 // GET /admin/traces?limit=N: recent spans grouped by trace, newest trace last.
 void list_traces(Ctx& c) {
@@ -241,6 +252,9 @@ void install_admin_routes(Router& r) {
   r.add(Method::Get, "/admin/audit/stream", Access::needs("audit:read"), stream_audit);
   r.add(Method::Get, "/admin/traces", Access::needs("traces:read"), list_traces);
   r.add(Method::Get, "/admin/dashboard", Access::anyone(), dashboard);
+  r.add(Method::Get, "/admin/metrics", Access::needs("metrics:read"), admin_metrics);
+  r.add(Method::Get, "/admin/dashboard.js", Access::anyone(), dashboard_js);
+  r.add(Method::Get, "/admin/dashboard.css", Access::anyone(), dashboard_css);
   r.add(Method::Get, "/admin/audit", Access::needs("audit:read"), list_audit);
   const auto read = Access::needs("users:read"), write = Access::needs("users:write");
   r.add(Method::Get, "/admin/users", read, list_users);

@@ -2,7 +2,16 @@
 // password change. Requests for a link answer 202 alike whether the email has
 // an account. GET on a link only shows a page (mail scanners follow links);
 // the page's button POSTs the token, which is what consumes it.
+//
+// A magic link's redirect is bound to its token when the link is asked for
+// (allowed origins, http(s) only) and never read from the link's URL. Using
+// such a link gives the page the redirect URL with a 60-second code, which
+// the application's backend exchanges for tokens: no token is ever in a URL.
+#include "actors/logic/base64url.hpp"
+#include "actors/logic/clock.hpp"
 #include "actors/logic/mail.hpp"
+#include "actors/logic/redirect.hpp"
+#include "http/assets.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 
@@ -11,13 +20,6 @@ namespace {
 
 using Pistache::Http::Method;
 using nlohmann::json;
-
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  auto path = url.find_first_of("/?#", scheme + 3);
-  return path == std::string::npos ? url : url.substr(0, path);
-}
 
 void accepted(const std::shared_ptr<Responder>& res) {
   res->json(202, {{"status", "accepted"},
@@ -32,13 +34,9 @@ void ask_link(Ctx& c, const char* purpose) {
   if (!get_string(c, *body, "email", raw, true) || !get_string(c, *body, "redirect_to", redirect, false)) return;
   auto email = email_field(c, raw);
   if (!email) return;
-  if (!redirect.empty()) {
-    const auto& allowed = c.app.cfg.auth.redirect_origins;
-    auto o = origin_of(redirect);
-    if (o.empty() || (o != origin_of(c.app.cfg.public_.url) &&
-                      std::find(allowed.begin(), allowed.end(), o) == allowed.end()))
-      return c.res->error(400, "invalid_request", "redirect_to is not an allowed origin");
-  }
+  if (!redirect.empty() &&
+      !logic::redirect_allowed(redirect, c.app.cfg.public_.url, c.app.cfg.auth.redirect_origins))
+    return c.res->error(400, "invalid_request", "redirect_to must be an http(s) URL of an allowed origin");
   if (!c.rate_ok(std::string("link|acct|") + *email, c.app.cfg.rate_limit.login_account)) return;
   c.app.services.request_link(LinkRequest{purpose, *email, redirect, c.client},
                               [res = c.res](Expected<bool>) { accepted(res); });
@@ -53,43 +51,54 @@ void send_verification(Ctx& c) {
                               [res = c.res](Expected<bool>) { accepted(res); });
 }
 
-// The page a link opens. Values reach the script through escaped data
-// attributes, never as code.
-void link_page(Ctx& c, const char* title, const char* action, bool password_field) {
-  auto q = [&](const char* k) {
-    auto v = c.req.query().get(k);
-    return v ? *v : std::string();
-  };
-  std::string html = R"(<!doctype html><html><head><meta charset="utf-8"><title>)" + std::string(title) +
-                     R"(</title><meta name="viewport" content="width=device-width"></head>
-<body style="font-family:sans-serif;max-width:28rem;margin:3rem auto">
-<h1>)" + title + R"(</h1>
-<form id="f" data-action=")" + action + R"(" data-token=")" + logic::html_escape(q("token")) +
-                     R"(" data-redirect=")" + logic::html_escape(q("redirect_to")) + R"(">)" +
-                     (password_field ? R"(<p><label>New password <input type="password" name="p" required minlength="8" autocomplete="new-password"></label></p>)" : "") +
-                     R"(<button type="submit">Continue</button></form><p id="m"></p>
-<script>
-const f = document.getElementById('f'), m = document.getElementById('m');
-f.addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const body = {token: f.dataset.token};
-  if (f.p) body.new_password = f.p.value;
-  if (f.dataset.action.endsWith('/verify')) body.use_cookie = true;
-  const r = await fetch(f.dataset.action, {method: 'POST', credentials: 'same-origin',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-  const j = await r.json();
-  if (!r.ok) { m.textContent = j.error_description || 'This link is invalid or has expired.'; return; }
-  if (f.dataset.redirect && j.access_token) {
-    location.href = f.dataset.redirect + '#access_token=' + encodeURIComponent(j.access_token);
-  } else { m.textContent = 'Done. You can close this page.'; f.hidden = true; }
-});
-</script></body></html>)";
-  c.res->raw(200, html, "text/html; charset=utf-8", 0);
+// The page a link opens. The token reaches the script through an escaped
+// data attribute, never as code; the script and style are files
+// (/auth/link.js, /auth/link.css) so the page's CSP allows no inline code.
+// `who` (magic links) names the account the click signs in to, against
+// login CSRF: empty when the token is not live, and the page says so.
+void link_page(Ctx& c, const char* title, const char* action, bool password_field,
+               const std::optional<std::string>& who = std::nullopt) {
+  auto v = c.req.query().get("token");
+  auto token = v ? *v : std::string();
+  std::string html = R"(<!doctype html><html lang="en"><head><meta charset="utf-8"><title>)" + std::string(title) +
+                     R"(</title><meta name="viewport" content="width=device-width">)" +
+                     R"(<link rel="stylesheet" href="/auth/link.css"></head><body><h1>)" + title + "</h1>";
+  if (who && who->empty()) {
+    html += R"(<p id="m">This link is invalid or has expired.</p></body></html>)";
+    return c.res->page(200, html, "text/html; charset=utf-8");
+  }
+  if (who)
+    html += R"(<p id="who">This signs you in as <strong>)" + logic::html_escape(*who) +
+            R"(</strong>. If that is not your account, close this page.</p>)";
+  html += R"(<form id="f" data-action=")" + std::string(action) + R"(" data-token=")" + logic::html_escape(token) +
+          R"(")" + (who ? R"( data-cookie="1")" : "") + ">" +
+          (password_field ? R"(<p><label>New password <input type="password" name="p" required minlength="8" autocomplete="new-password"></label></p>)" : "") +
+          R"(<button type="submit">Continue</button></form><p id="m"></p><script src="/auth/link.js"></script></body></html>)";
+  c.res->page(200, html, "text/html; charset=utf-8");
 }
 
-void magic_page(Ctx& c) { link_page(c, "Sign in", "/auth/magic-link/verify", false); }
+// The email of the account a live magic-link token signs in to; "" when the
+// token is unknown, used, expired or its account inactive. Reads only.
+std::optional<std::string> magic_link_account(Ctx& c) {
+  auto v = c.req.query().get("token");
+  auto t = c.read_txn();
+  if (!t) return std::nullopt;
+  auto otp = c.app.store.otp(*t, logic::blake2b256(v ? *v : std::string()));
+  if (!otp || otp->used || otp->purpose != "magic" || otp->expires_at <= now_s()) return std::string();
+  auto u = c.app.store.user(*t, otp->user_id);
+  return u && u->active ? u->email : std::string();
+}
+
+void magic_page(Ctx& c) {
+  auto who = magic_link_account(c);
+  if (!who) return;  // answered 503
+  link_page(c, "Sign in", "/auth/magic-link/verify", false, who);
+}
 void verify_page(Ctx& c) { link_page(c, "Confirm your email", "/auth/verify-email", false); }
 void reset_page(Ctx& c) { link_page(c, "Choose a new password", "/auth/password/reset", true); }
+
+void link_js(Ctx& c) { c.res->page(200, kLinkJs, "text/javascript; charset=utf-8"); }
+void link_css(Ctx& c) { c.res->page(200, kLinkCss, "text/css; charset=utf-8"); }
 
 void redeem_magic(Ctx& c) {
   auto body = c.json_body({"token", "use_cookie"});
@@ -100,8 +109,27 @@ void redeem_magic(Ctx& c) {
   c.app.services.redeem_magic_link(std::move(token), c.client,
                                    [res = c.res, &cfg = c.app.cfg, cookie](Expected<AuthResult> r) {
                                      if (!r.ok()) return res->failure(r.failure());
+                                     if (!r.value().redirect_to.empty()) {
+                                       res->set_user(r.value().user.id);
+                                       return res->json(200, {{"status", "redirect"},
+                                                              {"redirect_to", r.value().redirect_to}});
+                                     }
                                      answer_auth(res, cfg, r.value(), cookie, 200);
                                    });
+}
+
+// POST /auth/magic-link/exchange {code}: the application's backend turns the
+// code from its redirect into tokens, like a login.
+void exchange_code(Ctx& c) {
+  auto body = c.json_body({"code"});
+  if (!body) return;
+  std::string code;
+  if (!get_string(c, *body, "code", code, true)) return;
+  c.app.services.exchange_magic_code(std::move(code), c.client,
+                                     [res = c.res, &cfg = c.app.cfg](Expected<AuthResult> r) {
+                                       if (!r.ok()) return res->failure(r.failure());
+                                       answer_auth(res, cfg, r.value(), false, 200);
+                                     });
 }
 
 void verify_email(Ctx& c) {
@@ -156,6 +184,9 @@ void install_link_routes(Router& r) {
   r.add(Method::Post, "/auth/magic-link", anyone, magic_link, "link");
   r.add(Method::Get, "/auth/magic-link", anyone, magic_page);
   r.add(Method::Post, "/auth/magic-link/verify", anyone, redeem_magic, "login");
+  r.add(Method::Post, "/auth/magic-link/exchange", anyone, exchange_code, "login");
+  r.add(Method::Get, "/auth/link.js", anyone, link_js);
+  r.add(Method::Get, "/auth/link.css", anyone, link_css);
   r.add(Method::Post, "/auth/verify-email/send", Access::signed_in(), send_verification, "link");
   r.add(Method::Get, "/auth/verify-email", anyone, verify_page);
   r.add(Method::Post, "/auth/verify-email", anyone, verify_email, "login");

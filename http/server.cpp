@@ -304,28 +304,14 @@ Server::~Server() { stop(); }
 
 bool Server::start(const std::string& listen, std::string& why) {
   const auto& cfg = impl_->cfg;
-  auto colon = listen.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    try {
-      std::size_t used = 0;
-      port = std::stoi(listen.substr(colon + 1), &used);
-      if (used != listen.size() - colon - 1) port = -1;
-    } catch (...) {
-    }
-  }
-  if (port < 0 || port > 65535) {
-    why = "listen address must be host:port, not '" + listen + "'";
-    return false;
-  }
-  impl_->host = listen.substr(0, colon);
+  int port = 0;
+  if (!config::parse_listen(listen, impl_->host, port, why)) return false;
 
-  std::unordered_set<std::string> blocklist;
-  if (!logic::PasswordPolicy::load_blocklist(cfg.resolve(cfg.password.blocklist), blocklist, why))
-    return false;
+  auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
+                                            cfg.resolve(cfg.password.blocklist), why);
+  if (!policy) return false;
   impl_->shared.reset(new Shared{
-      App{cfg, impl_->store, impl_->services,
-          logic::PasswordPolicy(cfg.password.min_length, cfg.password.max_bytes, std::move(blocklist)),
+      App{cfg, impl_->store, impl_->services, std::move(*policy),
           AuthCheck(cfg, impl_->store, impl_->services), impl_->roles,
           logic::RateLimiter(cfg.rate_limit.max_keys), {}},
       {}});

@@ -13,23 +13,31 @@ Env::~Env() {
   if (env_) mdb_env_close(env_);
 }
 
-int Env::open(const std::string& path, std::size_t map_size, unsigned max_dbs) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return errno;
-  int rc = mdb_env_create(&env_);
-  if (rc) return rc;
-  if ((rc = mdb_env_set_mapsize(env_, map_size)) || (rc = mdb_env_set_maxdbs(env_, max_dbs)) ||
-      (rc = mdb_env_set_maxreaders(env_, 512)))
+int Env::open(const std::string& path, std::size_t map_size, unsigned max_dbs, bool read_only) {
+  if (!read_only && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+  auto attempt = [&](unsigned flags) {
+    int rc = mdb_env_create(&env_);
+    if (rc) return rc;
+    if ((rc = mdb_env_set_mapsize(env_, map_size)) || (rc = mdb_env_set_maxdbs(env_, max_dbs)) ||
+        (rc = mdb_env_set_maxreaders(env_, 512)) || (rc = mdb_env_open(env_, path.c_str(), flags, 0600))) {
+      mdb_env_close(env_);
+      env_ = nullptr;
+    }
     return rc;
+  };
   // MDB_NOTLS: read transactions are not tied to threads (actors move between
   // threads). Commits stay fully synced: durability comes from group commit.
-  rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0600);
-  if (rc) {
-    mdb_env_close(env_);
-    env_ = nullptr;
-    return rc;
+  unsigned flags = MDB_NOTLS | (read_only ? MDB_RDONLY : 0u);
+  int rc = attempt(flags);
+  // A read-only copy (chmod a-w, or files owned by someone else): the lock
+  // file cannot be opened for writing. Nobody can write such a copy, so it is
+  // read without the lock table.
+  if (rc == EACCES && read_only) rc = attempt(flags | MDB_NOLOCK);
+  if (rc) return rc;
+  if (!read_only) {
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
   }
-  int dead = 0;
-  mdb_reader_check(env_, &dead);
   return 0;
 }
 

@@ -36,7 +36,9 @@ class Env {
 
   /// Opens (creating) the environment in folder `path`. Returns an LMDB code.
   /// Stale reader slots left by a crashed process are cleared here.
-  int open(const std::string& path, std::size_t map_size, unsigned max_dbs);
+  /// `read_only`: MDB_RDONLY, nothing is created; when the lock file cannot
+  /// be written (a read-only copy) the environment is read without locks.
+  int open(const std::string& path, std::size_t map_size, unsigned max_dbs, bool read_only = false);
   MDB_env* get() const { return env_; }
 
  private:

@@ -167,10 +167,11 @@ json bin(const std::string& s) { return json::binary(std::vector<std::uint8_t>(s
 
 }  // namespace
 
-std::string audit_chain_hash(const std::string& prev, const std::string& canonical) {
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical, const std::string& key) {
   std::string in = prev + canonical, out(32, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                     reinterpret_cast<const unsigned char*>(in.data()), in.size(), nullptr, 0);
+                     reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                     key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()), key.size());
   return out;
 }
 
@@ -294,12 +295,15 @@ bool decode(std::string_view bytes, Avatar& r) {
 }
 
 std::string encode(const OneTimeToken& r) {
-  return pack({{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}});
+  json j{{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}};
+  if (!r.redirect_to.empty()) j["r"] = r.redirect_to;
+  return pack(j);
 }
 
 bool decode(std::string_view bytes, OneTimeToken& r) {
   r = OneTimeToken{};
-  return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used}});
+  return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used},
+                        {"r", &r.redirect_to, false}});
 }
 
 }  // namespace gh::store

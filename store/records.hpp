@@ -69,13 +69,18 @@ struct ApiKey {
   bool revoked = false;
 };
 
-/// A one-time token (magic link, email verification, password reset). Only
-/// its hash is stored (the table key).
+/// A one-time token (magic link, email verification, password reset, or the
+/// short-lived code a magic link with a redirect hands to the application).
+/// Only its hash is stored (the table key).
 struct OneTimeToken {
-  std::string purpose;  ///< "magic", "verify" or "reset"
+  std::string purpose;  ///< "magic", "verify", "reset" or "code"
   std::string user_id;
   std::int64_t expires_at = 0;
   bool used = false;
+  /// magic: where the browser goes after the click, with a code (checked
+  /// when the link was asked for). Optional key "r": records written before
+  /// it existed decode with "" (no redirect).
+  std::string redirect_to;
 };
 
 /// An uploaded avatar image.
@@ -92,9 +97,10 @@ struct SigningKey {
   std::int64_t created_at = 0;
 };
 
-/// The audit chain link: BLAKE2b-256(prev || canonical). STABLE: see
-/// actors/logic/audit.hpp.
-std::string audit_chain_hash(const std::string& prev, const std::string& canonical);
+/// The audit chain link: BLAKE2b-256(prev || canonical), keyed with `key`
+/// (a MAC) when it is not empty. STABLE: see actors/logic/audit.hpp.
+std::string audit_chain_hash(const std::string& prev, const std::string& canonical,
+                             const std::string& key = std::string());
 
 std::string encode(const User& r);
 std::string encode(const Session& r);

@@ -1,5 +1,8 @@
 #include "store/store.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 namespace gh::store {
 namespace {
 
@@ -22,13 +25,13 @@ std::string lowercase(std::string_view s) {
 
 std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& why) {
   std::unique_ptr<Store> s(new Store());
-  rc = s->env_.open(opts.path, opts.map_size_bytes, 16);
+  rc = s->env_.open(opts.path, opts.map_size_bytes, 16, opts.read_only);
   if (rc) {
     why = "cannot open store '" + opts.path + "': " + lmdb_error(rc);
     return nullptr;
   }
   Txn t;
-  if ((rc = Txn::begin(s->env(), nullptr, 0, t))) {
+  if ((rc = Txn::begin(s->env(), nullptr, opts.read_only ? MDB_RDONLY : 0, t))) {
     why = "cannot begin transaction: " + lmdb_error(rc);
     return nullptr;
   }
@@ -43,8 +46,10 @@ std::unique_ptr<Store> Store::open(const Options& opts, int& rc, std::string& wh
                 {"avatars", &s->avatars_}, {"otp", &s->otp_}, {"user_otp", &s->user_otp_},
                 {"audit", &s->audit_}};
   for (auto& tb : tables) {
-    if ((rc = mdb_dbi_open(t.get(), tb.name, MDB_CREATE, tb.dbi))) {
-      why = std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
+    if ((rc = mdb_dbi_open(t.get(), tb.name, opts.read_only ? 0 : MDB_CREATE, tb.dbi))) {
+      why = rc == MDB_NOTFOUND && opts.read_only
+                ? "'" + opts.path + "' is not a Gatehouse store (no table " + tb.name + ")"
+                : std::string("cannot open table ") + tb.name + ": " + lmdb_error(rc);
       return nullptr;
     }
   }
@@ -224,11 +229,18 @@ std::pair<std::uint64_t, std::string> Store::audit_head(const Txn& t) const {
   return {seq_of(*head), head->substr(8)};
 }
 
+void Store::set_audit_key(std::string key, std::uint64_t keyed_from) {
+  audit_key_ = std::move(key);
+  audit_keyed_from_ = keyed_from;
+}
+
 int Store::append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out,
                         std::string* hash_out) {
   auto [seq, prev] = audit_head(t);
   if (prev.empty()) prev.assign(32, '\0');
-  auto hash = audit_chain_hash(prev, canonical);
+  bool keyed = !audit_key_.empty() && seq + 1 >= audit_keyed_from_;
+  if (!keyed && t.get(meta_, "audit_keyed_from")) return EACCES;
+  auto hash = audit_chain_hash(prev, canonical, keyed ? audit_key_ : std::string());
   nlohmann::json rec = {{"p", nlohmann::json::binary(std::vector<std::uint8_t>(prev.begin(), prev.end()))},
                         {"h", nlohmann::json::binary(std::vector<std::uint8_t>(hash.begin(), hash.end()))},
                         {"c", canonical}};
@@ -265,11 +277,100 @@ int Store::put_avatar(Txn& t, std::string_view user_id, const Avatar& a) {
   return t.put(avatars_, user_id, encode(a));
 }
 
+int Store::prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
+                 std::size_t& deleted) {
+  deleted = 0;
+  MDB_dbi dbi = table == PruneTable::sessions   ? sessions_
+                : table == PruneTable::refresh  ? refresh_
+                : table == PruneTable::api_keys ? api_keys_
+                                                : otp_;
+  // Keys to delete (table, key), collected first: no cursor is open while deleting.
+  std::vector<std::pair<MDB_dbi, std::string>> dead;
+  {
+    Cursor c(t, dbi);
+    bool ok = cursor.empty() ? c.first() : c.seek(cursor);
+    if (ok && !cursor.empty() && c.key() == cursor) ok = c.next();
+    std::string last;
+    for (std::size_t seen = 0; ok && seen < limit; ok = c.next(), ++seen) {
+      last.assign(c.key());
+      auto key = c.key();
+      auto value = c.value();
+      switch (table) {
+        case PruneTable::sessions: {
+          Session r;
+          if (!decode(value, r) || !rules.session(r)) break;
+          dead.emplace_back(sessions_, std::string(key));
+          dead.emplace_back(user_sessions_, r.user_id + r.id);
+          ++deleted;
+          break;
+        }
+        case PruneTable::refresh: {
+          RefreshRef r;
+          if (!decode(value, r) || !rules.refresh(r)) break;
+          dead.emplace_back(refresh_, std::string(key));
+          ++deleted;
+          break;
+        }
+        case PruneTable::api_keys: {
+          ApiKey r;
+          if (!decode(value, r) || !rules.api_key(r)) break;
+          dead.emplace_back(api_keys_, std::string(key));
+          dead.emplace_back(user_api_keys_, r.user_id + r.id);
+          ++deleted;
+          break;
+        }
+        case PruneTable::otp: {
+          OneTimeToken r;
+          if (!decode(value, r) || !rules.otp(r)) break;
+          dead.emplace_back(otp_, std::string(key));
+          auto index_key = r.user_id + ":" + r.purpose;  // see issue_otp
+          if (auto newest = t.get(user_otp_, index_key); newest && *newest == key)
+            dead.emplace_back(user_otp_, index_key);
+          ++deleted;
+          break;
+        }
+      }
+    }
+    if (ok) cursor = std::move(last);
+    else cursor.clear();
+  }
+  for (auto& [table_dbi, key] : dead)
+    if (int rc = t.del(table_dbi, key)) return rc;
+  return 0;
+}
+
+Fill Store::fill(int& rc) const {
+  Fill f;
+  MDB_envinfo info;
+  MDB_stat st;
+  if ((rc = mdb_env_info(env(), &info)) || (rc = mdb_env_stat(env(), &st))) return f;
+  auto t = read(rc);
+  if (rc) return f;
+  // The free list (table 0): each value is a page-number array led by its
+  // length, as mdb_stat -f counts it.
+  std::uint64_t free_pages = 0;
+  {
+    Cursor c(t, 0);
+    for (bool ok = c.first(); ok; ok = c.next())
+      if (c.value().size() >= sizeof(std::size_t)) {
+        std::size_t n = 0;
+        std::memcpy(&n, c.value().data(), sizeof n);
+        free_pages += n;
+      }
+  }
+  std::uint64_t pages = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  f.used_bytes = (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
+  f.map_bytes = info.me_mapsize;
+  return f;
+}
+
 std::optional<SigningKey> Store::key(const Txn& t, std::string_view kid) const {
   return get_record<SigningKey>(t, keys_, kid);
 }
 
 int Store::put_key(Txn& t, const SigningKey& k) { return t.put(keys_, k.kid, encode(k)); }
+
+int Store::del_key(Txn& t, std::string_view kid) { return t.del(keys_, kid); }
 
 std::optional<std::string> Store::meta(const Txn& t, std::string_view name) const {
   auto v = t.get(meta_, name);

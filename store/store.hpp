@@ -7,7 +7,9 @@
 // check-then-write runs in one write transaction.
 //
 // Tables (named databases):
-//   meta           "schema_version", "current_kid", "previous_kid", "rotation_secret"
+//   meta           "schema_version", "current_kid", "previous_kid" (newest retired kid,
+//                  for older builds), "retired_keys" (JSON [{kid, retired_at}]),
+//                  "rotation_secret", "audit_head", "audit_keyed_from", "audit_key_id"
 //   users          user id            -> User
 //   emails         normalised email   -> user id
 //   usernames      lowercased username -> user id
@@ -37,9 +39,31 @@ namespace gh::store {
 /// The schema this build reads and writes. Bump with a migration in store.cpp.
 constexpr int kSchemaVersion = 1;
 
+/// How full the map is: pages in use (the file's high-water mark less the
+/// free list, which LMDB reuses) and the map size, in bytes.
+struct Fill {
+  std::uint64_t used_bytes = 0;
+  std::uint64_t map_bytes = 0;
+};
+
+/// Tables the background prune walks (actors/janitor.cpp), in this order.
+enum class PruneTable { sessions, refresh, api_keys, otp };
+constexpr int kPruneTables = 4;
+
+/// Which records of each table are dead (the rules are actors/logic/retention.hpp).
+struct PruneRules {
+  std::function<bool(const Session&)> session;
+  std::function<bool(const RefreshRef&)> refresh;
+  std::function<bool(const ApiKey&)> api_key;
+  std::function<bool(const OneTimeToken&)> otp;
+};
+
 struct Options {
   std::string path;
   std::size_t map_size_bytes = std::size_t{1} << 30;
+  /// Open an existing store read-only (MDB_RDONLY): nothing is created, and
+  /// a store whose tables are missing is refused. For the read-only commands.
+  bool read_only = false;
 };
 
 class Store {
@@ -92,9 +116,15 @@ class Store {
   /// is marked used first.
   int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
 
+  /// The audit MAC key (actors/keystore.hpp, open_audit_key): records from
+  /// `keyed_from` on are linked with a keyed BLAKE2b MAC. Set before the
+  /// first append_audit, by every process that writes the store.
+  void set_audit_key(std::string key, std::uint64_t keyed_from);
   /// Appends an audit event's canonical bytes, extending the hash chain;
   /// the head (seq, hash) is kept in meta "audit_head".
   /// `seq_out`/`hash_out` (optional) get the new record's number and hash.
+  /// EACCES when the store's chain is keyed (meta "audit_keyed_from") and no
+  /// key was set: an unkeyed link would break it.
   int append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out = nullptr,
                    std::string* hash_out = nullptr);
   /// Records with seq > `after`, in order, until `visit` returns false.
@@ -109,8 +139,19 @@ class Store {
   std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
   int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
 
+  /// One bounded step of the background prune: looks at up to `limit`
+  /// records of `table` after the key `cursor` (from the first when empty),
+  /// deletes those `rules` call dead together with their index entries, and
+  /// leaves in `cursor` the last key looked at, or clears it at the table's
+  /// end. Undecodable records are left alone. `deleted` gets the count.
+  int prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
+            std::size_t& deleted);
+  /// Fill of the map (mdb_env_info, mdb_env_stat and the free list); rc != 0 on failure.
+  Fill fill(int& rc) const;
+
   std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
   int put_key(Txn& t, const SigningKey& k);
+  int del_key(Txn& t, std::string_view kid);
 
   std::optional<std::string> meta(const Txn& t, std::string_view name) const;
   int put_meta(Txn& t, std::string_view name, std::string_view value);
@@ -123,6 +164,8 @@ class Store {
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
           keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
           otp_ = 0, user_otp_ = 0, audit_ = 0;
+  std::string audit_key_;
+  std::uint64_t audit_keyed_from_ = 0;
 };
 
 }  // namespace gh::store

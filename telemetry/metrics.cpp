@@ -1,6 +1,7 @@
 #include "telemetry/metrics.hpp"
 
 #include <map>
+#include <mutex>
 #include <tuple>
 
 #include <prometheus/counter.h>
@@ -75,6 +76,18 @@ struct Metrics {
                                .Help("Sessions opened minus sessions ended since this process started")
                                .Register(*registry)
                                .Add({});
+  Gauge& store_used = BuildGauge()
+                          .Name("gatehouse_store_used_bytes")
+                          .Help("LMDB pages in use (high-water mark less the free list), bytes")
+                          .Register(*registry)
+                          .Add({});
+  Gauge& store_map = BuildGauge()
+                         .Name("gatehouse_store_map_bytes")
+                         .Help("LMDB map size (store.map_size_mb): the most the store may hold, bytes")
+                         .Register(*registry)
+                         .Add({});
+  std::mutex fill_mu;
+  std::function<bool(std::uint64_t&, std::uint64_t&)> fill_source;
   Gauge& rss = BuildGauge()
                    .Name("gatehouse_process_resident_memory_bytes")
                    .Help("Resident set size of the process")
@@ -138,8 +151,22 @@ void record_notification(const std::string& kind, const char* result) {
 void record_session_opened() { m().active_sessions.Increment(); }
 void record_sessions_ended(std::size_t n) { m().active_sessions.Decrement(static_cast<double>(n)); }
 
+void set_store_fill_source(std::function<bool(std::uint64_t&, std::uint64_t&)> source) {
+  auto& x = m();
+  std::lock_guard<std::mutex> lock(x.fill_mu);
+  x.fill_source = std::move(source);
+}
+
 std::string metrics_text() {
   auto& x = m();
+  {
+    std::lock_guard<std::mutex> lock(x.fill_mu);
+    std::uint64_t used = 0, map = 0;
+    if (x.fill_source && x.fill_source(used, map)) {
+      x.store_used.Set(static_cast<double>(used));
+      x.store_map.Set(static_cast<double>(map));
+    }
+  }
   long pages = 0, resident = 0;
   std::ifstream("/proc/self/statm") >> pages >> resident;
   x.rss.Set(static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)));

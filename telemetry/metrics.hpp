@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace gh::telemetry {
@@ -28,7 +29,12 @@ void record_notification(const std::string& kind, const char* result);
 void record_session_opened();
 void record_sessions_ended(std::size_t n);
 
-/// The text exposition of every metric (also samples process RSS).
+/// Where gatehouse_store_used_bytes and gatehouse_store_map_bytes are read
+/// at each scrape: fills (used, map) and returns true. Set once the store is
+/// open, cleared (nullptr) before it closes.
+void set_store_fill_source(std::function<bool(std::uint64_t& used, std::uint64_t& map)> source);
+
+/// The text exposition of every metric (also samples process RSS and the store fill).
 std::string metrics_text();
 
 }  // namespace gh::telemetry

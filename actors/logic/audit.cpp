@@ -29,7 +29,11 @@ bool ChainVerifier::feed(const AuditRecord& r, std::string& problem) {
     problem = "record " + std::to_string(r.seq) + " does not link to record " + std::to_string(seq_);
     return false;
   }
-  if (r.hash != store::audit_chain_hash(r.prev, r.canonical)) {
+  if (r.seq >= keyed_from_ && key_.empty()) {
+    problem = "record " + std::to_string(r.seq) + " is keyed: the audit key is needed to verify it";
+    return false;
+  }
+  if (r.hash != store::audit_chain_hash(r.prev, r.canonical, r.seq >= keyed_from_ ? key_ : std::string())) {
     problem = "record " + std::to_string(r.seq) + " was altered (hash mismatch)";
     return false;
   }

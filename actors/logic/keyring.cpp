@@ -18,11 +18,14 @@ PublicKey public_of(const store::SigningKey& k, std::string* sk_out) {
 
 }  // namespace
 
-KeyRing::KeyRing(const store::SigningKey& current, const store::SigningKey* previous) {
+KeyRing::KeyRing(const store::SigningKey& current, const store::SigningKey* previous)
+    : KeyRing(current, previous ? std::vector<store::SigningKey>{*previous} : std::vector<store::SigningKey>{}) {}
+
+KeyRing::KeyRing(const store::SigningKey& current, const std::vector<store::SigningKey>& retired) {
   kid_ = current.kid;
   verify_.push_back(public_of(current, &sk_));
-  if (previous && !previous->kid.empty() && previous->kid != current.kid)
-    verify_.push_back(public_of(*previous, nullptr));
+  for (auto& k : retired)
+    if (!k.kid.empty() && !find(k.kid)) verify_.push_back(public_of(k, nullptr));
 }
 
 std::string KeyRing::sign(std::string_view msg) const {

@@ -1,5 +1,6 @@
-// Ed25519 signing keys: the current key signs, the current and previous keys
-// verify and are published in the JWKS (RFC 8037 OKP keys).
+// Ed25519 signing keys: the current key signs; the current key and every
+// retired key that may still have signed a live token verify and are
+// published in the JWKS (RFC 8037 OKP keys).
 //
 // A KeyRing is immutable once built; the token actor publishes a new one
 // through KeyRingHolder on rotation, readers take a shared_ptr snapshot.
@@ -21,16 +22,32 @@ struct PublicKey {
   std::string pk;  ///< 32 bytes
 };
 
+/// A key that no longer signs. `retired_at` is when the last server that
+/// signed with it stopped: the first start after the rotation stamps it
+/// (0 until then, while a running server may still sign with it).
+struct RetiredKey {
+  std::string kid;
+  std::int64_t retired_at = 0;
+};
+
+/// True when every token `k` signed has expired: `keep_s` (the access-token
+/// lifetime plus the leeway) after its retirement.
+inline bool retired_key_expired(const RetiredKey& k, std::int64_t now, std::int64_t keep_s) {
+  return k.retired_at != 0 && now > k.retired_at + keep_s;
+}
+
 class KeyRing {
  public:
   /// `current` signs; `previous` (optional, kid empty if none) only verifies.
   KeyRing(const store::SigningKey& current, const store::SigningKey* previous);
+  /// `current` signs; every key in `retired` (newest first) only verifies.
+  KeyRing(const store::SigningKey& current, const std::vector<store::SigningKey>& retired);
 
   const std::string& kid() const { return kid_; }
   /// Ed25519 signature (64 bytes) of `msg` with the current key.
   std::string sign(std::string_view msg) const;
   /// The verification key for `kid`, or null. Compares the kid as an opaque
-  /// string against the (at most two) known kids: nothing else is looked up.
+  /// string against the (few) known kids: nothing else is looked up.
   const PublicKey* find(std::string_view kid) const;
   /// {"keys":[{kty:"OKP",crv:"Ed25519",x,kid,use:"sig",alg:"EdDSA"},…]}
   nlohmann::json jwks() const;

@@ -47,6 +47,15 @@ std::string crlf(const std::string& s) {
 
 }  // namespace
 
+std::string redact_link(const std::string& link) {
+  for (auto at = link.find("token="); at != std::string::npos; at = link.find("token=", at + 1)) {
+    if (at == 0 || (link[at - 1] != '?' && link[at - 1] != '&')) continue;
+    auto start = at + 6, end = link.find_first_of("&#", start);
+    return link.substr(0, start) + "\u2026redacted\u2026" + (end == std::string::npos ? "" : link.substr(end));
+  }
+  return link;
+}
+
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {

@@ -43,6 +43,10 @@ class Templates {
 std::string rfc5322(const std::string& from, const Notification& n, const Rendered& r,
                     std::int64_t now, const std::string& message_id);
 
+/// `link` with the value of its token= parameter replaced by "…redacted…"
+/// (for the log driver); a link without one is returned as it is.
+std::string redact_link(const std::string& link);
+
 /// Escapes &, <, >, " and ' for HTML text and attributes.
 std::string html_escape(const std::string& s);
 

@@ -33,6 +33,13 @@ PasswordPolicy::PasswordPolicy(std::size_t min_length, std::size_t max_bytes,
   for (auto& p : blocklist) blocklist_.insert(ascii_lower(p));
 }
 
+std::optional<PasswordPolicy> PasswordPolicy::load(std::size_t min_length, std::size_t max_bytes,
+                                                   const std::string& blocklist_path, std::string& why) {
+  std::unordered_set<std::string> blocklist;
+  if (!load_blocklist(blocklist_path, blocklist, why)) return std::nullopt;
+  return PasswordPolicy(min_length, max_bytes, std::move(blocklist));
+}
+
 bool PasswordPolicy::load_blocklist(const std::string& path, std::unordered_set<std::string>& out,
                                     std::string& why) {
   std::ifstream in(path);

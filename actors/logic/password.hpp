@@ -25,6 +25,12 @@ class PasswordPolicy {
   PasswordPolicy(std::size_t min_length, std::size_t max_bytes,
                  std::unordered_set<std::string> blocklist);
 
+  /// The policy from its settings (config [password]) with the blocklist
+  /// read from `blocklist_path`: what the HTTP layer and the CLI enforce.
+  /// nullopt with `why` if the file cannot be read.
+  static std::optional<PasswordPolicy> load(std::size_t min_length, std::size_t max_bytes,
+                                            const std::string& blocklist_path, std::string& why);
+
   /// Reads the blocklist file (one password per line, '#' comments).
   /// Returns false with `why` if the file cannot be read.
   static bool load_blocklist(const std::string& path, std::unordered_set<std::string>& out,

@@ -20,7 +20,7 @@ After each kill, with the server down, the store is read directly
     (one refresh record with the session's generation, and it is the
     session's current hash), every record decodes;
   * the ledger: every acknowledged write is there (users, profile fields,
-    current refresh tokens, revocations, used and live one-time tokens,
+    current refresh tokens, revocations, used (or pruned) and live one-time tokens,
     password hashes stay put); each unknown write is resolved, and must be
     all-or-nothing (a logout-all revoked all the sessions or none; a reset
     used its token, changed the password and revoked the sessions, or did
@@ -150,6 +150,21 @@ def b64url(raw):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def read_audit_key(path):
+    """(key, keyed_from) of the audit key file beside the store (the default
+    audit.key_file); (b"", infinity) when there is none: every link unkeyed."""
+    key, keyed_from = b"", float("inf")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition("=")
+                if name.strip() == "key":
+                    key = bytes.fromhex(value.strip())
+                elif name.strip() == "keyed_from":
+                    keyed_from = int(value)
+    return key, keyed_from
+
+
 TABLES = ("meta", "users", "emails", "usernames", "sessions", "user_sessions", "refresh", "keys",
           "api_keys", "user_api_keys", "avatars", "otp", "user_otp", "audit")
 ID_LEN = 32  # logic::random_id(): 16 random bytes as hex
@@ -161,6 +176,7 @@ class Snapshot:
 
     def __init__(self, path):
         self.problems = []
+        self.audit_key, self.keyed_from = read_audit_key(path + ".audit-key")
         raw = {}
         env = lmdb.open(path, readonly=True, create=False, max_dbs=16, lock=True, subdir=True)
         try:
@@ -286,7 +302,8 @@ class Snapshot:
             if rec.get("p") != prev:
                 problems.append("audit record %d does not link to its predecessor" % seq)
                 break
-            if hashlib.blake2b(prev + rec["c"].encode(), digest_size=32).digest() != rec.get("h"):
+            key = self.audit_key if seq >= self.keyed_from else b""
+            if hashlib.blake2b(prev + rec["c"].encode(), digest_size=32, key=key).digest() != rec.get("h"):
                 problems.append("audit record %d: hash does not match its content" % seq)
                 break
             prev = rec["h"]
@@ -782,8 +799,12 @@ class CrashTest:
         for purpose, t in acc.otp_used:
             ck()
             o = snap.otp.get(token_hash(t))
-            if o is None or not o.get("us"):
-                self.violation("%s: used %s token is unused or missing in the store (%r)" % (acc.email, purpose, o))
+            # Missing is fine: the background prune deletes used one-time
+            # tokens (actors/logic/retention.hpp), and only used ones this
+            # young; a token was mailed only after its commit, so a lost write
+            # leaves it present and unused, which this still catches.
+            if o is not None and not o.get("us"):
+                self.violation("%s: used %s token is unused in the store (%r)" % (acc.email, purpose, o))
         for purpose, t in list(acc.otp_live.items()):
             o = snap.otp.get(token_hash(t))
             consuming = op in ("redeem", "reset") and p["token"] == t

@@ -48,9 +48,11 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING
 DEFAULT_PASSWORD = "correct horse battery"
 
 # Fast hashing for tests: the cost is not what is being tested here. Rate
-# limits are off unless a test turns them on (test_rate_limit.py does).
+# limits are off unless a test turns them on (test_rate_limit.py does). The
+# metrics listener takes a free port (servers run in parallel), read from the
+# "listening" line like the API port.
 FAST_HASHING = {"GATEHOUSE_HASHING_OPS_LIMIT": "1", "GATEHOUSE_HASHING_MEM_LIMIT_KIB": "8192",
-                "GATEHOUSE_RATE_LIMIT_ENABLED": "false"}
+                "GATEHOUSE_RATE_LIMIT_ENABLED": "false", "GATEHOUSE_METRICS_LISTEN": "127.0.0.1:0"}
 
 
 class Headers:
@@ -135,6 +137,7 @@ class Server:
         self.lines = []  # every stdout line of every process started, in order
         self.proc = None
         self.port = None
+        self.metrics_port = None  # None when [metrics] listen is ""
         self._pump = None
         try:
             self.start()
@@ -160,7 +163,10 @@ class Server:
                 self.lines.append(line)
                 if "port" not in found and '"listening"' in line:
                     try:
-                        found["port"] = int(json.loads(line)["address"].rsplit(":", 1)[1])
+                        rec = json.loads(line)
+                        found["port"] = int(rec["address"].rsplit(":", 1)[1])
+                        if "metrics" in rec:
+                            found["metrics_port"] = int(rec["metrics"].rsplit(":", 1)[1])
                     except (ValueError, KeyError):
                         continue
                     listening.set()
@@ -178,6 +184,7 @@ class Server:
             self.proc = None
             raise RuntimeError("gatehouse did not start (exit %r):\n%s" % (proc.returncode, "\n".join(self.lines[-30:])))
         self.port = found["port"]
+        self.metrics_port = found.get("metrics_port")
 
     def _reap(self):
         self._pump.join(5)
@@ -287,6 +294,23 @@ class Server:
         finally:
             if own:
                 c.close()
+
+    def metrics_request(self, method="GET", path="/metrics"):
+        """A request to the metrics listener ([metrics] listen), not the API port."""
+        assert self.metrics_port, "the metrics listener is off"
+        c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=HTTP_TIMEOUT_S)
+        try:
+            c.request(method, path)
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def metrics(self):
+        """The Prometheus exposition from the metrics listener, as text (expects 200)."""
+        r = self.metrics_request()
+        assert r.status == 200, r
+        return r.body.decode()
 
     def register(self, email=None, password=DEFAULT_PASSWORD, **extra):
         """Registers (expects 201) and returns the response body."""

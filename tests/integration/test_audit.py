@@ -1,7 +1,10 @@
 """The audit trail: auth events recorded in order by the actors that caused
 them, a hash chain that `gatehouse audit verify` checks, and tamper detection."""
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import unittest
 
 import lmdb
@@ -135,6 +138,178 @@ class Tamper(unittest.TestCase):
         out = self.verify()
         self.assertEqual(out.returncode, 1)
         self.assertIn("removed from the end", out.stdout)
+
+
+# ---- Issue 12 item 15: the chain is keyed, and anchored in the sinks ----------
+
+def unpack(value):
+    """An audit record (version byte 1, CBOR map {c: text, h: bytes, p: bytes},
+    keys in nlohmann's sorted order) as (canonical, hash, prev)."""
+    assert value[:4] == b"\x01\xa3\x61c", value[:8]
+    i = 4
+    head = value[i]
+    ai = head & 0x1f
+    if ai < 24:
+        n, i = ai, i + 1
+    else:
+        size = 1 << (ai - 24)
+        n, i = int.from_bytes(value[i + 1:i + 1 + size], "big"), i + 1 + size
+    c = bytes(value[i:i + n])
+    rest = value[i + n:]
+    assert rest[:4] == b"\x61h\x58\x20" and rest[36:40] == b"\x61p\x58\x20" and len(rest) == 72, rest
+    return c, bytes(rest[4:36]), bytes(rest[40:72])
+
+
+def pack(canonical, h, p):
+    n = len(canonical)
+    if n < 24:
+        head = bytes([0x60 + n])
+    elif n < 256:
+        head = bytes([0x78, n])
+    else:
+        head = bytes([0x79]) + n.to_bytes(2, "big")
+    return b"\x01\xa3\x61c" + head + canonical + b"\x61h\x58\x20" + h + b"\x61p\x58\x20" + p
+
+
+def unkeyed(prev, canonical):
+    return hashlib.blake2b(prev + canonical, digest_size=32).digest()
+
+
+def rewrite_chain(path, change, first=1):
+    """Offline, as an attacker with write access to the store but not the key
+    file: applies `change(seq, canonical) -> canonical` to every record from
+    `first` on and recomputes the unkeyed links and the head after it."""
+    env = lmdb.open(path, max_dbs=32)
+    audit, meta = env.open_db(b"audit"), env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        records = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=audit)]
+        prev = None
+        for seq, value in records:
+            c, h, p = unpack(value)
+            if seq < first:
+                prev = h
+                continue
+            p = prev if prev is not None else p
+            c = change(seq, c)
+            h = unkeyed(p, c)
+            txn.put(seq.to_bytes(8, "big"), pack(c, h, p), db=audit)
+            prev = h
+        txn.put(b"audit_head", records[-1][0].to_bytes(8, "big") + prev, db=meta)
+    env.close()
+
+
+def drop_last(path):
+    """Deletes the last record and points the head at the one before it."""
+    env = lmdb.open(path, max_dbs=32)
+    audit, meta = env.open_db(b"audit"), env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        records = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=audit)]
+        last, before = records[-1][0], records[-2]
+        txn.delete(last.to_bytes(8, "big"), db=audit)
+        txn.put(b"audit_head", before[0].to_bytes(8, "big") + unpack(before[1])[1], db=meta)
+    env.close()
+
+
+def sink_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+class KeyedChain(unittest.TestCase):
+    def setUp(self):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.sink = os.path.join(tmp, "audit.jsonl")
+        self.s = Server({"GATEHOUSE_AUDIT_FILE": self.sink})
+        self.addCleanup(self.s.close)
+        for _ in range(3):
+            self.s.register()
+        self.s.login(unique_email(), expect=401)
+        self.assertTrue(wait_until(lambda: len(sink_lines(self.sink)) == 4))
+        self.s.stop()
+        self.path = os.path.join(self.s.data, "store")
+
+    def verify(self, *extra, env=None):
+        return cli(self.s, "audit", "verify", *extra, env=env)
+
+    def warnings(self):
+        return [r for r in self.s.log_records() if r.get("msg", "").startswith("audit chain tail does not verify")]
+
+    def test_the_key_file_is_created_outside_the_store_with_mode_0600(self):
+        key = self.path + ".audit-key"
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        self.assertNotIn("audit-key", " ".join(os.listdir(self.path)))
+        out = self.verify("--anchor", self.sink)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("4 records, chain intact", out.stdout)
+        self.s.start()
+        self.assertEqual(self.warnings(), [])
+
+    def test_a_rewritten_record_with_recomputed_later_hashes_is_detected(self):
+        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c, first=2)
+        out = self.verify()
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("record 2 was altered", out.stdout)
+        self.s.start()  # the start-up tail check warns, the server still serves
+        self.assertTrue(self.s.healthy())
+        warned = self.warnings()
+        self.assertEqual(len(warned), 1, self.s.log())
+        self.assertEqual(warned[0]["level"], "warn")
+        self.assertIn("record 2 was altered", warned[0]["problem"])
+
+    def test_dropping_the_last_record_is_detected_against_the_file_sink_anchor(self):
+        drop_last(self.path)
+        out = self.verify("--anchor", self.sink)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("head is record 3", out.stdout)
+        self.assertIn("records removed from the end", out.stdout)
+        self.s.start()
+        warned = self.warnings()
+        self.assertEqual(len(warned), 1, self.s.log())
+        self.assertIn("removed from the end", warned[0]["problem"])
+
+    def test_verify_needs_the_key(self):
+        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+        self.assertIn("needs the audit MAC key", out.stderr)
+        other = tempfile.NamedTemporaryFile("w", delete=False)
+        self.addCleanup(os.unlink, other.name)
+        other.write("key = %s\nkeyed_from = 1\n" % ("ab" * 32))
+        other.close()
+        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": other.name})
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+        self.assertIn("not the key this store", out.stderr)
+
+    def test_a_store_from_before_the_key_is_migrated_and_its_old_records_stay_covered(self):
+        # Turn the store into one written by an older build: unkeyed links, no key.
+        rewrite_chain(self.path, lambda seq, c: c)
+        env = lmdb.open(self.path, max_dbs=32)
+        with env.begin(write=True, db=env.open_db(b"meta")) as txn:
+            txn.delete(b"audit_keyed_from")
+            txn.delete(b"audit_key_id")
+        env.close()
+        os.unlink(self.path + ".audit-key")
+        self.assertIn("UNKEYED", self.verify().stdout)
+        self.s.start()  # keys the chain: record 5 says so
+        self.s.register()
+        self.assertTrue(wait_until(lambda: "6 records" in self.verify().stdout))
+        self.s.stop()
+        records = [json.loads(l) for l in cli(self.s, "audit", "export").stdout.splitlines()]
+        self.assertEqual(records[4]["type"], "audit_keyed")
+        self.assertEqual(records[4]["details"], {"unkeyed_records": 4})
+        with open(self.path + ".audit-key") as f:
+            self.assertIn("keyed_from = 5", f.read())
+        out = self.verify()
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("records before 5 are unkeyed", out.stdout)
+        # An unkeyed record rewritten, and every later link recomputed: the
+        # first keyed record commits to them.
+        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 1 else c)
+        out = self.verify()
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("record 5 was altered", out.stdout)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """The operator CLI: seed, user management, import of bcrypt users upgraded
-to Argon2id at their first login."""
+to Argon2id at their first login; the password policy, the audit records of
+every change, and read-only commands that never create a store."""
 import crypt
+import hashlib
 import json
 import os
+import pwd
+import shutil
+import stat
 import subprocess
 import tempfile
 import unittest
 
 from accounts import cli
-from harness import Server, unique_email
+from harness import BIN, CONFIG, Server, unique_email
 
 
 def user_records(server):
@@ -78,6 +83,168 @@ class Cli(unittest.TestCase):
             self.assertNotIn(bcrypt_hash, records)
             self.assertIn("$argon2id$", records)
             s.login(email, "imported password")
+
+
+
+def audit_records(server):
+    out = cli(server, "audit", "export")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return [json.loads(l) for l in out.stdout.splitlines()]
+
+
+OPERATOR = "cli:" + pwd.getpwuid(os.getuid()).pw_name
+
+
+class PasswordPolicy(unittest.TestCase):
+    """Issue 12 item 7: the CLI applies the API's password policy."""
+
+    def test_seed_refuses_a_password_the_api_would_refuse(self):
+        with Server() as s:
+            out = cli(s, "seed", env={"GATEHOUSE_ADMIN_EMAIL": "root@example.com", "GATEHOUSE_ADMIN_PASSWORD": "x"})
+            self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+            self.assertIn("GATEHOUSE_ADMIN_PASSWORD refused", out.stderr)
+            self.assertIn("at least 8", out.stderr)
+            self.assertNotIn("root@example.com", cli(s, "user", "list").stdout)
+            s.login("root@example.com", "x", expect=401)
+
+    def test_user_create_refuses_short_blocklisted_and_oversized_passwords(self):
+        with Server() as s:
+            for password in ("short", "password", "Password1234", "a" * 1025):
+                email = unique_email()
+                out = cli(s, "user", "create", "--email", email, env={"GATEHOUSE_USER_PASSWORD": password})
+                self.assertEqual(out.returncode, 2, (password[:20], out.stdout, out.stderr))
+                self.assertIn("GATEHOUSE_USER_PASSWORD refused", out.stderr)
+                self.assertNotIn(email, cli(s, "user", "list").stdout)
+                # The API refuses the same passwords.
+                r = s.request("POST", "/auth/register", json_body={"email": unique_email(), "password": password})
+                self.assertEqual(r.status, 422, (password[:20], r))
+            self.assertEqual(audit_records(s), [])
+
+
+class Audited(unittest.TestCase):
+    """Issue 12 item 7: every change made with the CLI is in the audit chain,
+    with the operator as actor."""
+
+    def test_one_record_per_command_with_the_operator_as_actor(self):
+        with Server() as s, tempfile.TemporaryDirectory() as tmp:
+            def run(expected_type, *args, env=None):
+                before = len(audit_records(s))
+                out = cli(s, *args, env=env)
+                self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                new = audit_records(s)[before:]
+                self.assertEqual([r["type"] for r in new], [expected_type], new)
+                self.assertEqual(new[0]["actor_user_id"], OPERATOR)
+                self.assertEqual(new[0]["user_agent"], "gatehouse-cli")
+                return new[0]
+
+            r = run("user_created", "seed", env={"GATEHOUSE_ADMIN_EMAIL": "root@example.com",
+                                                 "GATEHOUSE_ADMIN_PASSWORD": "admin password 1"})
+            admin_id = s.login("root@example.com", "admin password 1")["user"]["id"]
+            self.assertEqual((r["subject_user_id"], r["details"]), (admin_id, {"role": "admin", "via": "seed"}))
+            email = unique_email()
+            r = run("user_created", "user", "create", "--email", email, env={"GATEHOUSE_USER_PASSWORD": "cli password 1"})
+            uid = s.login(email, "cli password 1")["user"]["id"]
+            self.assertEqual((r["subject_user_id"], r["details"]), (uid, {"role": "user", "via": "user create"}))
+            r = run("role_changed", "user", "set-role", "--email", email, "--role", "manager")
+            self.assertEqual((r["subject_user_id"], r["details"]), (uid, {"from": "user", "to": "manager"}))
+            r = run("user_deactivated", "user", "deactivate", "--email", email)
+            self.assertEqual(r["subject_user_id"], uid)
+            path = os.path.join(tmp, "users.jsonl")
+            with open(path, "w") as f:
+                f.write(json.dumps({"email": unique_email("imported"),
+                                    "password_hash": crypt.crypt("imported password", crypt.mksalt(crypt.METHOD_BLOWFISH))}) + "\n")
+            r = run("user_created", "import", path)
+            self.assertEqual(r["details"], {"role": "user", "via": "import"})
+            r = run("signing_key_rotated", "keys", "rotate")
+            self.assertEqual(len(r["details"]["kid"]), 16)
+            self.assertTrue(r["details"]["retired_kid"])
+            out = cli(s, "audit", "verify")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("chain intact", out.stdout)
+            # The server's own records continue the same chain after the CLI's.
+            s.login(email, "cli password 1", expect=401)
+            s.restart()
+            out = cli(s, "audit", "verify")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertEqual([r["type"] for r in audit_records(s)][-1], "login_failed")
+
+
+def tree_digest(path):
+    """(relative name, mode, sha256) of every file under `path`."""
+    out = []
+    for root, dirs, files in os.walk(path):
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                out.append((os.path.relpath(full, path), stat.S_IMODE(os.stat(full).st_mode),
+                            hashlib.sha256(f.read()).hexdigest()))
+    return sorted(out)
+
+
+class ReadOnlyCommands(unittest.TestCase):
+    """Issue 12 item 16: audit verify, audit export and user list open an
+    existing store read-only and never create one."""
+
+    def run_cli(self, data, *args, env=None, as_nobody=False):
+        e = dict(os.environ)
+        e.update(env or {})
+
+        def drop():
+            os.setgid(65534)
+            os.setuid(65534)
+        return subprocess.run([BIN, *args, "--config", CONFIG, "--data", data], capture_output=True, text=True,
+                              env=e, preexec_fn=drop if as_nobody else None)
+
+    def test_a_missing_store_is_refused_and_not_created(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = os.path.join(tmp, "mistyped")
+            for args in (("audit", "verify"), ("audit", "export"), ("user", "list")):
+                out = self.run_cli(missing, *args)
+                self.assertEqual(out.returncode, 2, (args, out.stdout, out.stderr))
+                self.assertIn("no store at", out.stderr)
+                self.assertNotIn("chain intact", out.stdout)
+                self.assertFalse(os.path.exists(missing), args)
+            self.assertEqual(os.listdir(tmp), [])
+
+    def test_read_only_commands_work_on_a_read_only_copy(self):
+        with Server() as s, tempfile.TemporaryDirectory() as tmp:
+            email = unique_email()
+            self.assertEqual(cli(s, "user", "create", "--email", email,
+                                 env={"GATEHOUSE_USER_PASSWORD": "cli password 1"}).returncode, 0)
+            s.register()
+            s.stop()
+            os.chmod(tmp, 0o755)
+            copy = os.path.join(tmp, "store")
+            shutil.copytree(s.store, copy)
+            if os.path.exists(s.store + ".audit-key"):
+                shutil.copy(s.store + ".audit-key", copy + ".audit-key")
+            os.remove(os.path.join(copy, "lock.mdb"))  # a backup copy has none
+            # Read-only for everyone; as root (which ignores modes) the commands
+            # run as nobody, who can read the copy but not write it.
+            for root, dirs, files in os.walk(copy):
+                for n in files:
+                    os.chmod(os.path.join(root, n), 0o444)
+            if os.path.exists(copy + ".audit-key"):
+                os.chmod(copy + ".audit-key", 0o444)
+            os.chmod(copy, 0o555)
+            try:
+                self.check_read_only_copy(tmp, copy, email)
+            finally:
+                os.chmod(copy, 0o755)  # so that the folder can be removed
+
+    def check_read_only_copy(self, tmp, copy, email):
+        before = tree_digest(tmp)
+        nobody = os.getuid() == 0
+        out = self.run_cli(copy, "audit", "verify", as_nobody=nobody)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("2 records, chain intact", out.stdout)
+        out = self.run_cli(copy, "user", "list", as_nobody=nobody)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn(email, out.stdout)
+        out = self.run_cli(copy, "audit", "export", as_nobody=nobody)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual([json.loads(l)["type"] for l in out.stdout.splitlines()], ["user_created", "register"])
+        self.assertEqual(tree_digest(tmp), before)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Dashboard(unittest.TestCase):
             self.assertIn("<h1>Gatehouse</h1>", dom)
             self.assertIn("/auth/register", dom)          # the routes table
             self.assertIn("wrong_password", dom)          # login outcomes
+            self.assertIn("/admin/metrics", dom)          # read with the admin token, not the anonymous /metrics
             self.assertIn("POST /auth/login", dom)        # a trace waterfall
             self.assertIn("login_failed", dom)            # the audit table
             self.assertIn('<p id="status"></p>', dom)  # no error shown

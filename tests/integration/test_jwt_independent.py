@@ -408,6 +408,35 @@ class KeyRotation(unittest.TestCase):
             jwt.decode(new, jwt.PyJWK(jwks[0]).key, algorithms=["EdDSA"], audience=AUDIENCE)
             jwt.decode(t["access_token"], jwt.PyJWK(jwks[1]).key, algorithms=["EdDSA"], audience=AUDIENCE)
 
+    def test_two_rotations_keep_a_key_until_every_token_it_signed_has_expired(self):
+        """Issue 12 item 8: a second rotation dropped the key that had signed
+        live tokens (401 after the restart)."""
+        import tempfile
+        from accounts import cli
+        with tempfile.NamedTemporaryFile("w", suffix=".clock") as clock:
+            clock.write("0")
+            clock.flush()
+            with Server({"GATEHOUSE_FOR_TEST_CLOCK_FILE": clock.name}) as s:
+                t = s.register()
+                old_kid = jwt.get_unverified_header(t["access_token"])["kid"]
+                for _ in range(2):  # while the server runs, as an operator would
+                    out = cli(s, "keys", "rotate")
+                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+                s.restart()
+                self.assertEqual(s.me(t["access_token"]).status, 200)
+                kids = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
+                self.assertEqual(len(kids), 3, kids)
+                self.assertIn(old_kid, kids)
+                new = s.login(t["user"]["email"])["access_token"]
+                self.assertEqual(jwt.get_unverified_header(new)["kid"], kids[0])
+                # Past access_ttl_s + leeway_s (900 + 30) after the retirement: both retired keys go.
+                with open(clock.name, "w") as f:
+                    f.write(str(900 + 30 + 60))
+                s.restart()
+                after = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
+                self.assertEqual(after, [kids[0]])
+                self.assertEqual(s.me(t["access_token"]).status, 401)
+
 
 if __name__ == "__main__":
     unittest.main()

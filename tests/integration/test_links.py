@@ -132,11 +132,19 @@ class Smtp(unittest.TestCase):
     def test_redirect_only_to_allowed_origins(self):
         r = self.post("/auth/magic-link", {"email": unique_email(), "redirect_to": "https://evil.example/x"})
         self.assertEqual(r.status, 400)
+        # Issue 12 item 1: only http(s), even on an allowed host.
+        for bad in ("javascript://gatehouse.test/%0aalert(1)", "javascript:alert(1)", "data:text/html,x",
+                    "HTTP://gatehouse.test/app", "http://gatehouse.test/a b"):
+            r = self.post("/auth/magic-link", {"email": unique_email(), "redirect_to": bad})
+            self.assertEqual(r.status, 400, bad)
         e = unique_email()
         self.s.register(e)
         r = self.post("/auth/magic-link", {"email": e, "redirect_to": "http://gatehouse.test/app"})
         self.assertEqual(r.status, 202)
-        self.assertIn("redirect_to=http%3A%2F%2Fgatehouse.test%2Fapp", self.inbox.link_for(e, "/auth/magic-link"))
+        # The redirect is bound to the token: the mailed link carries only the token.
+        link = self.inbox.link_for(e, "/auth/magic-link")
+        self.assertEqual(list(parse_qs(urlparse(link).query)), ["token"])
+        self.assertNotIn("redirect", link)
 
     def test_email_verification(self):
         t = self.s.register()
@@ -184,6 +192,190 @@ class Smtp(unittest.TestCase):
         self.assertEqual(self.s.me(old["access_token"]).status, 401)
         self.assertEqual(self.s.refresh(old["refresh_token"]).status, 400)
         self.s.login(e, "my next password")
+
+
+def outbox_files(s):
+    return set(glob.glob(os.path.join(s.outbox, "*.eml")))
+
+
+def outbox_link(s, to, path, before=(), timeout=10):
+    """The link to `path` mailed to `to` through the file driver, in a
+    message that is not one of the files `before` (outbox_files())."""
+    def find():
+        for f in outbox_files(s) - set(before):
+            msg = read_eml(f)
+            if msg["To"] == to:
+                found = re.search(r"(http\S*%s\?\S*)" % re.escape(path), msg.get_body(("plain",)).get_content())
+                if found:
+                    return found.group(1)
+        return None
+    assert wait_until(lambda: find() is not None, timeout), "no %s link for %s" % (path, to)
+    return find()
+
+
+APP = "http://127.0.0.1:5999"  # an application origin allowed in these tests (nothing listens)
+
+
+class MagicLinkRedirect(unittest.TestCase):
+    """Issue 12 item 1 over plain HTTP: a bound redirect answers a code, not
+    tokens; the code is exchanged once, within 60 s, for a session."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.clock = tempfile.NamedTemporaryFile("w", delete=False)
+        cls.clock.write("0")
+        cls.clock.close()
+        cls.s = Server({"GATEHOUSE_AUTH_REDIRECT_ORIGINS": APP, "GATEHOUSE_FOR_TEST_CLOCK_FILE": cls.clock.name})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+        os.unlink(cls.clock.name)
+
+    def setUp(self):
+        self.set_clock(0)
+
+    def set_clock(self, seconds):
+        with open(self.clock.name, "w") as f:
+            f.write(str(seconds))
+
+    def post(self, path, body):
+        return self.s.request("POST", path, json_body=body)
+
+    def link(self, redirect=None):
+        e = unique_email()
+        self.s.register(e)
+        body = {"email": e}
+        if redirect:
+            body["redirect_to"] = redirect
+        self.assertEqual(self.post("/auth/magic-link", body).status, 202)
+        return e, token_of(outbox_link(self.s, e, "/auth/magic-link"))
+
+    def test_a_bound_redirect_gets_a_code_that_the_backend_exchanges_once(self):
+        e, token = self.link(APP + "/cb?state=xyz#frag")
+        r = self.post("/auth/magic-link/verify", {"token": token, "use_cookie": True})
+        self.assertEqual(r.status, 200, r)
+        body = r.json()
+        self.assertEqual(set(body), {"status", "redirect_to"})  # no tokens, no user
+        self.assertIsNone(r.header("Set-Cookie"))
+        url = urlparse(body["redirect_to"])
+        self.assertEqual((url.scheme + "://" + url.netloc, url.path, url.fragment), (APP, "/cb", "frag"))
+        q = parse_qs(url.query)
+        self.assertEqual(q["state"], ["xyz"])
+        code = q["code"][0]
+        self.assertEqual(len(code), 43)
+        self.assertNotIn(token, body["redirect_to"])
+        # The link is used up; the code is not a link token, nor an access token.
+        self.assertEqual(self.post("/auth/magic-link/verify", {"token": token}).status, 400)
+        self.assertEqual(self.post("/auth/magic-link/verify", {"token": code}).status, 400)
+        self.assertEqual(self.s.me(code).status, 401)
+        x = self.post("/auth/magic-link/exchange", {"code": code})
+        self.assertEqual(x.status, 200, x)
+        tokens = x.json()
+        self.assertEqual(tokens["user"]["email"], e)
+        self.assertTrue(tokens["user"]["email_verified"])
+        self.assertEqual(self.s.me(tokens["access_token"]).json()["email"], e)
+        self.assertEqual(self.s.refresh(tokens["refresh_token"]).status, 200)
+        again = self.post("/auth/magic-link/exchange", {"code": code})
+        self.assertEqual((again.status, again.json()["error"]), (400, "invalid_grant"))
+
+    def test_a_link_token_cannot_be_exchanged_and_a_code_expires_after_60_s(self):
+        _, token = self.link()
+        self.assertEqual(self.post("/auth/magic-link/exchange", {"code": token}).status, 400)
+        _, token = self.link(APP + "/cb")
+        code = parse_qs(urlparse(self.post("/auth/magic-link/verify", {"token": token})
+                                 .json()["redirect_to"]).query)["code"][0]
+        self.set_clock(61)
+        r = self.post("/auth/magic-link/exchange", {"code": code})
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.post("/auth/magic-link/exchange", {}).status, 400)
+
+    def test_without_a_bound_redirect_the_link_signs_in_here(self):
+        e, token = self.link()
+        r = self.post("/auth/magic-link/verify", {"token": token, "use_cookie": True})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["user"]["email"], e)
+        self.assertIn("access_token", r.json())
+        self.assertIn("HttpOnly", r.header("Set-Cookie"))
+
+    def test_the_page_names_the_account_and_ignores_a_redirect_in_its_url(self):
+        e, token = self.link()
+        page = self.s.request("GET", "/auth/magic-link?token=%s&redirect_to=javascript:alert(1)//" % token)
+        self.assertEqual(page.status, 200)
+        html = page.body.decode()
+        self.assertIn("This signs you in as <strong>%s</strong>" % e, html)
+        self.assertNotIn("javascript", html)
+        self.assertNotIn("redirect", html)
+        self.assertNotIn("<script>", html)  # the script is a file: /auth/link.js
+        # Showing the page consumed nothing.
+        self.assertEqual(self.post("/auth/magic-link/verify", {"token": token}).status, 200)
+        gone = self.s.request("GET", "/auth/magic-link?token=" + token).body.decode()
+        self.assertIn("This link is invalid or has expired.", gone)
+        self.assertNotIn("<form", gone)
+        self.assertNotIn(e, gone)
+        self.assertIn("invalid or has expired", self.s.request("GET", "/auth/magic-link?token=nonsense").body.decode())
+
+
+HOSTED_PAGES = ["/auth/magic-link?token=x", "/auth/verify-email?token=x", "/auth/password/reset?token=x",
+                "/admin/dashboard", "/auth/link.js", "/auth/link.css", "/admin/dashboard.js",
+                "/admin/dashboard.css"]
+
+
+class HostedPageHeaders(unittest.TestCase):
+    """Issue 12 item 9: every hosted page and its files carry a strict CSP
+    (no inline code), refuse framing and send no referrer."""
+
+    def test_every_hosted_page_sends_the_policy(self):
+        with Server() as s:
+            for path in HOSTED_PAGES:
+                r = s.request("GET", path)
+                self.assertEqual(r.status, 200, path)
+                csp = r.header("Content-Security-Policy") or ""
+                directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+                self.assertEqual(directives.get("default-src"), ["'none'"], path)
+                self.assertEqual(directives.get("frame-ancestors"), ["'none'"], path)
+                self.assertEqual(directives.get("script-src"), ["'self'"], path)
+                self.assertEqual(directives.get("style-src"), ["'self'"], path)
+                self.assertNotIn("unsafe", csp, path)
+                self.assertEqual(r.header("X-Frame-Options"), "DENY", path)
+                self.assertEqual(r.header("Referrer-Policy"), "no-referrer", path)
+                self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", path)
+                kind = {"js": "text/javascript", "css": "text/css"}.get(path.rsplit(".", 1)[-1], "text/html")
+                self.assertTrue(r.header("Content-Type").startswith(kind), (path, r.header("Content-Type")))
+                if kind == "text/html":  # nothing the policy would block
+                    html = r.body.decode()
+                    self.assertNotRegex(html, r"<script(?![^>]*\bsrc=)[^>]*>", path)
+                    self.assertNotIn("<style", html, path)
+                    self.assertNotRegex(html, r"\sstyle=|\son[a-z]+=", path)
+
+
+class LogDriver(unittest.TestCase):
+    """Issue 12 item 11: the log driver prints no live token unless the
+    operator opts in with notify.log_secrets."""
+
+    def logged_link(self, s, e):
+        s.register(e)
+        self.assertEqual(s.request("POST", "/auth/magic-link", json_body={"email": e}).status, 202)
+        find = lambda: [r for r in s.log_records() if r.get("msg") == "notification (log driver)" and r.get("to") == e]
+        self.assertTrue(wait_until(lambda: find()), s.log()[-2000:])
+        return find()[0]["link"]
+
+    def test_the_default_redacts_the_token(self):
+        with Server({"GATEHOUSE_NOTIFY_DRIVER": "log"}) as s:
+            e = unique_email()
+            link = self.logged_link(s, e)
+            self.assertTrue(link.endswith("/auth/magic-link?token=\u2026redacted\u2026"), link)
+            self.assertIsNone(re.search(r"token=[A-Za-z0-9_-]", s.log()))  # no token anywhere in the log
+            self.assertIn("token redacted", s.log())  # the start-up warning says so
+            self.assertEqual(s.request("POST", "/auth/magic-link/verify", json_body={"token": token_of(link)}).status, 400)
+
+    def test_the_opt_in_logs_a_working_link(self):
+        with Server({"GATEHOUSE_NOTIFY_DRIVER": "log", "GATEHOUSE_NOTIFY_LOG_SECRETS": "true"}) as s:
+            e = unique_email()
+            token = token_of(self.logged_link(s, e))
+            self.assertEqual(len(token), 43)
+            r = s.request("POST", "/auth/magic-link/verify", json_body={"token": token})
+            self.assertEqual((r.status, r.json()["user"]["email"]), (200, e))
 
 
 class HiddenRegistration(unittest.TestCase):

@@ -60,8 +60,8 @@ def stored_emails(store):
 
 
 def failed_commits(s):
-    """gatehouse_store_commits_total{result="failed"} from /metrics."""
-    text = s.request("GET", "/metrics").body.decode()
+    """gatehouse_store_commits_total{result="failed"} from the metrics listener."""
+    text = s.metrics()
     m = re.search(r'^gatehouse_store_commits_total\{result="failed"\} ([0-9.e+]+)$', text, re.M)
     return float(m.group(1)) if m else 0.0
 

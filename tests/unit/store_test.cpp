@@ -113,7 +113,7 @@ TEST_CASE("every record type round-trips every field", "[store]") {
   Avatar a{"image/png", std::string(300, '\x89'), 5}, a2;
   REQUIRE(decode(encode(a), a2));
   CHECK(a2.bytes == a.bytes);
-  OneTimeToken o{"reset", "uid", 77, true}, o2;
+  OneTimeToken o{"reset", "uid", 77, true, ""}, o2;
   REQUIRE(decode(encode(o), o2));
   CHECK(std::tie(o2.purpose, o2.user_id, o2.expires_at, o2.used) == std::tie(o.purpose, o.user_id, o.expires_at, o.used));
 }
@@ -291,4 +291,152 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
   gh::logic::ChainVerifier v3;
   for (int i = 0; i < 4; ++i) CHECK(v3.feed(records[i], problem));
   CHECK_FALSE(v3.finish(seq, hash, problem));
+}
+
+// ---- Issue 12 items 8, 15, 16 -------------------------------------------
+
+#include "actors/keystore.hpp"
+
+#include <fstream>
+
+namespace {
+std::vector<gh::logic::AuditRecord> all_records(Store& db) {
+  std::vector<gh::logic::AuditRecord> out;
+  int rc = 0;
+  auto t = db.read(rc);
+  db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash, const std::string& c) {
+    out.push_back({seq, prev, hash, c});
+    return true;
+  });
+  return out;
+}
+
+void append_n(Store& db, int n) {
+  int rc = 0;
+  auto t = db.write(rc);
+  for (int i = 0; i < n; ++i) REQUIRE(db.append_audit(t, "{\"n\":" + std::to_string(i) + "}") == 0);
+  REQUIRE(t.commit() == 0);
+}
+}  // namespace
+
+TEST_CASE("the keyed audit chain: MACs from keyed_from on, unkeyed links before", "[audit]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  append_n(db, 2);  // an older build's records
+  std::string key(32, 'K');
+  db.set_audit_key(key, 3);
+  append_n(db, 3);
+  auto records = all_records(db);
+  REQUIRE(records.size() == 5);
+  CHECK(records[1].hash == audit_chain_hash(records[1].prev, records[1].canonical));
+  CHECK(records[2].hash == audit_chain_hash(records[2].prev, records[2].canonical, key));
+  CHECK(records[2].hash != audit_chain_hash(records[2].prev, records[2].canonical));
+
+  std::string problem;
+  gh::logic::ChainVerifier ok(key, 3);
+  for (auto& r : records) REQUIRE(ok.feed(r, problem));
+
+  // Recomputing the links without the key does not pass.
+  auto forged = records;
+  forged[3].canonical = "{\"n\":9}";
+  forged[3].hash = audit_chain_hash(forged[3].prev, forged[3].canonical);
+  forged[4].prev = forged[3].hash;
+  forged[4].hash = audit_chain_hash(forged[4].prev, forged[4].canonical);
+  gh::logic::ChainVerifier v(key, 3);
+  for (int i = 0; i < 3; ++i) REQUIRE(v.feed(forged[i], problem));
+  CHECK_FALSE(v.feed(forged[3], problem));
+  CHECK(problem == "record 4 was altered (hash mismatch)");
+  // A wrong key, or none, fails at the first keyed record.
+  gh::logic::ChainVerifier wrong(std::string(32, 'W'), 3), none;
+  for (int i = 0; i < 2; ++i) REQUIRE(wrong.feed(records[i], problem));
+  CHECK_FALSE(wrong.feed(records[2], problem));
+  for (int i = 0; i < 2; ++i) REQUIRE(none.feed(records[i], problem));
+  CHECK_FALSE(none.feed(records[2], problem));
+  // A tail check starts after a trusted record.
+  gh::logic::ChainVerifier tail(key, 3);
+  tail.start_after(3, records[2].hash);
+  CHECK(tail.feed(records[3], problem));
+  CHECK(tail.feed(records[4], problem));
+}
+
+TEST_CASE("open_audit_key creates the key file once, keys an old chain and refuses a foreign key", "[audit]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  std::string why;
+  REQUIRE(db.migrate(why));
+  append_n(db, 2);  // unkeyed records of an older build
+  auto path = ts.dir + ".audit-key";
+  std::filesystem::remove(path);
+  REQUIRE(gh::open_audit_key(db, path, why));
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  gh::AuditKey k;
+  REQUIRE(gh::read_audit_key(path, k, why));
+  CHECK(k.keyed_from == 3);
+  auto records = all_records(db);
+  REQUIRE(records.size() == 3);  // the audit_keyed record
+  CHECK(records[2].canonical.find("\"type\":\"audit_keyed\"") != std::string::npos);
+  CHECK(records[2].canonical.find("\"unkeyed_records\":2") != std::string::npos);
+  REQUIRE(gh::open_audit_key(db, path, why));  // again: no second record
+  CHECK(all_records(db).size() == 3);
+
+  // Without the key, nothing can be appended to the keyed chain.
+  int rc = 0;
+  {
+    db.set_audit_key("", 0);
+    auto t = db.write(rc);
+    CHECK(db.append_audit(t, "{}") == EACCES);
+  }
+  // Another key file, or none, is refused for this store.
+  auto other = ts.dir + ".other-key";
+  {
+    std::ofstream(other) << "key = " << std::string(64, 'a') << "\nkeyed_from = 3\n";
+  }
+  CHECK_FALSE(gh::open_audit_key(db, other, why));
+  CHECK(why.find("not the key") != std::string::npos);
+  std::filesystem::remove(path);
+  CHECK_FALSE(gh::open_audit_key(db, path, why));
+  CHECK(why.find("missing") != std::string::npos);
+  std::filesystem::remove(other);
+}
+
+TEST_CASE("a read-only open never creates a store", "[store]") {
+  auto dir = std::filesystem::temp_directory_path() / ("gh-missing-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  int rc = 0;
+  std::string why;
+  CHECK_FALSE(Store::open({dir.string(), 64u << 20, true}, rc, why));
+  CHECK_FALSE(std::filesystem::exists(dir));
+  TempStore ts;
+  REQUIRE(ts.db->migrate(why));
+  ts.db.reset();
+  auto ro = Store::open({ts.dir, 64u << 20, true}, rc, why);
+  REQUIRE(ro);
+  CHECK(ro->schema_version() == kSchemaVersion);
+  CHECK(ro->write(rc).open() == false);
+}
+
+TEST_CASE("retired signing keys stay until their tokens have expired", "[jwt]") {
+  TempStore ts;
+  auto& db = *ts.db;
+  std::string why;
+  const std::int64_t keep = 930;
+  auto ring = gh::load_keys(db, keep, why);
+  REQUIRE(ring);
+  auto first = ring->kid();
+  gh::KeyRotation r1, r2;
+  REQUIRE(gh::rotate_keys(db, keep, r1, why));
+  REQUIRE(gh::rotate_keys(db, keep, r2, why));
+  CHECK(r1.retired_kid == first);
+  CHECK(r2.dropped.empty());  // not yet stamped: a running server may still sign with it
+  ring = gh::load_keys(db, keep, why);
+  REQUIRE(ring);
+  CHECK(ring->kid() == r2.kid);
+  CHECK(ring->find(first));
+  CHECK(ring->find(r1.kid));
+  CHECK(ring->jwks()["keys"].size() == 3);
+
+  CHECK_FALSE(gh::logic::retired_key_expired({"k", 0}, 1'000'000, keep));
+  CHECK_FALSE(gh::logic::retired_key_expired({"k", 1000}, 1000 + keep, keep));
+  CHECK(gh::logic::retired_key_expired({"k", 1000}, 1001 + keep, keep));
 }

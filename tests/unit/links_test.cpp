@@ -1,0 +1,79 @@
+// Issue 12 items 1 and 11: where a magic link may redirect, the URL its code
+// rides on, the one-time token record's bound redirect, and the log driver's
+// redaction.
+#include "actors/logic/mail.hpp"
+#include "actors/logic/redirect.hpp"
+#include "config/config.hpp"
+#include "store/records.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace gh;
+
+TEST_CASE("a magic link redirects only to an http(s) URL of an allowed origin", "[links]") {
+  const std::string pub = "https://auth.example.com/base";
+  const std::vector<std::string> allowed = {"https://app.example.com", "http://127.0.0.1:5000"};
+  CHECK(logic::redirect_allowed("https://app.example.com/cb?x=1", pub, allowed));
+  CHECK(logic::redirect_allowed("https://app.example.com", pub, allowed));
+  CHECK(logic::redirect_allowed("http://127.0.0.1:5000/cb", pub, allowed));
+  CHECK(logic::redirect_allowed("https://auth.example.com/done", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("javascript:alert(1)", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("javascript://app.example.com/%0aalert(1)", pub, {"javascript://app.example.com"}));
+  CHECK_FALSE(logic::redirect_allowed("data:text/html,x", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("HTTPS://app.example.com/", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("//app.example.com/", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://evil.example/", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com.evil.example/", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com@evil.example/", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com:443/", pub, allowed));  // not the listed origin
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com/\\evil", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com/a b", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://app.example.com/\n", pub, allowed));
+  CHECK_FALSE(logic::redirect_allowed("https://", pub, {"https://"}));
+}
+
+TEST_CASE("the code is added to the redirect's query, before any fragment", "[links]") {
+  CHECK(logic::with_query("https://a.example/cb", "code", "C") == "https://a.example/cb?code=C");
+  CHECK(logic::with_query("https://a.example/cb?x=1", "code", "C") == "https://a.example/cb?x=1&code=C");
+  CHECK(logic::with_query("https://a.example/cb?", "code", "C") == "https://a.example/cb?code=C");
+  CHECK(logic::with_query("https://a.example/cb?x=1&", "code", "C") == "https://a.example/cb?x=1&code=C");
+  CHECK(logic::with_query("https://a.example/cb#top", "code", "C") == "https://a.example/cb?code=C#top");
+  CHECK(logic::with_query("https://a.example/cb?x#t?y", "code", "C") == "https://a.example/cb?x&code=C#t?y");
+}
+
+TEST_CASE("a one-time token keeps its bound redirect, and older records still decode", "[links][store]") {
+  store::OneTimeToken o{"magic", "uid", 77, false, "https://app.example.com/cb"}, o2;
+  REQUIRE(store::decode(store::encode(o), o2));
+  CHECK(o2.redirect_to == o.redirect_to);
+  // A record written before the redirect existed: no "r" key.
+  std::string old(1, '\x01');
+  nlohmann::json::to_cbor(nlohmann::json{{"p", "magic"}, {"u", "uid"}, {"ex", 5}, {"us", false}}, old);
+  o2.redirect_to = "stale";
+  REQUIRE(store::decode(old, o2));
+  CHECK(o2.redirect_to.empty());
+  CHECK(o2.purpose == "magic");
+  // Without a redirect the record is byte for byte what older builds wrote.
+  store::OneTimeToken plain{"magic", "uid", 5, false, ""};
+  CHECK(store::encode(plain) == old);
+  std::string wrong(1, '\x01');
+  nlohmann::json::to_cbor(nlohmann::json{{"p", "magic"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"r", 3}}, wrong);
+  CHECK_FALSE(store::decode(wrong, o2));
+}
+
+TEST_CASE("the log driver's links have their token redacted", "[links]") {
+  CHECK(logic::redact_link("http://h/auth/magic-link?token=abc-_123") == "http://h/auth/magic-link?token=…redacted…");
+  CHECK(logic::redact_link("http://h/x?a=1&token=abc&b=2") == "http://h/x?a=1&token=…redacted…&b=2");
+  CHECK(logic::redact_link("http://h/x?mytoken=abc") == "http://h/x?mytoken=abc");
+  CHECK(logic::redact_link("") == "");
+}
+
+TEST_CASE("notify.log_secrets is off by default; redirect origins must be http(s) origins", "[links][config]") {
+  CHECK_FALSE(config::Config::load("", {}).notify.log_secrets);
+  CHECK(config::Config::load("", {{"GATEHOUSE_NOTIFY_LOG_SECRETS", "true"}}).notify.log_secrets);
+  CHECK(config::Config::load("", {{"GATEHOUSE_AUTH_REDIRECT_ORIGINS", "https://a.example,http://127.0.0.1:5000"}})
+            .auth.redirect_origins.size() == 2);
+  for (const char* bad : {"javascript://a.example", "https://a.example/path", "a.example", "https://"})
+    CHECK_THROWS_WITH(config::Config::load("", {{"GATEHOUSE_AUTH_REDIRECT_ORIGINS", bad}}),
+                      Catch::Contains("auth.redirect_origins"));
+}
