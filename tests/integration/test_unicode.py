@@ -83,6 +83,8 @@ class Passwords(ServerTest, unittest.TestCase):
 
         def find():
             for name in os.listdir(self.s.outbox):
+                if not name.endswith(".eml"):  # a .tmp is being written (then renamed)
+                    continue
                 with open(os.path.join(self.s.outbox, name), "rb") as f:
                     text = f.read().decode("utf-8", "replace")
                 if ("To: " + e) in text and "/auth/password/reset?token=" in text:
