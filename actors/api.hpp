@@ -119,6 +119,7 @@ struct PasswordChange {
   std::string current_password;
   std::string new_password;  ///< policy-checked
   bool revoke_other_sessions = false;
+  bool revoke_api_tokens = false;  ///< also revoke every API token of the user
   ClientInfo client;
 };
 
@@ -139,10 +140,12 @@ class Services {
   virtual void login(LoginRequest req, Callback<AuthResult> done) = 0;
   /// Rotates a refresh token (JSON body, cookie or OAuth2 grant alike).
   virtual void refresh(std::string refresh_token, ClientInfo client, Callback<TokenPair> done) = 0;
-  /// Revokes session `sid` of `user_id`, or all of them when `all`; delivers
-  /// how many were revoked. Another user's session is not_found.
-  virtual void revoke(std::string user_id, std::string sid, bool all, std::string reason,
-                      Callback<int> done) = 0;
+  /// Revokes session `sid` of `user_id`, or all of them when `all`, and
+  /// every API token of the user when `api_tokens` (same transaction);
+  /// delivers how many sessions were revoked. Another user's session is
+  /// not_found.
+  virtual void revoke(std::string user_id, std::string sid, bool all, bool api_tokens,
+                      std::string reason, Callback<int> done) = 0;
   /// Live sessions of a user.
   virtual void sessions(std::string user_id, Callback<std::vector<store::Session>> done) = 0;
   /// Changes a profile (the caller's own, or another's within the matrix).
@@ -173,7 +176,7 @@ class Services {
   /// Marks the email of the token's user verified (single use).
   virtual void verify_email(std::string token, Callback<bool> done) = 0;
   /// Sets a new (policy-checked) password with a reset token; revokes every
-  /// session and sends a security alert.
+  /// session and API token and sends a security alert.
   virtual void reset_password(std::string token, std::string new_password, Callback<bool> done) = 0;
   /// Changes the password after checking the current one (forbidden if wrong).
   virtual void change_password(PasswordChange req, Callback<bool> done) = 0;

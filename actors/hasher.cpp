@@ -30,8 +30,9 @@ hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams p
           r.ok = h.has_value();
           if (h) r.phc = std::move(*h);
         } else {
-          r.ok = logic::verify_password(job.phc, job.password);
-          if (r.ok && logic::needs_rehash(job.phc, params))
+          bool legacy = false;  // matched a hash of the raw bytes: store one of the NFKC form
+          r.ok = logic::verify_password(job.phc, job.password, &legacy);
+          if (r.ok && (legacy || logic::needs_rehash(job.phc, params)))
             if (auto h = logic::hash_password(job.password, params)) r.phc = std::move(*h);
         }
         sodium_memzero(job.password.data(), job.password.size());

@@ -1,3 +1,4 @@
+#include "actors/accounts.hpp"
 #include "actors/actors.hpp"
 
 #include "actors/logic/base64url.hpp"
@@ -177,11 +178,14 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
 }
 
 caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, std::string& sid,
-                                        bool all, std::string& reason) {
+                                        bool all, bool api_tokens, std::string& reason) {
   auto rp = self->make_response_promise<int>();
   auto* store = self->state.store;
   auto count = std::make_shared<int>(0);
+  auto keys = std::make_shared<int>(0);
   WriteOp op{[=](store::Txn& t) -> caf::error {
+    *count = *keys = 0;
+    if (api_tokens && revoke_api_keys(*store, t, user_id, *keys)) return store_error();
     std::vector<store::Session> targets;
     if (all) {
       targets = store->sessions_of(t, user_id);
@@ -205,6 +209,7 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
               self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
                                                     ClientInfo{}, user_id, user_id,
                                                     {{"reason", reason}, {"sessions", *count},
+                                                     {"api_tokens_revoked", *keys},
                                                      {"session_id", all ? std::string() : sid}}));
               rp.deliver(*count);
             },
@@ -294,8 +299,9 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, co
   return {
       [=](create_atom, store::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
       [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
-      [=](revoke_atom, std::string& user_id, std::string& sid, bool all, std::string& reason) {
-        return revoke(self, user_id, sid, all, reason);
+      [=](revoke_atom, std::string& user_id, std::string& sid, bool all, bool api_tokens,
+          std::string& reason) {
+        return revoke(self, user_id, sid, all, api_tokens, reason);
       },
       [=](list_atom, std::string& user_id) { return list(self, user_id); },
       [=](newkey_atom, std::string& user_id, ApiKeyRequest& r) { return create_key(self, user_id, r); },

@@ -115,10 +115,10 @@ class ActorServices final : public Services {
     ask<TokenPair>(sessions_, std::move(done), refresh_atom::value, std::move(token),
                    std::move(client));
   }
-  void revoke(std::string user_id, std::string sid, bool all, std::string reason,
+  void revoke(std::string user_id, std::string sid, bool all, bool api_tokens, std::string reason,
               Callback<int> done) override {
     ask<int>(sessions_, std::move(done), revoke_atom::value, std::move(user_id), std::move(sid),
-             all, std::move(reason));
+             all, api_tokens, std::move(reason));
   }
   void sessions(std::string user_id, Callback<std::vector<store::Session>> done) override {
     ask<std::vector<store::Session>>(sessions_, std::move(done), list_atom::value,

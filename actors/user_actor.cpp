@@ -551,34 +551,39 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
 
 // Hashes the new password, then in one transaction: checks the token or the
 // current hash, stores the new hash, revokes sessions (all, or all but
-// `keep`), clears the login back-off. Then sends the security alert.
+// `keep`) when `revoke`, and every API token when `revoke_keys`, clears the
+// login back-off. Then sends the security alert, which says what was revoked.
 template <class Check>
 void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::string new_password,
-                  std::string keep, bool revoke, ClientInfo client, const char* event, Check check) {
+                  std::string keep, bool revoke, bool revoke_keys, ClientInfo client, const char* event,
+                  Check check) {
   auto* db = self->state.store;
   hash_new_password(self, std::move(new_password), rp, [=](std::string phc) mutable {
     auto out = std::make_shared<store::User>();
-    WriteOp op{[db, check, phc, keep, revoke, out](store::Txn& t) -> caf::error {
+    auto counts = std::make_shared<std::pair<int, int>>(0, 0);  // sessions, API tokens
+    WriteOp op{[db, check, phc, keep, revoke, revoke_keys, out, counts](store::Txn& t) -> caf::error {
+      *counts = {0, 0};  // a retried op counts afresh
       if (auto err = check(t, *out)) return err;
       out->password_hash = phc;
       out->failed_logins = 0;
       out->updated_at = now_s();
       if (db->put_user(t, *out)) return store_failed();
-      if (!revoke) return caf::none;
-      for (auto& s : db->sessions_of(t, out->id)) {
-        if (s.revoked || s.id == keep) continue;
-        s.revoked = true;
-        s.revoke_reason = "password_changed";
-        if (db->put_session(t, s)) return store_failed();
-      }
+      if (revoke && revoke_sessions(*db, t, out->id, keep, "password_changed", counts->first)) return store_failed();
+      if (revoke_keys && revoke_api_keys(*db, t, out->id, counts->second)) return store_failed();
       return caf::none;
     }};
     self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
         .then(
             [=](bool) mutable {
-              self->state.notifier.send({"password_changed", out->email, "", 0, client.request_id});
+              logic::Notification n{"password_changed", out->email, "", 0, client.request_id, {}, {}, {}};
+              n.vars = {{"sessions_revoked", std::to_string(counts->first)},
+                        {"api_tokens_revoked", std::to_string(counts->second)}};
+              self->state.notifier.send(n);
+              if (counts->first) telemetry::record_sessions_ended(static_cast<std::size_t>(counts->first));
               self->state.opts.audit.publish(
-                  audit_event(event, client, out->id, out->id, {{"other_sessions_revoked", revoke}}));
+                  audit_event(event, client, out->id, out->id,
+                              {{"other_sessions_revoked", revoke}, {"sessions_revoked", counts->first},
+                               {"api_tokens_revoked", counts->second}}));
               rp.deliver(true);
             },
             [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -588,7 +593,8 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
 caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& token, std::string& password) {
   auto rp = self->make_response_promise<bool>();
   auto* db = self->state.store;
-  set_password(self, rp, std::move(password), "", true, ClientInfo{}, "password_reset",
+  // Recovery: every session and every API token goes (an intruder's too).
+  set_password(self, rp, std::move(password), "", true, true, ClientInfo{}, "password_reset",
                [db, hash = logic::blake2b256(token)](store::Txn& t, store::User& u) {
                  return consume(*db, t, hash, "reset", u);
                });
@@ -623,7 +629,7 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
             }
             auto old = user->password_hash;
             set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
-                         req.client, "password_changed",
+                         req.revoke_api_tokens, req.client, "password_changed",
                          [db, id = user->id, old](store::Txn& t, store::User& u) -> caf::error {
                            auto cur = db->user(t, id);
                            if (!cur || cur->password_hash != old)

@@ -25,6 +25,15 @@ bool named(std::string_view line, std::string_view name) {
          strncasecmp(line.data(), name.data(), name.size()) == 0;
 }
 
+// A Host value (RFC 9110 §7.2, RFC 3986 authority without userinfo): empty,
+// or reg-name / IPv4 / [IP-literal] characters with an optional :port.
+bool valid_host(std::string_view v) {
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
+  });
+}
+
 }  // namespace
 
 BodyGuard::BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit,
@@ -38,14 +47,29 @@ std::optional<std::string> BodyGuard::take_combined() {
   return v;
 }
 
-BodyGuard::Verdict BodyGuard::feed(std::string_view bytes) {
+BodyGuard::Verdict BodyGuard::feed(std::string_view bytes, bool idle) {
   if (refused_) return Verdict::dropped;
+  const std::size_t total = bytes.size();
+  bool busy = !idle;     // a request before these bytes is not answered yet
+  std::size_t done = 0;  // where the last request completed in these bytes ends
   while (!bytes.empty() && !passthrough_) {
     if (body_left_ > 0) {
       auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, bytes.size()));
       body_left_ -= n;
       bytes.remove_prefix(n);
+      if (body_left_ == 0) done = total - bytes.size();
       continue;
+    }
+    // Between requests: stray CRLFs are allowed (RFC 9112 §2.2); anything
+    // else starts a request, which is pipelined if one is still pending.
+    if (head_.empty()) {
+      while (!bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) bytes.remove_prefix(1);
+      if (bytes.empty()) break;
+      if (busy) {
+        pass_bytes_ = done;
+        refused_ = true;
+        return Verdict::pipelined;
+      }
     }
     // In a head: take bytes up to its blank line.
     std::size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
@@ -66,6 +90,8 @@ BodyGuard::Verdict BodyGuard::feed(std::string_view bytes) {
       refused_ = true;
       return v;
     }
+    busy = true;  // this request is now before any further bytes
+    if (body_left_ == 0) done = total - bytes.size();
   }
   return Verdict::pass;
 }
@@ -82,6 +108,8 @@ BodyGuard::Verdict BodyGuard::judge_head() {
   path = path.substr(0, path.find('?'));
 
   bool seen = false, chunked = false;
+  int hosts = 0;
+  bool host_ok = true;
   std::uint64_t length = 0;
   std::string combined;
   for (auto pos = eol; pos != std::string_view::npos && pos + 2 < head.size();) {
@@ -93,6 +121,10 @@ BodyGuard::Verdict BodyGuard::judge_head() {
       if (!v.empty()) combined.append(combined.empty() ? "" : ", ").append(v);
     }
     if (named(h, "Transfer-Encoding")) chunked = true;
+    if (named(h, "Host")) {
+      ++hosts;
+      host_ok = host_ok && valid_host(trim(h.substr(5)));
+    }
     if (!named(h, "Content-Length")) continue;
     auto v = trim(h.substr(15));
     // One plain decimal number, at most 18 digits (no sign, no list, no overflow).
@@ -103,6 +135,13 @@ BodyGuard::Verdict BodyGuard::judge_head() {
     }
     seen = true;
     length = std::stoull(std::string(v));
+  }
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any
+  // request with more than one Host line or an invalid Host value.
+  bool http11 = line.size() >= 8 && line.substr(line.size() - 8) == "HTTP/1.1";
+  if (hosts > 1 || !host_ok || (hosts == 0 && http11)) {
+    request_line_ = std::string(line.substr(0, 200));
+    return Verdict::bad_host;
   }
   if (chunked) {
     request_line_ = std::string(line.substr(0, 200));

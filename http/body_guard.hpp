@@ -1,8 +1,13 @@
-// Judges each request's declared body on the raw bytes of a connection,
-// before Pistache's parser sees them. Pistache 0.0.5 reserves Content-Length
+// Judges each request's head on the raw bytes of a connection, before
+// Pistache's parser sees them. Pistache 0.0.5 reserves Content-Length
 // bytes as soon as it has the headers and then waits for the body, and it
 // answers a malformed length with a plain-text 500; SECURITY.md case 3 wants
-// 413 (or 400) at once, without buffering. Pure logic: unit-tested alone.
+// 413 (or 400) at once, without buffering. It also answers requests without
+// a Host (or with two), and drops every request after the first in one read
+// (its parser resets its buffer after a request): the guard refuses the
+// first (RFC 9112 §3.2) and reports the second, so the server closes the
+// connection after the first answer instead of losing a request silently.
+// Pure logic: unit-tested alone.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +29,14 @@ class BodyGuard {
     /// parser reads past its buffer (strtol on unterminated bytes; found by
     /// fuzzing), so chunked request bodies never reach it.
     length_required,
+    /// No Host header in an HTTP/1.1 request, more than one Host line, or a
+    /// Host value that is not an authority (RFC 9112 §3.2): answer 400.
+    bad_host,
+    /// Another request follows a complete one in the same input, or begins
+    /// while an earlier one still awaits its answer (`idle` false): hand only
+    /// the first pass_bytes() bytes to the parser and close the connection
+    /// after the answer. The rest of the connection is ignored.
+    pipelined,
     dropped,     ///< after a refusal, the rest of the connection is ignored
   };
 
@@ -33,9 +46,14 @@ class BodyGuard {
   explicit BodyGuard(std::function<std::uint64_t(std::string_view, std::string_view)> limit,
                      std::string combine = {});
 
-  /// Consumes the next bytes read from the connection. A refusal is returned
-  /// once; every later call says `dropped`.
-  Verdict feed(std::string_view bytes);
+  /// Consumes the next bytes read from the connection. `idle`: no earlier
+  /// request of this connection is still waiting for its answer. A refusal
+  /// (or `pipelined`) is returned once; every later call says `dropped`.
+  Verdict feed(std::string_view bytes, bool idle = true);
+
+  /// After `pipelined`: how many bytes of that input belong to the requests
+  /// before the pipelined one (0 when it starts the input).
+  std::size_t pass_bytes() const { return pass_bytes_; }
 
   /// Ignores the rest of the connection (the parser refused a request and
   /// the stream cannot be trusted to be in step any more).
@@ -62,6 +80,7 @@ class BodyGuard {
   std::uint64_t body_left_ = 0;   ///< bytes of the current body still to come
   bool passthrough_ = false;      ///< oversized head: the parser's own limits apply
   bool refused_ = false;
+  std::size_t pass_bytes_ = 0;
   std::string request_line_;
 };
 

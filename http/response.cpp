@@ -3,6 +3,10 @@
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <pistache/peer.h>
+
+#include <sys/socket.h>
+
 namespace gh::http {
 namespace {
 
@@ -38,6 +42,7 @@ GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
 GH_HEADER(CspHeader, "Content-Security-Policy")
 GH_HEADER(FrameOptionsHeader, "X-Frame-Options")
 GH_HEADER(ReferrerPolicyHeader, "Referrer-Policy")
+GH_HEADER(ContentDispositionHeader, "Content-Disposition")
 
 int status_of(Errc e) {
   switch (e) {
@@ -85,6 +90,8 @@ Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::s
       server_span_(trace_id_, parent ? parent->span_id : std::string(),
                    std::string(method) + " " + route_, telemetry::SpanKind::server) {
   ++*inflight_;
+  std::lock_guard<std::mutex> lock(gate_->mu);
+  gate_->busy = true;
 }
 
 Responder::~Responder() {
@@ -101,8 +108,8 @@ void Responder::json_text(int status, const std::string& text, const Extra& extr
 void Responder::empty(int status, const Extra& extra) { send(status, nullptr, extra); }
 
 void Responder::raw(int status, const std::string& body, const std::string& content_type,
-                    int max_age_s) {
-  send(status, &body, Extra{}, content_type, max_age_s);
+                    int max_age_s, const Extra& extra) {
+  send(status, &body, extra, content_type, max_age_s);
 }
 
 void Responder::page(int status, const std::string& body, const std::string& content_type) {
@@ -128,6 +135,12 @@ void Responder::failure(const Failure& f, Extra extra) {
 void Responder::send(int status, const std::string* body, const Extra& extra,
                      const std::string& content_type, int max_age_s) {
   if (sent_.exchange(true)) return;
+  // The gate orders this answer against the connection's close and its next
+  // request (see WriteGate).
+  std::unique_lock<std::mutex> gate(gate_->mu);
+  gate_->busy = false;
+  bool keep_alive = keep_alive_ && !gate_->close_after;
+  if (!keep_alive) gate_->close_after = true;
   auto& h = writer_.headers();
   h.add<RequestIdHeader>(request_id_);
   if (max_age_s > 0) {
@@ -138,12 +151,14 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   }
   h.add<NoSniffHeader>("nosniff");
   h.remove<Http::Header::Connection>();
-  h.add<Http::Header::Connection>(keep_alive_ ? Http::ConnectionControl::KeepAlive
-                                              : Http::ConnectionControl::Close);
+  h.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
+                                             : Http::ConnectionControl::Close);
   if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
   for (const auto& c : extra.cookies) writer_.cookies().add(c);
   if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
   if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
+  if (!extra.content_security_policy.empty()) h.add<CspHeader>(extra.content_security_policy);
+  if (!extra.content_disposition.empty()) h.add<ContentDispositionHeader>(extra.content_disposition);
   if (extra.page) {
     h.add<CspHeader>(kPageCsp);
     h.add<FrameOptionsHeader>("DENY");
@@ -159,13 +174,21 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
 
   // Skip the write when the client is gone (we hold the last peer reference,
   // or the handler closed the gate before Pistache closes the fd).
-  std::unique_lock<std::mutex> gate(gate_->mu);
   if (!gate_->closed && peer_ && peer_.use_count() > 1) {
     try {
-      if (body && !content_type.empty())
-        writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type));
-      else if (body) writer_.send(static_cast<Http::Code>(status), *body, json_mime());
-      else writer_.send(static_cast<Http::Code>(status));
+      Async::Promise<ssize_t> written =
+          body && !content_type.empty()
+              ? writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type))
+          : body ? writer_.send(static_cast<Http::Code>(status), *body, json_mime())
+                 : writer_.send(static_cast<Http::Code>(status));
+      // Connection: close — end our side once the answer is written. The
+      // continuation runs on the reactor thread inside the write of this very
+      // fd (or here, under the gate, when the write already finished), so the
+      // fd is still this client's; Pistache then sees the client's close and
+      // releases the peer through its usual disconnection path.
+      if (!keep_alive)
+        written.then([fd = peer_->fd()](ssize_t) { ::shutdown(fd, SHUT_WR); },
+                     [](std::exception_ptr&) {});
     } catch (const std::exception& e) {
       telemetry::log_warn("response not sent", {{"request_id", request_id_}, {"error", e.what()}});
     }

@@ -16,7 +16,10 @@
 // Every answer gets X-Request-Id, Cache-Control: no-store, nosniff and an
 // explicit Connection header, and writes one access-log line. Hosted pages
 // and their files (page()) also get kPageCsp, X-Frame-Options: DENY and
-// Referrer-Policy: no-referrer.
+// Referrer-Policy: no-referrer. After a `Connection: close` answer the
+// server shuts its side of the socket once the answer is written (the
+// client sees the end at once; Pistache releases the descriptor when the
+// client closes, at the latest at the keep-alive timeout).
 #pragma once
 
 #include "actors/errors.hpp"
@@ -36,10 +39,16 @@
 
 namespace gh::http {
 
-/// One per connection: see the comment at the top.
+/// One per connection: see the comment at the top. `busy`: a request of the
+/// connection awaits its answer (a request arriving meanwhile is pipelined);
+/// `close_after`: the connection ends after the current answer (HTTP/1.0,
+/// `Connection: close`, a refusal, or a pipelined request), and nothing more
+/// is read from it.
 struct WriteGate {
   std::mutex mu;
   bool closed = false;
+  bool busy = false;
+  bool close_after = false;
 };
 
 /// The Content-Security-Policy of every hosted page (link pages, dashboard):
@@ -60,6 +69,8 @@ struct Extra {
   int ratelimit_remaining = 0;
   int ratelimit_reset_s = 0;
   bool page = false;  ///< the hosted-page headers (see page())
+  std::string content_security_policy;  ///< e.g. "sandbox" for an avatar
+  std::string content_disposition;
 };
 
 class Responder {
@@ -79,7 +90,8 @@ class Responder {
   void json_text(int status, const std::string& text, const Extra& extra = {});
   void empty(int status, const Extra& extra = {});
   /// A non-JSON body (an image) with its type and a public cache lifetime.
-  void raw(int status, const std::string& body, const std::string& content_type, int max_age_s);
+  void raw(int status, const std::string& body, const std::string& content_type, int max_age_s,
+           const Extra& extra = {});
   /// A hosted page or one of its files: raw() (not cached) with kPageCsp,
   /// X-Frame-Options: DENY and Referrer-Policy: no-referrer.
   void page(int status, const std::string& body, const std::string& content_type);

@@ -188,12 +188,12 @@ void refresh(Ctx& c) {
 }
 
 void logout(Ctx& c) {
-  bool all = false;
+  bool all = false, api_tokens = false;
   if (!c.req.body().empty()) {
-    auto body = c.json_body({"all"});
-    if (!body || !get_bool(c, *body, "all", all)) return;
+    auto body = c.json_body({"all", "revoke_api_tokens"});
+    if (!body || !get_bool(c, *body, "all", all) || !get_bool(c, *body, "revoke_api_tokens", api_tokens)) return;
   }
-  c.app.services.revoke(c.who->user.id, c.who->session_id, all, all ? "logout_all" : "logout",
+  c.app.services.revoke(c.who->user.id, c.who->session_id, all, api_tokens, all ? "logout_all" : "logout",
                         [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           Extra extra;
@@ -220,7 +220,7 @@ void list_sessions(Ctx& c) {
 }
 
 void revoke_session(Ctx& c) {
-  c.app.services.revoke(c.who->user.id, c.params.at(0), false, "revoked_by_user",
+  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, "revoked_by_user",
                         [res = c.res](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           res->empty(204);

@@ -161,12 +161,13 @@ void reset_password(Ctx& c) {
 }
 
 void change_password(Ctx& c) {
-  auto body = c.json_body({"current_password", "new_password", "revoke_other_sessions"});
+  auto body = c.json_body({"current_password", "new_password", "revoke_other_sessions", "revoke_api_tokens"});
   if (!body) return;
   PasswordChange req;
   if (!get_string(c, *body, "current_password", req.current_password, true) ||
       !get_string(c, *body, "new_password", req.new_password, true) ||
-      !get_bool(c, *body, "revoke_other_sessions", req.revoke_other_sessions))
+      !get_bool(c, *body, "revoke_other_sessions", req.revoke_other_sessions) ||
+      !get_bool(c, *body, "revoke_api_tokens", req.revoke_api_tokens))
     return;
   if (auto bad = c.app.policy.check(req.new_password)) return c.res->error(422, "invalid_password", *bad);
   if (req.current_password.size() > c.app.policy.max_bytes())

@@ -4,6 +4,7 @@
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/cidr.hpp"
 #include "actors/logic/clock.hpp"
+#include "actors/logic/image.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 
@@ -42,35 +43,38 @@ void public_profile(Ctx& c) {
   c.res->json(200, public_user_json(*user));
 }
 
-// The image type from the first bytes; the client's Content-Type is ignored.
-std::string image_type(const std::string& b) {
-  if (b.rfind("\x89PNG\r\n\x1a\n", 0) == 0) return "image/png";
-  if (b.size() > 3 && b.compare(0, 3, "\xff\xd8\xff") == 0) return "image/jpeg";
-  if (b.size() > 12 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) return "image/webp";
-  return {};
-}
-
 void put_avatar(Ctx& c) {
   const auto& bytes = c.req.body();
   if (bytes.size() > c.app.cfg.avatars.max_bytes)
     return c.res->error(413, "payload_too_large",
                         "avatars are at most " + std::to_string(c.app.cfg.avatars.max_bytes) + " bytes");
-  auto type = image_type(bytes);
+  // The type from the magic bytes (the client's Content-Type is ignored),
+  // then only the parts that render the image are kept (actors/logic/image.hpp).
+  auto type = logic::image_type(bytes);
   if (type.empty())
     return c.res->error(415, "unsupported_media_type", "an avatar must be a PNG, JPEG or WebP image");
+  std::string why;
+  auto image = logic::strip_image(bytes, type, why);
+  if (!image) return c.res->error(400, "invalid_request", "the avatar is not a well-formed image (" + why + ")");
   auto now = now_s();
   auto url = c.app.cfg.tokens.issuer + "/avatars/" + c.who->user.id + "?v=" + std::to_string(now);
-  c.app.services.put_avatar(c.who->user.id, store::Avatar{type, bytes, now}, url,
+  c.app.services.put_avatar(c.who->user.id, store::Avatar{type, std::move(*image), now}, url,
                             [res = c.res](Expected<store::User> r) { answer_user(res, r); });
 }
 
 void get_avatar(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
-  auto avatar = c.app.store.avatar(*t, c.params.at(0));
+  auto user = c.app.store.user(*t, c.params.at(0));
+  auto avatar = user && user->active ? c.app.store.avatar(*t, user->id) : std::nullopt;
   if (!avatar) return c.res->error(404, "not_found", "no avatar");
-  // The URL carries a version (?v=), so a long public lifetime is safe.
-  c.res->raw(200, avatar->bytes, avatar->content_type, 86400);
+  // Never a document: no script, no plugin, no sniffing, offered as a file
+  // named by its type. The URL carries a version (?v=), so a long public
+  // lifetime is safe.
+  Extra extra;
+  extra.content_security_policy = "sandbox; default-src 'none'";
+  extra.content_disposition = "inline; filename=\"avatar." + logic::image_extension(avatar->content_type) + "\"";
+  c.res->raw(200, avatar->bytes, avatar->content_type, 86400, extra);
 }
 
 json key_json(const store::ApiKey& k) {

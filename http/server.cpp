@@ -179,9 +179,24 @@ class GatehouseHandler : public Http::Handler {
       peer->putData(kStateData, current_);
     }
     auto* guard = &current_->guard;
-    switch (guard->feed(std::string_view(buffer, len))) {
+    auto verdict = BodyGuard::Verdict::pass;
+    {
+      std::lock_guard<std::mutex> lock(current_->gate.mu);
+      if (current_->gate.close_after) return;  // the connection ends after the current answer
+      verdict = guard->feed(std::string_view(buffer, len), !current_->gate.busy);
+      if (verdict == BodyGuard::Verdict::pipelined) current_->gate.close_after = true;
+    }
+    switch (verdict) {
       case BodyGuard::Verdict::pass: break;
       case BodyGuard::Verdict::dropped: return;
+      // Pistache would drop the second request silently: answer the first
+      // (its bytes only), then close, so the client retries the rest.
+      case BodyGuard::Verdict::pipelined:
+        len = guard->pass_bytes();
+        if (len == 0) return;
+        break;
+      case BodyGuard::Verdict::bad_host:
+        return refuse(peer, 400, "invalid_request", "the request needs exactly one valid Host header");
       case BodyGuard::Verdict::too_large:
         return refuse(peer, 413, "payload_too_large", "the declared body is larger than this route accepts");
       case BodyGuard::Verdict::bad_length:

@@ -1,5 +1,9 @@
 #include "actors/logic/email.hpp"
 
+#include "actors/logic/unicode.hpp"
+
+#include <algorithm>
+
 namespace gh::logic {
 namespace {
 
@@ -10,7 +14,7 @@ bool valid_local(std::string_view s) {
   if (s.empty() || s.front() == '.' || s.back() == '.') return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) continue;  // UTF-8 (SMTPUTF8); validity checked by the JSON parser
+    if (c >= 0x80) continue;  // UTF-8 (SMTPUTF8), checked in normalize_email
     if (c <= 0x20 || c == 0x7f) return false;
     if (std::string_view("\"(),:;<>@[\\]").find(static_cast<char>(c)) != std::string_view::npos)
       return false;
@@ -31,6 +35,41 @@ bool valid_domain(std::string_view d) {
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }
+}
+
+// Non-ASCII addresses (SMTPUTF8, RFC 6531): valid UTF-8 only; no invisible,
+// format, control, unassigned, private-use or space code point (a zero-width
+// space would make a look-alike account); no compatibility character (a
+// fullwidth or ligature form: NFKC differs from NFC); the local part in NFC
+// and lowercased with the full Unicode mapping. The domain stays ASCII (the
+// punycode form of an IDN), so ASCII lowercasing is its whole case fold.
+bool fold_unicode(std::string& email, std::size_t at, std::string& why) {
+  if (!valid_utf8(email)) {
+    why = "email is not valid UTF-8";
+    return false;
+  }
+  if (has_invisible(email)) {
+    why = "email contains an invisible, format or unassigned character";
+    return false;
+  }
+  std::string_view local = std::string_view(email).substr(0, at);
+  std::string_view domain = std::string_view(email).substr(at + 1);
+  if (!std::all_of(domain.begin(), domain.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    why = "the domain of the email must be ASCII (use the punycode form of an internationalised domain)";
+    return false;
+  }
+  auto composed = nfc(local), compat = nfkc(local);
+  if (!composed || !compat || *composed != *compat) {
+    why = "email contains a compatibility character (a fullwidth, ligature or similar form)";
+    return false;
+  }
+  auto folded = to_lower(*composed);
+  if (!folded) {
+    why = "email is not valid UTF-8";
+    return false;
+  }
+  email = *folded + "@" + std::string(domain);
+  return true;
 }
 
 }  // namespace
@@ -67,6 +106,13 @@ std::optional<std::string> normalize_email(std::string_view raw, std::string& wh
   std::string out;
   out.reserve(raw.size());
   for (char c : raw) out += lower(c);
+  bool ascii = std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (!ascii && !fold_unicode(out, at, why)) return std::nullopt;
+  at = out.rfind('@');
+  if (out.size() > 254 || at > 64) {
+    why = "email is longer than 254 octets, or its part before '@' longer than 64";
+    return std::nullopt;
+  }
   std::string_view local = std::string_view(out).substr(0, at);
   std::string_view domain = std::string_view(out).substr(at + 1);
   if (!valid_local(local) || !valid_domain(domain)) {

@@ -91,6 +91,7 @@ Rendered Templates::render(const Notification& n, std::int64_t now) const {
   std::map<std::string, std::string> vars = {
       {"link", n.link}, {"email", n.to},
       {"expires_minutes", std::to_string(n.expires_at > now ? (n.expires_at - now + 59) / 60 : 0)}};
+  vars.insert(n.vars.begin(), n.vars.end());
   auto text = substitute(it->second.first, vars);
   auto nl = text.find('\n');
   Rendered r;

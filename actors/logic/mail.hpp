@@ -17,6 +17,7 @@ struct Notification {
   std::int64_t expires_at = 0;
   std::string request_id;
   std::string trace_id, span_id;  ///< the request's trace, for the delivery span
+  std::map<std::string, std::string> vars;  ///< more placeholders of its template
 };
 
 struct Rendered {
@@ -24,7 +25,9 @@ struct Rendered {
 };
 
 /// Templates per kind: `<kind>.txt` (first line "Subject: …", then the body)
-/// and `<kind>.html`. Placeholders: {{link}}, {{email}}, {{expires_minutes}}.
+/// and `<kind>.html`. Placeholders: {{link}}, {{email}}, {{expires_minutes}},
+/// and the notification's own `vars` (password_changed: {{sessions_revoked}},
+/// {{api_tokens_revoked}}).
 /// In HTML, substituted values are escaped.
 class Templates {
  public:

@@ -1,5 +1,7 @@
 #include "actors/logic/password.hpp"
 
+#include "actors/logic/unicode.hpp"
+
 #include <crypt.h>
 #include <sodium.h>
 
@@ -54,9 +56,10 @@ bool PasswordPolicy::load_blocklist(const std::string& path, std::unordered_set<
   return true;
 }
 
-std::optional<std::string> PasswordPolicy::check(std::string_view pw) const {
-  if (pw.size() > max_bytes_)
+std::optional<std::string> PasswordPolicy::check(std::string_view raw) const {
+  if (raw.size() > max_bytes_)  // as received, before any other work
     return "password is longer than " + std::to_string(max_bytes_) + " bytes";
+  auto pw = normalize_password(raw);
   if (code_points(pw) < min_length_)
     return "password must be at least " + std::to_string(min_length_) + " characters";
   if (blocklist_.count(ascii_lower(pw)))
@@ -64,11 +67,18 @@ std::optional<std::string> PasswordPolicy::check(std::string_view pw) const {
   return std::nullopt;
 }
 
-std::optional<std::string> hash_password(std::string_view pw, const HashParams& p) {
+std::string normalize_password(std::string_view pw) {
+  auto n = nfkc(pw);
+  return n ? std::move(*n) : std::string(pw);
+}
+
+std::optional<std::string> hash_password(std::string_view raw, const HashParams& p) {
+  auto pw = normalize_password(raw);
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str_alg(out, pw.data(), pw.size(), p.ops_limit, p.mem_limit_bytes,
-                            crypto_pwhash_ALG_ARGON2ID13) != 0)
-    return std::nullopt;
+  int rc = crypto_pwhash_str_alg(out, pw.data(), pw.size(), p.ops_limit, p.mem_limit_bytes,
+                                 crypto_pwhash_ALG_ARGON2ID13);
+  sodium_memzero(pw.data(), pw.size());
+  if (rc != 0) return std::nullopt;
   return std::string(out);
 }
 
@@ -92,11 +102,25 @@ bool verify_bcrypt(std::string_view phc, std::string_view pw) {
 }
 }  // namespace
 
-bool verify_password(std::string_view phc, std::string_view pw) {
+namespace {
+bool verify_exact(std::string_view phc, std::string_view pw) {
   if (is_bcrypt(phc)) return verify_bcrypt(phc, pw);
   if (phc.empty() || phc.size() >= crypto_pwhash_STRBYTES) return false;
   std::string z(phc);  // libsodium wants a NUL-terminated hash string
   return crypto_pwhash_str_verify(z.c_str(), pw.data(), pw.size()) == 0;
+}
+}  // namespace
+
+bool verify_password(std::string_view phc, std::string_view raw, bool* legacy) {
+  if (legacy) *legacy = false;
+  auto pw = normalize_password(raw);
+  bool ok = verify_exact(phc, pw);
+  if (!ok && pw != raw && verify_exact(phc, raw)) {  // a hash of the raw bytes (before NFKC)
+    ok = true;
+    if (legacy) *legacy = true;
+  }
+  sodium_memzero(pw.data(), pw.size());
+  return ok;
 }
 
 bool needs_rehash(std::string_view phc, const HashParams& p) {

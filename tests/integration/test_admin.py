@@ -1,5 +1,7 @@
 """Profiles, roles and role-scoped administration (SECURITY.md 13, 23, 33-35)."""
+import struct
 import unittest
+import zlib
 
 from accounts import account
 from harness import Server, ServerTest, bearer, unique_email
@@ -48,7 +50,10 @@ class Profiles(ServerTest, unittest.TestCase):
     def test_avatar_checked_by_magic_bytes(self):
         s = self.s
         t = s.register()
-        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+        chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                    + struct.pack(">I", zlib.crc32(kind + data)))
+        png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+               + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
         r = s.request("PUT", "/auth/me/avatar", body=png, headers=dict(bearer(t["access_token"]), **{"Content-Type": "image/png"}))
         self.assertEqual(r.status, 200, r)
         url = r.json()["avatar_url"]

@@ -18,12 +18,14 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import uuid
+import zlib
 
 import lmdb
 
@@ -37,7 +39,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def avatar_bytes(size):
-    return PNG + os.urandom(size - len(PNG))
+    """A well-formed PNG of `size` bytes (random IDAT data: only the chunk
+    structure is checked, and it is stored unchanged)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0))
+    iend = chunk(b"IEND", b"")
+    return PNG + ihdr + chunk(b"IDAT", os.urandom(size - len(PNG) - len(ihdr) - len(iend) - 12)) + iend
 
 
 def stored_emails(store):
