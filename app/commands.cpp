@@ -4,6 +4,7 @@
 #include "actors/api.hpp"
 #include "actors/keystore.hpp"
 #include "actors/logic/clock.hpp"
+#include "actors/logic/email.hpp"
 #include "http/metrics_server.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
@@ -238,10 +239,16 @@ int migrate(const CommonOptions& o) {
   if (!db) return 1;
   int from = db->schema_version();
   std::string why;
-  if (!db->migrate(why)) {
+  std::vector<std::string> notes;
+  auto normalize = [](std::string_view email) {
+    std::string ignored;
+    return logic::normalize_email(email, ignored);
+  };
+  if (!db->migrate(why, normalize, &notes)) {
     telemetry::log_error("migration failed", {{"error", why}});
     return 1;
   }
+  for (auto& n : notes) telemetry::log_warn("migration", {{"note", n}});
   telemetry::log_info("store migrated", {{"from", from}, {"to", store::kSchemaVersion}});
   telemetry::shutdown();
   return 0;

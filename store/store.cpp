@@ -68,7 +68,40 @@ int Store::schema_version() const {
   return v ? std::atoi(std::string(*v).c_str()) : 0;
 }
 
-bool Store::migrate(std::string& why) {
+// 1 -> 2: emails were lowercased in ASCII only; re-key those whose normal
+// form is now different (e.g. `Älice@…` -> `älice@…`).
+int Store::rekey_emails(Txn& t, const EmailNormalizer& normalize, std::vector<std::string>* notes) {
+  if (!normalize) return 0;
+  std::vector<std::pair<std::string, std::string>> moves;  // old key, new key
+  {
+    Cursor c(t, emails_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string old(c.key());
+      auto now = normalize(old);
+      if (!now) {
+        if (notes) notes->push_back("kept " + old + ": this build refuses the address");
+      } else if (*now != old) {
+        moves.emplace_back(std::move(old), std::move(*now));
+      }
+    }
+  }
+  for (auto& [old, now] : moves) {
+    auto id = user_id_by_email(t, old);
+    auto holder = user_id_by_email(t, now);
+    auto u = id ? user(t, *id) : std::nullopt;
+    if (holder || !u) {
+      if (notes) notes->push_back("kept " + old + ": " + (holder ? now + " is another account" : "no user record"));
+      continue;
+    }
+    u->email = now;
+    if (int rc = t.del(emails_, old)) return rc;
+    if (int rc = put_user(t, *u)) return rc;
+    if (notes) notes->push_back("re-keyed " + old + " as " + now);
+  }
+  return 0;
+}
+
+bool Store::migrate(std::string& why, const EmailNormalizer& normalize, std::vector<std::string>* notes) {
   int from = schema_version();
   if (from > kSchemaVersion) {
     why = "store schema " + std::to_string(from) + " is newer than this build (" +
@@ -83,8 +116,12 @@ bool Store::migrate(std::string& why) {
     return false;
   }
   // Forward migrations, one step per version. Version 1 is the initial
-  // layout: the tables exist once open() has run, so there is nothing to move.
-  // for (int v = from; v < kSchemaVersion; ++v) step[v](t);
+  // layout: the tables exist once open() has run, so a new store (0) only
+  // gets its version; there is nothing to move.
+  if (from >= 1 && from < 2 && (rc = rekey_emails(t, normalize, notes))) {
+    why = "migration to schema 2 failed: " + lmdb_error(rc);
+    return false;
+  }
   if ((rc = put_meta(t, "schema_version", std::to_string(kSchemaVersion))) || (rc = t.commit())) {
     why = "migration commit failed: " + lmdb_error(rc);
     return false;

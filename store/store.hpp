@@ -39,7 +39,9 @@
 namespace gh::store {
 
 /// The schema this build reads and writes. Bump with a migration in store.cpp.
-constexpr int kSchemaVersion = 1;
+/// 2: the emails index is keyed by the Unicode-aware normal form (NFC and
+///    full lowercase of the local part; actors/logic/email.hpp).
+constexpr int kSchemaVersion = 2;
 
 /// How full the map is: pages in use (the file's high-water mark less the
 /// free list, which LMDB reuses) and the map size, in bytes.
@@ -75,9 +77,17 @@ class Store {
 
   /// The schema version on disk; 0 for a new, empty store.
   int schema_version() const;
-  /// Brings a store to kSchemaVersion. Returns false (and `why`) if it cannot:
-  /// a store written by a newer Gatehouse, or a failed commit.
-  bool migrate(std::string& why);
+  /// How the caller normalises an email today (the store does not know the
+  /// rules): the normal form, or nullopt for an address it would refuse.
+  using EmailNormalizer = std::function<std::optional<std::string>(std::string_view)>;
+  /// Brings a store to kSchemaVersion in one transaction. Returns false (and
+  /// `why`) if it cannot: a store written by a newer Gatehouse, or a failed
+  /// commit. Step 1 -> 2 re-keys every account whose stored email differs
+  /// from `normalize(email)`; an account whose new form is taken by another
+  /// one, or that `normalize` refuses, is left as it is and named in `notes`
+  /// for the operator to decide.
+  bool migrate(std::string& why, const EmailNormalizer& normalize = {},
+               std::vector<std::string>* notes = nullptr);
 
   /// A read-only transaction (MDB_RDONLY); rc != 0 leaves it closed.
   Txn read(int& rc) const;
@@ -171,6 +181,8 @@ class Store {
   MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
           keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
           otp_ = 0, user_otp_ = 0, audit_ = 0;
+  int rekey_emails(Txn& t, const EmailNormalizer& normalize, std::vector<std::string>* notes);
+
   std::string audit_key_;
   std::uint64_t audit_keyed_from_ = 0;
 };

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import tempfile
 import unittest
+import uuid
 
 from accounts import cli
 from harness import BIN, CONFIG, Server, unique_email
@@ -245,6 +246,46 @@ class ReadOnlyCommands(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertEqual([json.loads(l)["type"] for l in out.stdout.splitlines()], ["user_created", "register"])
         self.assertEqual(tree_digest(tmp), before)
+
+
+class MigrateSchema2(unittest.TestCase):
+    """Schema 2 re-keys emails stored before the Unicode-aware normal form
+    (issue 12 item 13): an account an older build stored as `Älice@…` is found
+    again after `gatehouse migrate`; one whose new form belongs to another
+    account is left alone and named."""
+
+    def test_migrate_rekeys_emails_stored_before_the_unicode_normal_form(self):
+        import lmdb
+        tag = uuid.uuid4().hex[:10]
+        moved, other = "\u00e4lice-%s@example.com" % tag, "\u00f6ther-%s@example.com" % tag
+        with Server() as s:
+            alice = s.register(moved)["user"]["id"]
+            s.register(other)
+            s.stop()
+            # The store as an older build left it: schema 1, `Älice` kept as
+            # typed in the index, and a second old key (`Öther`) whose new
+            # form is another account.
+            env = lmdb.open(s.store, max_dbs=32)
+            meta, emails = env.open_db(b"meta"), env.open_db(b"emails")
+            with env.begin(write=True) as t:
+                t.delete(moved.encode(), db=emails)
+                t.put(moved.replace("\u00e4", "\u00c4").encode(), alice.encode(), db=emails)
+                t.put(other.replace("\u00f6", "\u00d6").encode(), alice.encode(), db=emails)
+                t.put(b"schema_version", b"1", db=meta)
+            env.close()
+            with self.assertRaises(RuntimeError) as refused:
+                s.start()
+            self.assertIn("gatehouse migrate", str(refused.exception))
+            out = cli(s, "migrate")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            log = out.stdout + out.stderr
+            self.assertIn("re-keyed " + moved.replace("\u00e4", "\u00c4") + " as " + moved, log)
+            self.assertIn("kept " + other.replace("\u00f6", "\u00d6"), log)
+            s.start()
+            t = s.login(moved.upper())  # ÄLICE-…@EXAMPLE.COM
+            self.assertEqual(t["user"]["id"], alice)
+            self.assertEqual(t["user"]["email"], moved)
+            self.assertNotEqual(s.login(other)["user"]["id"], alice)
 
 
 if __name__ == "__main__":
