@@ -57,7 +57,8 @@ std::optional<nlohmann::json> Ctx::json_body(std::initializer_list<const char*> 
     res->error(400, "invalid_request", why);
     return std::nullopt;
   }
-  for (auto& [key, value] : body->items()) {
+  for (auto& item : body->items()) {
+    const std::string& key = item.key();
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       res->error(400, "invalid_request", "unknown field '" + key.substr(0, 64) + "'");
       return std::nullopt;

@@ -9,7 +9,9 @@ namespace {
 
 // Parses an address into `out` (4 or 16 bytes); returns the family or 0.
 int parse_addr(std::string_view text, unsigned char* out) {
-  if (text.empty() || text.size() > 45) return 0;
+  // inet_pton reads a C string: an embedded NUL would cut the text short and
+  // let "198.51.100.7\0junk" pass as an address.
+  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) return 0;
   std::string s(text);
   if (inet_pton(AF_INET, s.c_str(), out) == 1) return AF_INET;
   if (inet_pton(AF_INET6, s.c_str(), out) == 1) {

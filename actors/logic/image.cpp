@@ -177,7 +177,10 @@ std::optional<std::string> strip_webp(std::string_view b, std::string& why) {
     if (body.size() - pos < 8) return refuse(why, "WebP: truncated chunk header");
     std::string_view fourcc = body.substr(pos, 4);
     std::uint32_t len = le32(body, pos + 4);
-    if (len > body.size() - pos - 8) return refuse(why, "WebP: a chunk length runs past the RIFF size");
+    // An odd-sized chunk is followed by a padding byte (RIFF), which must be
+    // there too: a missing one would make the stripped file longer than the upload.
+    if (len > body.size() - pos - 8 || (len & 1 && len == body.size() - pos - 8))
+      return refuse(why, "WebP: a chunk length runs past the RIFF size");
     std::string payload(body.substr(pos + 8, len));
     pos += 8 + len + (len & 1);
     bool keep = false;

@@ -49,6 +49,15 @@ TEST_CASE("the client is the first untrusted hop from the right", "[forwarded]")
   CHECK(client("127.0.0.1", xff, "2001:db8::1,, ") == "2001:db8::1");
 }
 
+TEST_CASE("an address with an embedded NUL is no address", "[forwarded][fuzz]") {
+  // fuzz_forwarded: inet_pton read the text as a C string, so
+  // "198.51.100.7\0junk" parsed as 198.51.100.7 and became a client address.
+  using namespace std::string_literals;
+  CHECK_FALSE(logic::Cidr::parse("198.51.100.7\0junk"s));
+  CHECK_FALSE(logic::Cidr::parse("::1\0"s));
+  CHECK(logic::Cidr::parse("198.51.100.7"));
+}
+
 TEST_CASE("Forwarded: the for= of each element, quoted or not", "[forwarded]") {
   CHECK(client("127.0.0.1", fwd, "for=198.51.100.7;proto=https, for=\"[2001:db8:cafe::17]:4711\"") ==
         "2001:db8:cafe::17");
