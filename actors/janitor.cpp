@@ -71,14 +71,20 @@ void step(janitor_ptr self) {
     std::size_t deleted = 0;
   };
   auto out = std::make_shared<Out>();
-  out->cursor = st.cursor;
   auto table = static_cast<store::PruneTable>(st.table);
-  WriteOp op{[db = st.store, out, table, limit = static_cast<std::size_t>(st.limits.prune_batch),
+  // prune() advances its cursor in place: each run of the op starts from the
+  // step's own cursor and hands its result out only on success, so an op
+  // that is run again (or failed half-way) never skips a batch.
+  WriteOp op{[db = st.store, out, table, from = st.cursor, limit = static_cast<std::size_t>(st.limits.prune_batch),
               retention = static_cast<std::int64_t>(st.limits.expired_retention_s)](store::Txn& t) -> caf::error {
-    if (int rc = db->prune(t, table, out->cursor, limit, logic::prune_rules(now_s(), retention), out->deleted)) {
+    std::string cursor = from;
+    std::size_t deleted = 0;
+    if (int rc = db->prune(t, table, cursor, limit, logic::prune_rules(now_s(), retention), deleted)) {
       telemetry::log_warn("prune step failed", {{"error", store::lmdb_error(rc)}});
       return make_error(Errc::unavailable, "prune step failed");
     }
+    out->cursor = std::move(cursor);
+    out->deleted = deleted;
     return caf::none;
   }};
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))

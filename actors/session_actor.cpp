@@ -54,8 +54,11 @@ void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& clien
 // same transaction: a sign-up inserts the user there, a magic link consumes
 // itself, so the two are one commit and a 503 never leaves half of it.
 // At limits.sessions_per_user live sessions, the least recently used ones
-// are revoked in the same transaction (reason "session_limit"): a login is
-// never refused for the cap, and the devices in use keep their sessions.
+// are deleted in the same transaction, with their refresh tokens and index
+// entries (audited as revoked, reason "session_limit"): a login is never
+// refused for the cap, the devices in use keep their sessions, and one
+// account cannot pile up sessions in the store. A token of a deleted
+// session is unknown: invalid_grant, as for a revoked one.
 pair_promise create(session_ptr self, store::User& user, ClientInfo& client, WriteOp& first) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
@@ -78,9 +81,7 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client, Wri
     evicted->clear();
     auto mine = store->sessions_of(t, s.user_id);
     for (auto i : logic::sessions_over_cap(mine, now_s(), cap)) {
-      mine[i].revoked = true;
-      mine[i].revoke_reason = "session_limit";
-      if (store->put_session(t, mine[i])) return store_error();
+      if (store->del_session(t, mine[i])) return store_error();
       evicted->push_back(mine[i].id);
     }
     if (store->put_session(t, s) ||

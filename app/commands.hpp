@@ -38,8 +38,11 @@ int user_list(const CommonOptions& o, const UserOptions& u);
 int import_users(const CommonOptions& o, const UserOptions& u);
 /// Walks the audit chain (MACs under the audit key) and, given `anchor` (the
 /// audit.file sink), checks the store's head is not behind the sink's last
-/// record; exit 1 with the first broken link, 2 without the key.
-int audit_verify(const CommonOptions& o, const std::string& anchor);
+/// record; exit 1 with the first broken link (or a store that claims to be
+/// unkeyed past the key file's keyed_from), 2 without the key. A non-empty
+/// chain without a key file is refused (2) unless `unkeyed` (--unkeyed: a
+/// store from before the key; only the unkeyed links are checked).
+int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed);
 /// The audit records after `after` as JSON lines on stdout.
 int audit_export(const CommonOptions& o, std::uint64_t after);
 

@@ -71,7 +71,7 @@ bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string
   return true;
 }
 
-int audit_verify(const CommonOptions& o, const std::string& anchor) {
+int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed) {
   return with_read(o, [&](const config::Config& cfg, store::Store& db, const store::Txn& t) {
     std::string why;
     auto path = audit_key_path(cfg, why);
@@ -91,6 +91,25 @@ int audit_verify(const CommonOptions& o, const std::string& anchor) {
       std::cerr << "gatehouse: " << why << " ('" << path << "')\n";
       return 2;
     }
+    auto head = db.audit_head(t).first;
+    // Without the key an unkeyed chain proves nothing: whoever can write the
+    // store can delete meta "audit_keyed_from" and recompute every link.
+    // Only an explicit --unkeyed (a store from before the key) accepts that.
+    if (!have_key && head > 0 && !unkeyed) {
+      std::cerr << "gatehouse: " << why << "\naudit verify needs the audit MAC key "
+                << "(audit.key_file, GATEHOUSE_AUDIT_KEY_FILE): without it anyone who can write the store "
+                << "can rewrite the chain. For a store from before the key, --unkeyed checks the unkeyed "
+                << "links only\n";
+      return 2;
+    }
+    // The key file says the chain is keyed from record keyed_from on: a
+    // store that claims to be unkeyed past it lost its meta (tampering).
+    if (have_key && !keyed && head >= key.keyed_from) {
+      std::cout << "audit log BROKEN: the key file '" << path << "' keys the chain from record "
+                << key.keyed_from << " but the store has " << head
+                << " records and claims to be unkeyed (meta audit_keyed_from removed)\n";
+      return 1;
+    }
     std::uint64_t count = 0;
     std::string problem;
     bool ok = check_audit_chain(db, t, have_key ? &key : nullptr, 1, count, problem);
@@ -100,7 +119,9 @@ int audit_verify(const CommonOptions& o, const std::string& anchor) {
       return 1;
     }
     std::cout << "audit log OK: " << count << " records, chain intact";
-    if (!have_key) std::cout << " (UNKEYED: no audit key yet; the first start of the server keys the chain)";
+    if (!have_key && head > 0)
+      std::cout << " (UNKEYED, --unkeyed: only the unkeyed links were checked, which anyone who can write "
+                   "the store can recompute; the first start of the server keys the chain)";
     else if (key.keyed_from > 1) std::cout << " (records before " << key.keyed_from << " are unkeyed, from before the key)";
     if (!anchor.empty()) std::cout << ", not behind the anchor in " << anchor;
     std::cout << "\n";

@@ -66,13 +66,17 @@ int main(int argc, char** argv) {
   std::string anchor;
   verify->add_option("--anchor", anchor,
                      "the audit.file sink (JSON lines): fail when the store's head is behind its last record");
+  bool unkeyed = false;
+  verify->add_flag("--unkeyed", unkeyed,
+                   "accept a chain without an audit key file (a store from before the key): only the unkeyed "
+                   "links are checked, which anyone who can write the store can recompute");
   std::uint64_t after = 0;
   auto* exp = audit->add_subcommand("export", "write the audit records as JSON lines; read-only");
   common(exp);
   exp->add_option("--after", after, "only records after this sequence number");
 
   CLI11_PARSE(cli, argc, argv);
-  if (verify->parsed()) return gh::app::audit_verify(o, anchor);
+  if (verify->parsed()) return gh::app::audit_verify(o, anchor, unkeyed);
   if (exp->parsed()) return gh::app::audit_export(o, after);
   if (seed->parsed()) return gh::app::seed(o);
   if (create->parsed()) return gh::app::user_create(o, u);

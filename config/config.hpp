@@ -118,8 +118,9 @@ struct Store {
 struct Limits {
   /// Live (unrevoked, unexpired) API tokens a user may hold; one more is 409. Default: 50.
   int api_tokens_per_user = 50;
-  /// Live sessions a user may hold; a login beyond it revokes the user's least
-  /// recently used session (reason "session_limit"). Default: 100.
+  /// Live sessions a user may hold; a login beyond it deletes the user's least
+  /// recently used sessions with their refresh tokens (audited as revoked,
+  /// reason "session_limit"). Default: 100.
   int sessions_per_user = 100;
   /// Seconds between prune passes (each also checks the store fill). Default: 300.
   int prune_interval_s = 300;

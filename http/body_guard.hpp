@@ -56,8 +56,13 @@ class BodyGuard {
   std::size_t pass_bytes() const { return pass_bytes_; }
 
   /// Ignores the rest of the connection (the parser refused a request and
-  /// the stream cannot be trusted to be in step any more).
-  void stop() { refused_ = true; }
+  /// the stream cannot be trusted to be in step any more), and forgets the
+  /// heads not taken yet: the refused request never reaches take_combined(),
+  /// so its header must not be handed to anything after it.
+  void stop() {
+    refused_ = true;
+    combined_.clear();
+  }
 
   /// Every field line of the `combine` header in the oldest head not yet
   /// taken, joined with ", " (RFC 9110 §5.3; "" when it had none); nullopt

@@ -181,14 +181,21 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
               ? writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type))
           : body ? writer_.send(static_cast<Http::Code>(status), *body, json_mime())
                  : writer_.send(static_cast<Http::Code>(status));
-      // Connection: close — end our side once the answer is written. The
-      // continuation runs on the reactor thread inside the write of this very
-      // fd (or here, under the gate, when the write already finished), so the
-      // fd is still this client's; Pistache then sees the client's close and
-      // releases the peer through its usual disconnection path.
+      // Connection: close — end our side once the answer is written; Pistache
+      // then sees the client's close and releases the peer through its usual
+      // disconnection path. The continuation runs later, on the reactor
+      // thread (or here, under the gate, when the write already finished),
+      // and the fd number alone may by then name another connection: shut it
+      // down only while it is still this peer's and the gate is open (the
+      // gate closes in onDisconnection, before Pistache closes the fd, on
+      // that same reactor thread).
       if (!keep_alive)
-        written.then([fd = peer_->fd()](ssize_t) { ::shutdown(fd, SHUT_WR); },
-                     [](std::exception_ptr&) {});
+        written.then(
+            [weak = std::weak_ptr<Pistache::Tcp::Peer>(peer_), gate = gate_, fd = peer_->fd()](ssize_t) {
+              auto peer = weak.lock();
+              if (peer && peer->fd() == fd && !gate->closed) ::shutdown(fd, SHUT_WR);
+            },
+            [](std::exception_ptr&) {});
     } catch (const std::exception& e) {
       telemetry::log_warn("response not sent", {{"request_id", request_id_}, {"error", e.what()}});
     }

@@ -46,7 +46,9 @@ namespace gh::http {
 /// is read from it.
 struct WriteGate {
   std::mutex mu;
-  bool closed = false;
+  /// Set under `mu` by onDisconnection, before Pistache closes the fd; atomic
+  /// so that a write's continuation may read it without the lock.
+  std::atomic<bool> closed{false};
   bool busy = false;
   bool close_after = false;
 };

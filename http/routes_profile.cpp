@@ -62,19 +62,31 @@ void put_avatar(Ctx& c) {
                             [res = c.res](Expected<store::User> r) { answer_user(res, r); });
 }
 
+// How long a shared cache may keep an avatar (Cache-Control: public, max-age).
+constexpr int kAvatarMaxAgeS = 300;
+
 void get_avatar(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
   auto user = c.app.store.user(*t, c.params.at(0));
   auto avatar = user && user->active ? c.app.store.avatar(*t, user->id) : std::nullopt;
   if (!avatar) return c.res->error(404, "not_found", "no avatar");
+  // Served through the same strip as an upload: avatars stored before the
+  // strip existed (or written around it) go out as their image only, and
+  // one that no longer parses is not served at all.
+  std::string why;
+  auto image = logic::image_type(avatar->bytes) == avatar->content_type
+                   ? logic::strip_image(avatar->bytes, avatar->content_type, why)
+                   : std::nullopt;
+  if (!image) return c.res->error(404, "not_found", "no avatar");
   // Never a document: no script, no plugin, no sniffing, offered as a file
-  // named by its type. The URL carries a version (?v=), so a long public
-  // lifetime is safe.
+  // named by its type. Shared caches keep it kAvatarMaxAgeS at most, so a
+  // deactivated user's avatar (404 here at once) leaves them within minutes;
+  // the URL carries a version (?v=), so a new upload is seen at once.
   Extra extra;
   extra.content_security_policy = "sandbox; default-src 'none'";
   extra.content_disposition = "inline; filename=\"avatar." + logic::image_extension(avatar->content_type) + "\"";
-  c.res->raw(200, avatar->bytes, avatar->content_type, 86400, extra);
+  c.res->raw(200, *image, avatar->content_type, kAvatarMaxAgeS, extra);
 }
 
 json key_json(const store::ApiKey& k) {

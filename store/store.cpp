@@ -183,6 +183,20 @@ std::vector<Session> Store::sessions_of(const Txn& t, std::string_view user_id) 
   return out;
 }
 
+void Store::session_entries(const Session& s, std::vector<std::pair<MDB_dbi, std::string>>& out) const {
+  out.emplace_back(sessions_, s.id);
+  out.emplace_back(user_sessions_, s.user_id + s.id);
+  if (!s.token_hash.empty()) out.emplace_back(refresh_, s.token_hash);
+}
+
+int Store::del_session(Txn& t, const Session& s) {
+  std::vector<std::pair<MDB_dbi, std::string>> entries;
+  session_entries(s, entries);
+  for (auto& [dbi, key] : entries)
+    if (int rc = t.del(dbi, key)) return rc;
+  return 0;
+}
+
 std::optional<RefreshRef> Store::refresh(const Txn& t, std::string_view token_hash) const {
   return get_record<RefreshRef>(t, refresh_, token_hash);
 }
@@ -372,14 +386,14 @@ int Store::prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limi
         case PruneTable::sessions: {
           Session r;
           if (!decode(value, r) || !rules.session(r)) break;
-          dead.emplace_back(sessions_, std::string(key));
-          dead.emplace_back(user_sessions_, r.user_id + r.id);
+          r.id.assign(key);
+          session_entries(r, dead);
           ++deleted;
           break;
         }
         case PruneTable::refresh: {
           RefreshRef r;
-          if (!decode(value, r) || !rules.refresh(r)) break;
+          if (!decode(value, r) || (!rules.refresh(r) && t.get(sessions_, r.session_id))) break;
           dead.emplace_back(refresh_, std::string(key));
           ++deleted;
           break;

@@ -106,6 +106,11 @@ class Store {
   int put_session(Txn& t, const Session& s);
   /// Every session of a user, live or not, oldest id first.
   std::vector<Session> sessions_of(const Txn& t, std::string_view user_id) const;
+  /// Deletes a session with its per-user index entry and its current
+  /// refresh token: what prune() deletes for a dead session. Refresh tokens
+  /// of earlier generations then point at no session (refused like unknown
+  /// ones) and go at the next prune of the refresh table.
+  int del_session(Txn& t, const Session& s);
 
   std::optional<RefreshRef> refresh(const Txn& t, std::string_view token_hash) const;
   int put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r);
@@ -161,6 +166,7 @@ class Store {
   /// deletes those `rules` call dead together with their index entries, and
   /// leaves in `cursor` the last key looked at, or clears it at the table's
   /// end. Undecodable records are left alone. `deleted` gets the count.
+  /// A refresh token whose session is gone (del_session) is dead too.
   int prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
             std::size_t& deleted);
   /// Fill of the map (mdb_env_info, mdb_env_stat and the free list); rc != 0 on failure.
@@ -182,6 +188,9 @@ class Store {
           keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
           otp_ = 0, user_otp_ = 0, audit_ = 0;
   int rekey_emails(Txn& t, const EmailNormalizer& normalize, std::vector<std::string>* notes);
+  /// The (table, key) entries of a session: the record, its per-user index
+  /// entry and its current refresh token (shared by prune and del_session).
+  void session_entries(const Session& s, std::vector<std::pair<MDB_dbi, std::string>>& out) const;
 
   std::string audit_key_;
   std::uint64_t audit_keyed_from_ = 0;

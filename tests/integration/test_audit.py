@@ -282,6 +282,32 @@ class KeyedChain(unittest.TestCase):
         self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
         self.assertIn("not the key this store", out.stderr)
 
+    def test_an_unkeyed_rewrite_is_not_accepted_by_a_verifier_with_or_without_the_key(self):
+        # The attacker deletes the store's keyed marker and recomputes every
+        # link unkeyed. Before the fix a verifier without the key file said
+        # "audit log OK ... (UNKEYED)" with exit 0.
+        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c)
+        env = lmdb.open(self.path, max_dbs=32)
+        with env.begin(write=True, db=env.open_db(b"meta")) as txn:
+            txn.delete(b"audit_keyed_from")
+            txn.delete(b"audit_key_id")
+        env.close()
+        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+        self.assertNotIn("audit log OK", out.stdout)
+        self.assertIn("needs the audit MAC key", out.stderr)
+        self.assertIn("--unkeyed", out.stderr)
+        # With the key file: the store claims to be unkeyed past its keyed_from.
+        out = self.verify()
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("claims to be unkeyed", out.stdout)
+        # --unkeyed says what it checked, and is no way around the key file.
+        out = self.verify("--unkeyed")
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        out = self.verify("--unkeyed", env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("only the unkeyed links were checked", out.stdout)
+
     def test_a_store_from_before_the_key_is_migrated_and_its_old_records_stay_covered(self):
         # Turn the store into one written by an older build: unkeyed links, no key.
         rewrite_chain(self.path, lambda seq, c: c)
@@ -291,7 +317,12 @@ class KeyedChain(unittest.TestCase):
             txn.delete(b"audit_key_id")
         env.close()
         os.unlink(self.path + ".audit-key")
-        self.assertIn("UNKEYED", self.verify().stdout)
+        out = self.verify()  # without the key, only on explicit request
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+        self.assertIn("--unkeyed", out.stderr)
+        out = self.verify("--unkeyed")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("UNKEYED", out.stdout)
         self.s.start()  # keys the chain: record 5 says so
         self.s.register()
         self.assertTrue(wait_until(lambda: "6 records" in self.verify().stdout))

@@ -1,12 +1,15 @@
 """Avatars (issue 12 item 14): a magic-byte polyglot is stored stripped to the
 image, served so that no browser treats it as a document, and hidden when its
 owner is deactivated."""
+import os
 import struct
 import unittest
 import zlib
 
+import lmdb
+
 from accounts import account
-from harness import ServerTest, bearer
+from harness import Server, ServerTest, bearer
 
 HTML = b"<html><body><script>alert(document.domain)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
@@ -40,6 +43,31 @@ def png_pixels(data):
     assert pos == len(data) and kinds[-1] == b"IEND"
     assert len(zlib.decompress(idat)) == h * (1 + w)
     return kinds, w, h
+
+
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    if n < 256:
+        return bytes([major << 5 | 24, n])
+    if n < 65536:
+        return bytes([major << 5 | 25]) + struct.pack(">H", n)
+    return bytes([major << 5 | 26]) + struct.pack(">I", n)
+
+
+def avatar_record(content_type, data, updated_at=1):
+    """store::Avatar as the store encodes it: version 1, a CBOR map."""
+    text = lambda t: cbor_head(3, len(t)) + t
+    return (b"\x01" + cbor_head(5, 3) + text(b"b") + cbor_head(2, len(data)) + data
+            + text(b"ct") + text(content_type.encode()) + text(b"ua") + cbor_head(0, updated_at))
+
+
+def put_avatar_record(store, user_id, record):
+    """Writes an avatar straight into the (stopped) server's store, around the upload check."""
+    env = lmdb.open(store, max_dbs=32, map_size=1 << 30)
+    with env.begin(write=True, db=env.open_db(b"avatars")) as txn:
+        txn.put(user_id.encode(), record)
+    env.close()
 
 
 class Avatars(ServerTest, unittest.TestCase):
@@ -99,6 +127,29 @@ class Avatars(ServerTest, unittest.TestCase):
         self.assertEqual((r.status, r.json()["error"]), (404, "not_found"))
         r = self.s.request("POST", "/admin/users/%s/reactivate" % me["user"]["id"], headers=bearer(admin["token"]))
         self.assertEqual(self.s.request("GET", "/avatars/" + me["user"]["id"]).status, 200)
+
+
+class StoredBeforeTheStrip(unittest.TestCase):
+    def test_an_avatar_stored_as_a_polyglot_is_served_stripped(self):
+        # Avatars written before the strip existed were served as stored
+        # (HTML tail and text chunk included), for a day in shared caches.
+        with Server() as s:
+            poly_user, junk_user = s.register()["user"]["id"], s.register()["user"]["id"]
+            s.stop()
+            poly = png(extra=chunk(b"tEXt", b"Comment\x00" + HTML)) + HTML + SVG
+            put_avatar_record(s.store, poly_user, avatar_record("image/png", poly))
+            put_avatar_record(s.store, junk_user, avatar_record("image/png", b"\x89PNG\r\n\x1a\n" + HTML))
+            s.start()
+            got = s.request("GET", "/avatars/" + poly_user)
+            self.assertEqual(got.status, 200, got)
+            self.assertNotIn(b"<html", got.body)
+            self.assertNotIn(b"<svg", got.body)
+            self.assertEqual(png_pixels(got.body), ([b"IHDR", b"IDAT", b"IEND"], 2, 2))
+            self.assertEqual(got.header("Cache-Control"), "public, max-age=300")
+            self.assertIn("sandbox", got.header("Content-Security-Policy") or "")
+            # What no longer parses as an image is not served at all.
+            r = s.request("GET", "/avatars/" + junk_user)
+            self.assertEqual((r.status, r.json()["error"]), (404, "not_found"))
 
 
 if __name__ == "__main__":

@@ -100,6 +100,33 @@ class SessionCap(ApiAssertions, unittest.TestCase):
             self.assertTrue(wait_until(audited))
             self.assertEqual(audited()[0]["details"]["sessions"], 1)
 
+    def test_sessions_over_the_cap_are_deleted_not_kept_revoked(self):
+        # Before the fix an evicted session was only marked revoked and kept
+        # until its absolute expiry: one account piled up sessions without bound.
+        clock = Clock(self)
+        env = {"GATEHOUSE_LIMITS_SESSIONS_PER_USER": "3", "GATEHOUSE_FOR_TEST_CLOCK_FILE": clock.path,
+               "GATEHOUSE_LIMITS_PRUNE_INTERVAL_S": "1", "GATEHOUSE_TOKENS_ROTATION_GRACE_S": "0"}
+        with Server(env) as s:
+            email = unique_email()
+            first = s.register(email)                                   # t=0
+            rotated = s.refresh(first["refresh_token"]).json()          # generation 1 of the same session
+            logins = []
+            for i in range(1, 13):                                      # 12 logins, cap 3
+                clock.set(10 * i)
+                logins.append(s.login(email))
+            c = counts(s.store)
+            self.assertEqual((c["sessions"], c["user_sessions"]), (3, 3), c)
+            # Only the survivors' refresh tokens are left (the first session's
+            # rotated-away token goes with the next prune pass).
+            self.assertTrue(wait_until(lambda: counts(s.store)["refresh"] == 3), counts(s.store))
+            for gone in (first, rotated, logins[0], logins[8]):
+                self.assert_error(s.refresh(gone["refresh_token"]), 400, "invalid_grant")
+            for live in logins[-3:]:
+                self.assertEqual(s.me(live["access_token"]).status, 200)
+            sessions = s.request("GET", "/auth/sessions", headers=bearer(logins[-1]["access_token"])).json()
+            self.assertEqual(len(sessions["sessions"]), 3, sessions)
+            self.assertEqual(s.refresh(logins[-1]["refresh_token"]).status, 200)
+
 
 class Prune(ApiAssertions, unittest.TestCase):
     def test_dead_records_are_pruned_in_the_background_and_reuse_detection_survives(self):

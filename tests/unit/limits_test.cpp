@@ -119,6 +119,19 @@ TEST_CASE("the guard joins every line of the combined header, per request", "[bo
   CHECK_FALSE(g.take_combined());
 }
 
+TEST_CASE("a head the parser refused leaves no header for a later take", "[body_guard]") {
+  // The guard queued the head, then Pistache's parser refused the request
+  // (server.cpp calls stop() and answers 400 itself): onRequest never took
+  // its X-Forwarded-For, and nothing later may get it.
+  BodyGuard g([](std::string_view, std::string_view) -> std::uint64_t { return 100; }, "x-forwarded-for");
+  REQUIRE(g.feed("GET /\x01 HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n") ==
+          BodyGuard::Verdict::pass);
+  g.stop();
+  CHECK_FALSE(g.take_combined());
+  CHECK(g.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n") == BodyGuard::Verdict::dropped);
+  CHECK_FALSE(g.take_combined());
+}
+
 TEST_CASE("new config keys are validated", "[config]") {
   using config::Config;
   auto c = Config::load("", {});
