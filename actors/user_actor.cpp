@@ -2,6 +2,7 @@
 #include "actors/actors.hpp"
 
 #include "actors/logic/base64url.hpp"
+#include "actors/logic/device_failures.hpp"
 #include "actors/logic/redirect.hpp"
 
 #include <caf/actor_system.hpp>
@@ -15,17 +16,9 @@
 
 #include <limits>
 #include <map>
-#include <unordered_map>
 
 namespace gh {
 namespace {
-
-/// The failures of one device (logic/device.hpp), in memory only: a restart
-/// forgets them, like the per-device bucket.
-struct DeviceFailures {
-  int count = 0;
-  std::int64_t last_failed = 0;
-};
 
 struct user_state {
   store::Store* store = nullptr;
@@ -36,7 +29,8 @@ struct user_state {
   std::shared_ptr<const logic::Roles> roles;
   AccountOptions opts;
   Notifier notifier;
-  std::unordered_map<std::string, DeviceFailures> devices;  ///< by device id
+  logic::DeviceFailures devices;   ///< password logins, by device id (logic/device.hpp)
+  logic::DeviceFailures changes;   ///< /auth/password/change, by session id
   static inline const char* name = "gh.users";
 };
 
@@ -110,34 +104,15 @@ void record_attempt(user_ptr self, const std::string& id, bool failed) {
       });
 }
 
-// Most devices whose failures are remembered; beyond it, those past the
-// back-off window are dropped first, then any (it restarts at zero).
-constexpr std::size_t kMaxDevices = 100'000;
-
-// Counts a failure of a device, or forgets its failures after a success.
-void record_device(user_state& st, const std::string& device, bool failed) {
-  if (!failed) {
-    st.devices.erase(device);
-    return;
-  }
-  auto now = now_s();
-  if (st.devices.size() >= kMaxDevices && !st.devices.count(device)) {
-    for (auto it = st.devices.begin(); it != st.devices.end();)
-      it = st.opts.backoff.live_count(it->second.count, it->second.last_failed, now) ? std::next(it)
-                                                                                     : st.devices.erase(it);
-    if (st.devices.size() >= kMaxDevices) st.devices.erase(st.devices.begin());
-  }
-  auto& d = st.devices[device];
-  d.count = st.opts.backoff.live_count(d.count, d.last_failed, now) + 1;
-  d.last_failed = now;
-}
+// Most devices, and sessions changing their password, whose failures are
+// remembered (logic/device_failures.hpp says which go first beyond it).
+constexpr std::size_t kMaxFailureKeys = 100'000;
 
 // Is the login backing off? A known device (req.device) waits only for its
 // own failures; any other client for the account's, which anyone can cause.
 bool backing_off(user_state& st, const LoginRequest& req, const store::User& user) {
   if (req.device.empty()) return st.opts.backoff.throttled(user.failed_logins, user.last_failed_at, now_s());
-  auto it = st.devices.find(req.device);
-  return it != st.devices.end() && st.opts.backoff.throttled(it->second.count, it->second.last_failed, now_s());
+  return st.devices.throttled(req.device, now_s());
 }
 
 // Every refusal — unknown email, wrong password, inactive, backing off — runs
@@ -162,12 +137,12 @@ auth_promise login(user_ptr self, LoginRequest& req) {
             if (waiting) return failed("throttled", user->id);
             if (!r.ok || !user->active) {
               if (req.device.empty()) record_attempt(self, user->id, true);
-              else record_device(self->state, req.device, true);
+              else self->state.devices.failed(req.device, now_s());
               return failed(r.ok ? "inactive" : "wrong_password", user->id);
             }
             // A known device's success clears only its own count: the
             // account's counts other clients' failures, which it says nothing about.
-            if (!req.device.empty()) record_device(self->state, req.device, false);
+            if (!req.device.empty()) self->state.devices.succeeded(req.device);
             else if (user->failed_logins) record_attempt(self, user->id, false);
             if (!r.phc.empty()) upgrade_hash(self, *user, r.phc);
             if (!user->email_verified && !self->state.opts.auth.allow_unverified_login) {
@@ -566,6 +541,7 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
       if (auto err = check(t, *out)) return err;
       out->password_hash = phc;
       out->failed_logins = 0;
+      ++out->device_epoch;  // voids every device token issued under the old password
       out->updated_at = now_s();
       if (db->put_user(t, *out)) return store_failed();
       if (revoke && revoke_sessions(*db, t, out->id, keep, "password_changed", counts->first)) return store_failed();
@@ -613,20 +589,28 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
     rp.deliver(store_failed());
     return rp;
   }
-  // A wrong current password is a failed login (the account back-off counts
-  // it); while the account backs off, the answer is that of a wrong one.
-  bool waiting = self->state.opts.backoff.throttled(user->failed_logins, user->last_failed_at, now_s());
+  // A wrong current password counts twice: on the account's back-off, like
+  // a failed login (so this route is no way around the login limits), and
+  // on the session's own. Only the session's decides whether this change
+  // backs off: the account's is driven by anyone with wrong logins, and the
+  // signed-in owner must still be able to change the password. While the
+  // session backs off, the answer is that of a wrong password.
+  bool waiting = self->state.changes.throttled(req.session_id, now_s());
   HashJob job{true, std::move(req.current_password), user->password_hash};
   self->request(self->state.hasher, caf::infinite, hash_atom::value, std::move(job))
       .then(
           [=](HashResult& r) mutable {
             if (waiting || !r.ok) {
-              if (!waiting) record_attempt(self, user->id, true);
+              if (!waiting) {
+                record_attempt(self, user->id, true);
+                self->state.changes.failed(req.session_id, now_s());
+              }
               self->state.opts.audit.publish(audit_event("password_change_failed", req.client, user->id, user->id,
                                                          {{"reason", waiting ? "throttled" : "wrong_password"}}));
               rp.deliver(forbidden("the current password is wrong"));
               return;
             }
+            self->state.changes.succeeded(req.session_id);
             auto old = user->password_hash;
             set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
                          req.revoke_api_tokens, req.client, "password_changed",
@@ -650,6 +634,8 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
   auto& st = self->state;
   st.roles = std::move(roles);
   st.opts = std::move(opts);
+  st.devices = logic::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
+  st.changes = logic::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
   st.notifier = std::move(notifier);
   st.store = db;
   st.writer = std::move(writer);

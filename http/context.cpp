@@ -145,7 +145,16 @@ std::string Ctx::device_for(const std::string& email) const {
     if (jar.has(app.cfg.cookie.device_name)) token = jar.get(app.cfg.cookie.device_name).value;
   }
   if (token.empty()) return {};
-  return app.services.devices().verify(token, email, now_s()).value_or("");
+  // The epoch is the account's now: a password change or reset since the
+  // token was issued voids it (store unavailable or no account: unknown client).
+  int rc = 0;
+  auto t = app.store.read(rc);
+  if (rc) return {};
+  auto id = app.store.user_id_by_email(t, email);
+  auto user = id ? app.store.user(t, *id) : std::nullopt;
+  t.abort();
+  if (!user) return {};
+  return app.services.devices().verify(token, email, user->device_epoch, now_s()).value_or("");
 }
 
 std::optional<store::Txn> Ctx::read_txn() {

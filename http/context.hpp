@@ -69,7 +69,8 @@ struct Ctx {
   bool login_rate_ok(const std::string& email, const std::string& device);
   /// The id of the device token this request carries (device cookie, or the
   /// X-Gatehouse-Device header for clients without cookies) when it is valid
-  /// for `email`; else "".
+  /// for `email` at the account's current device epoch (one user read, only
+  /// when a token is sent); else "".
   std::string device_for(const std::string& email) const;
 
   /// A short read-only store transaction, or answers 503 and returns nullopt.

@@ -18,12 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-// A new device token for `email` in the body, and for a cookie client
-// (use_cookie) as the device cookie too.
-void add_device_token(const App& app, const std::string& email, bool cookie, json& body, Extra& extra) {
-  auto token = app.services.devices().issue(email, now_s(), app.cfg.rate_limit.device_ttl_s);
+// A new device token for `user`: in the device cookie for a cookie client
+// (use_cookie; the HttpOnly cookie is then its only copy), else in the body.
+void add_device_token(const App& app, const store::User& user, bool cookie, json& body, Extra& extra) {
+  auto token = app.services.devices().issue(user.email, user.device_epoch, now_s(), app.cfg.rate_limit.device_ttl_s);
   if (cookie) extra.cookies.push_back(device_cookie(app.cfg, token));
-  body["device_token"] = std::move(token);
+  else body["device_token"] = std::move(token);
 }
 
 }  // namespace
@@ -34,7 +34,7 @@ void answer_auth(const std::shared_ptr<Responder>& res, const App& app, const Au
   body["user"] = user_json(r.user);
   Extra extra;
   if (cookie) extra.set_cookie = set_refresh_cookie(app.cfg, r.tokens);
-  add_device_token(app, r.user.email, cookie, body, extra);
+  add_device_token(app, r.user, cookie, body, extra);
   res->set_user(r.user.id);
   res->json(status, body, extra);
 }
@@ -142,7 +142,7 @@ void token(Ctx& c) {
                   if (!r.ok()) return oauth_answer(std::move(r));
                   auto body = tokens_json(r.value().tokens, true);
                   Extra extra;
-                  add_device_token(app, r.value().user.email, false, body, extra);
+                  add_device_token(app, r.value().user, false, body, extra);
                   res->set_user(r.value().user.id);
                   res->json(200, body, extra);
                 });

@@ -21,8 +21,8 @@ class Responder;
 struct App;
 /// Answers a sign-in: tokens and user; the refresh token goes in the cookie
 /// instead of the body when the client asked for it. Every sign-in also gets
-/// a new device token as "device_token", and in the device cookie when the
-/// client asked for cookies (see Ctx::device_for).
+/// a new device token: as "device_token" in the body, or only in the device
+/// cookie when the client asked for cookies (see Ctx::device_for).
 void answer_auth(const std::shared_ptr<Responder>& res, const App& app, const AuthResult& r,
                  bool cookie, int status);
 /// /auth/me, /users/{username}, avatars, API tokens (routes_profile.cpp).

@@ -190,7 +190,8 @@ std::string encode(const User& r) {
                {"ca", r.created_at},
                {"ua", r.updated_at},
                {"fl", r.failed_logins},
-               {"lf", r.last_failed_at}});
+               {"lf", r.last_failed_at},
+               {"de", r.device_epoch}});
 }
 
 bool decode(std::string_view bytes, User& r) {
@@ -209,7 +210,8 @@ bool decode(std::string_view bytes, User& r) {
                         {"ca", &r.created_at},
                         {"ua", &r.updated_at},
                         {"fl", &r.failed_logins, false},
-                        {"lf", &r.last_failed_at, false}});
+                        {"lf", &r.last_failed_at, false},
+                        {"de", &r.device_epoch, false}});
 }
 
 std::string encode(const Session& r) {

@@ -31,6 +31,9 @@ struct User {
   std::int64_t updated_at = 0;
   int failed_logins = 0;           ///< consecutive, for the login back-off
   std::int64_t last_failed_at = 0;
+  /// Bumped by every password change and reset: device tokens are signed
+  /// over it (actors/logic/device.hpp), so a new password voids the old ones.
+  std::int64_t device_epoch = 0;
 };
 
 /// A session is one refresh-token family: one login on one device.

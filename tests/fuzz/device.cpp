@@ -4,8 +4,9 @@
 //
 // Properties: a fuzzed token never verifies (the harness cannot forge the
 // HMAC); a token issued for the email verifies to its nonce, and not for
-// another email, nor once expired, nor with any one byte changed (the byte
-// and its new value taken from the input).
+// another email, nor at another device epoch (after a password change or
+// reset), nor once expired, nor with any one byte changed (the byte and its
+// new value taken from the input).
 #include "actors/logic/device.hpp"
 #include "fuzz_check.hpp"
 
@@ -16,25 +17,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const int init = sodium_init();
   (void)init;
   const std::int64_t now = 1'700'000'000;
+  const std::int64_t epoch = size ? data[size - 1] : 0;  // any account's
   auto text = as_text(data, size);
   auto nl = text.find('\n');
   std::string_view email = nl == std::string_view::npos ? "alice@example.com" : text.substr(0, nl);
   auto token = nl == std::string_view::npos ? text : text.substr(nl + 1);
 
-  FUZZ_CHECK(!tokens.verify(token, email, now));
+  FUZZ_CHECK(!tokens.verify(token, email, epoch, now));
 
-  auto issued = tokens.issue(email, now, 3600);
-  auto id = tokens.verify(issued, email, now);
+  auto issued = tokens.issue(email, epoch, now, 3600);
+  auto id = tokens.verify(issued, email, epoch, now);
   FUZZ_CHECK(id && id->size() == 22 && issued.compare(0, 22, *id) == 0);
-  FUZZ_CHECK(!tokens.verify(issued, std::string(email) + "x", now));
-  FUZZ_CHECK(!tokens.verify(issued, email, now + 3600));
+  FUZZ_CHECK(!tokens.verify(issued, std::string(email) + "x", epoch, now));
+  FUZZ_CHECK(!tokens.verify(issued, email, epoch + 1, now));
+  FUZZ_CHECK(!tokens.verify(issued, email, epoch, now + 3600));
   if (size >= 2) {
     std::string changed = issued;
     std::size_t at = data[0] % changed.size();
     char to = static_cast<char>(data[1]);
     if (changed[at] != to) {
       changed[at] = to;
-      FUZZ_CHECK(!tokens.verify(changed, email, now));
+      FUZZ_CHECK(!tokens.verify(changed, email, epoch, now));
     }
   }
   return 0;

@@ -4,12 +4,14 @@ trusted proxy) keep an account throttled for unknown clients, yet the owner's
 client that signed in before logs in with its device token; link requests
 never answer 429 per account and a link the owner got keeps working while
 others request more; wrong current passwords on /auth/password/change count
-as failed logins."""
+as failed logins, yet only the session's own failures hold a change back;
+a password change or reset voids every earlier device token."""
 import email
 import email.policy
 import glob
 import os
 import re
+import tempfile
 import unittest
 from urllib.parse import parse_qs, urlparse
 
@@ -35,6 +37,14 @@ def with_cookie(token):
     return {"Cookie": "%s=%s" % (DEVICE_COOKIE, token)}
 
 
+def device_cookie_of(r):
+    """The device token set as the HttpOnly cookie by the answer `r`."""
+    found = [c for c in r.headers.get_all("Set-Cookie") if c.startswith(DEVICE_COOKIE + "=")]
+    assert len(found) == 1, r.headers  # beside the refresh cookie
+    assert "HttpOnly" in found[0], found
+    return found[0].split(";")[0].split("=", 1)[1]
+
+
 def attack(s, email, n=30):
     """n wrong passwords from n addresses; every answer is a refusal."""
     for i in range(n):
@@ -57,11 +67,10 @@ class DeviceCookie(unittest.TestCase):
         first = s.request("POST", "/auth/login", json_body={"email": owner, "password": PASSWORD, "use_cookie": True},
                           headers={"X-Forwarded-For": "192.0.2.10"})
         self.assertEqual(first.status, 200, first)
-        device = first.json()["device_token"]
-        cookie = [c for c in first.headers.get_all("Set-Cookie") if c.startswith(DEVICE_COOKIE + "=")]
-        self.assertEqual(len(cookie), 1, first.headers)  # beside the refresh cookie
-        self.assertIn("HttpOnly", cookie[0])
-        self.assertIn(device, cookie[0])
+        device = device_cookie_of(first)
+        # The HttpOnly cookie is the only copy: not in the body, where script could read it.
+        self.assertNotIn("device_token", first.json())
+        self.assertNotIn(device, first.body.decode())
         attack(s, owner)
         # An unknown client with the right password is held back: by the
         # account's bucket (429) or its back-off (a wrong-password answer).
@@ -165,10 +174,10 @@ class RecoveryStaysOpen(unittest.TestCase):
         for other in sent[1:]:
             r = s.request("POST", "/auth/password/reset", json_body={"token": other, "new_password": "yet another one!"})
             self.assertEqual(r.status, 400, r)
-        # The new password works (from the owner's device: for unknown clients
-        # the account's bucket is still spent by the attack).
-        self.assertEqual(login(s, owner, PASSWORD, "192.0.2.41", with_cookie(device)).status, 401)
-        self.assertEqual(login(s, owner, "a brand new password", "192.0.2.41", with_cookie(device)).status, 200)
+        # The reset voided the device token issued before it: the owner's old
+        # device is an unknown client now, held to the account's spent bucket.
+        # (TokensAfterReset checks the new password and the new token.)
+        self.assertIn(login(s, owner, "a brand new password", "192.0.2.41", with_cookie(device)).status, (401, 429))
 
     def test_a_magic_link_flood_does_not_block_the_reset(self):
         s, owner = self.s, unique_email()
@@ -179,30 +188,101 @@ class RecoveryStaysOpen(unittest.TestCase):
         self.assertTrue(wait_until(lambda: links_in_outbox(s, owner, "/auth/password/reset")))
 
 
-class PasswordChange(unittest.TestCase):
-    def test_wrong_current_passwords_count_as_failed_logins(self):
+class TokensAfterReset(unittest.TestCase):
+    def test_a_reset_voids_every_earlier_device_token(self):
         with Server(ENV) as s:
             owner = unique_email()
-            t = s.register(owner, password=PASSWORD)
+            mine = s.register(owner, password=PASSWORD)["device_token"]
+            # An intruder who knew the password signed in once: a device token of its own.
+            theirs = login(s, owner, PASSWORD, "198.51.100.200").json()["device_token"]
+            r = s.request("POST", "/auth/password/forgot", json_body={"email": owner})
+            self.assertEqual(r.status, 202, r)
+            self.assertTrue(wait_until(lambda: links_in_outbox(s, owner, "/auth/password/reset")))
+            reset = links_in_outbox(s, owner, "/auth/password/reset")[0]
+            r = s.request("POST", "/auth/password/reset", json_body={"token": reset, "new_password": "after the reset"})
+            self.assertEqual(r.status, 200, r)
+            # The owner signs in with the new password before any attack: a new token.
+            r = login(s, owner, "after the reset", "192.0.2.70", with_cookie(mine))
+            self.assertEqual(r.status, 200, r)
+            fresh = r.json()["device_token"]
+            attack(s, owner)
+            # The intruder's token gives no budget of its own any more: its login
+            # is an unknown client's, held to the account's limits (on the old
+            # code this answered 200: the device kept its own budget)...
+            self.assertIn(login(s, owner, "after the reset", "198.51.100.200", with_cookie(theirs)).status, (401, 429))
+            self.assertIn(login(s, owner, "after the reset", "198.51.100.200", {"X-Gatehouse-Device": theirs}).status,
+                          (401, 429))
+            # ...and so is the owner's pre-reset one; the token issued after the reset works.
+            self.assertIn(login(s, owner, "after the reset", "192.0.2.70", with_cookie(mine)).status, (401, 429))
+            self.assertEqual(login(s, owner, "after the reset", "192.0.2.70", with_cookie(fresh)).status, 200)
 
-            def change(current):
-                return s.request("POST", "/auth/password/change", headers=bearer(t["access_token"]),
-                                 json_body={"current_password": current, "new_password": "a brand new password"})
 
-            # The count is stored after the answer (group commit): two more than the
-            # threshold make sure the third is stored before the login below reads it;
-            # those made while backing off are not counted.
-            for i in range(5):
-                r = change("guess %d" % i)
-                self.assertEqual((r.status, r.json()["error"]), (403, "forbidden"))
-            # Failures like failed logins: an unknown client backs off...
-            r = login(s, owner, PASSWORD, "192.0.2.60")
-            self.assertEqual((r.status, r.json()["error"]), (401, "invalid_credentials"))
-            # ...and so does the change itself, even with the right password.
-            r = change(PASSWORD)
+NEW = "a brand new password"
+
+
+class PasswordChange(unittest.TestCase):
+    """Runs with the test clock (GATEHOUSE_FOR_TEST_CLOCK_FILE), to grow a
+    session's back-off to tens of seconds without sleeping."""
+
+    def setUp(self):
+        clock = tempfile.NamedTemporaryFile("w", delete=False)
+        clock.close()
+        self.addCleanup(os.unlink, clock.name)
+        self.clock = clock.name
+        self.shift(0)
+        self.s = Server(dict(ENV, GATEHOUSE_FOR_TEST_CLOCK_FILE=self.clock))
+        self.addCleanup(self.s.close)
+
+    def shift(self, seconds):
+        with open(self.clock, "w") as f:
+            f.write(str(seconds))
+
+    def change(self, session, current, new=NEW):
+        return self.s.request("POST", "/auth/password/change", headers=bearer(session["access_token"]),
+                              json_body={"current_password": current, "new_password": new})
+
+    def guess_until_backing_off(self, session):
+        """Wrong current passwords on one session, the clock moved past each
+        wait (attempts made while waiting are not counted), until the session
+        waits 32 s (backoff_after = 3: the 8th failure)."""
+        for offset in (0, 0, 0, 2, 5, 10, 20, 40):
+            self.shift(offset)
+            r = self.change(session, "guess at %d" % offset)
             self.assertEqual((r.status, r.json()["error"]), (403, "forbidden"))
-            # The owner's device is not held back by the account's count.
-            self.assertEqual(login(s, owner, PASSWORD, "192.0.2.60", with_cookie(t["device_token"])).status, 200)
+
+    def test_an_outside_attack_does_not_block_the_owners_change(self):
+        s, owner = self.s, unique_email()
+        a = s.register(owner, password=PASSWORD)
+        attack(s, owner)  # the account backs off for every unknown client
+        self.assertIn(login(s, owner, PASSWORD, "192.0.2.60").status, (401, 429))
+        # The signed-in owner with the right current password is not held back
+        # (403 on the old code: the change honoured the account's back-off).
+        r = self.change(a, PASSWORD)
+        self.assertEqual(r.status, 200, r)
+        # The change voided the device token issued before it.
+        self.assertIn(login(s, owner, NEW, "192.0.2.60", with_cookie(a["device_token"])).status, (401, 429))
+
+    def test_wrong_current_passwords_count_on_the_account_and_back_off_that_session_only(self):
+        s, owner = self.s, unique_email()
+        a = s.register(owner, password=PASSWORD)
+        b = login(s, owner, PASSWORD, "192.0.2.61").json()  # a second session of the owner
+        self.guess_until_backing_off(a)
+        # The account's count is stored after each answer (group commit), so the
+        # last one or two may still be on their way: at offset 11 the account
+        # backs off with 6, 7 or 8 failures stored (the 6th waits until 18).
+        self.shift(11)
+        # Counted like failed logins (item 12): an unknown client backs off...
+        r = login(s, owner, PASSWORD, "192.0.2.60")
+        self.assertEqual((r.status, r.json()["error"]), (401, "invalid_credentials"))
+        # ...but the owner's device is not held back by the account's count.
+        self.assertEqual(login(s, owner, PASSWORD, "192.0.2.60", with_cookie(a["device_token"])).status, 200)
+        # The guessing session backs off: even the right password answers 403.
+        r = self.change(a, PASSWORD)
+        self.assertEqual((r.status, r.json()["error"]), (403, "forbidden"))
+        # Another session of the same user does not (403 on the old code: the
+        # account's back-off held every session).
+        r = self.change(b, PASSWORD)
+        self.assertEqual(r.status, 200, r)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // one-time links in the store.
 #include "actors/logic/cidr.hpp"
 #include "actors/logic/device.hpp"
+#include "actors/logic/device_failures.hpp"
 #include "config/config.hpp"
 #include "http/body_guard.hpp"
 #include "http/forwarded.hpp"
@@ -80,21 +81,89 @@ TEST_CASE("per-IP limits key IPv6 clients by their network", "[ratelimit]") {
   CHECK(logic::limit_key_of("not an address", 64) == "not an address");
 }
 
-TEST_CASE("a device token is valid only for its email, unaltered and unexpired", "[device]") {
+TEST_CASE("a device token is valid only for its email and epoch, unaltered and unexpired", "[device]") {
   logic::DeviceTokens d(std::string(32, 'k'));
-  auto t = d.issue("alice@example.com", 1000, 60);
-  auto id = d.verify(t, "alice@example.com", 1059);
+  auto t = d.issue("alice@example.com", 0, 1000, 60);
+  auto id = d.verify(t, "alice@example.com", 0, 1059);
   REQUIRE(id);
   CHECK(t.rfind(*id + ".", 0) == 0);
-  CHECK_FALSE(d.verify(t, "alice@example.com", 1060));  // expired
-  CHECK_FALSE(d.verify(t, "bob@example.com", 1001));    // another account
-  CHECK_FALSE(logic::DeviceTokens(std::string(32, 'x')).verify(t, "alice@example.com", 1001));  // another secret
+  CHECK_FALSE(d.verify(t, "alice@example.com", 0, 1060));  // expired
+  CHECK_FALSE(d.verify(t, "bob@example.com", 0, 1001));    // another account
+  CHECK_FALSE(logic::DeviceTokens(std::string(32, 'x')).verify(t, "alice@example.com", 0, 1001));  // another secret
   auto later = t;
   later.replace(t.find('.') + 1, 4, "9999");  // a longer life, same mac
-  CHECK_FALSE(d.verify(later, "alice@example.com", 1001));
+  CHECK_FALSE(d.verify(later, "alice@example.com", 0, 1001));
   for (auto bad : {"", "..", "abc", "x.1.y", std::string(200, 'a').c_str()})
-    CHECK_FALSE(d.verify(bad, "alice@example.com", 1001));
-  CHECK(d.issue("alice@example.com", 1000, 60) != t);  // a fresh nonce each time
+    CHECK_FALSE(d.verify(bad, "alice@example.com", 0, 1001));
+  CHECK(d.issue("alice@example.com", 0, 1000, 60) != t);  // a fresh nonce each time
+}
+
+TEST_CASE("a password change or reset (a new device epoch) voids earlier device tokens", "[device]") {
+  logic::DeviceTokens d(std::string(32, 'k'));
+  auto before = d.issue("alice@example.com", 7, 1000, 60);
+  CHECK(d.verify(before, "alice@example.com", 7, 1001));
+  CHECK_FALSE(d.verify(before, "alice@example.com", 8, 1001));
+  auto after = d.issue("alice@example.com", 8, 1000, 60);
+  CHECK(d.verify(after, "alice@example.com", 8, 1001));
+  CHECK_FALSE(d.verify(after, "alice@example.com", 7, 1001));
+  // The epoch is a separate field of the mac: "alice@example.com" at 17 is
+  // not "alice@example.com1" at 7.
+  CHECK_FALSE(d.verify(d.issue("alice@example.com1", 7, 1000, 60), "alice@example.com", 17, 1001));
+}
+
+TEST_CASE("each key backs off alone, by the account's arithmetic, and a success clears it", "[device_failures]") {
+  logic::DeviceFailures f(logic::Backoff{3, 600, 3600}, 10);
+  for (int i = 0; i < 2; ++i) f.failed("laptop", 1000);
+  CHECK_FALSE(f.throttled("laptop", 1000));  // below `after`
+  f.failed("laptop", 1000);
+  CHECK(f.count("laptop", 1000) == 3);
+  CHECK(f.throttled("laptop", 1000));
+  CHECK_FALSE(f.throttled("laptop", 1001));  // 2^0 s later
+  f.failed("laptop", 1001);                  // the 4th: 2 s
+  CHECK(f.throttled("laptop", 1002));
+  CHECK_FALSE(f.throttled("laptop", 1003));
+  CHECK_FALSE(f.throttled("phone", 1002));   // another key paid nothing
+  CHECK(f.count("phone", 1002) == 0);
+  f.succeeded("laptop");
+  CHECK(f.count("laptop", 1003) == 0);
+  CHECK(f.size() == 0);
+  // Failures past the window are forgotten: the next one counts from 1.
+  for (int i = 0; i < 5; ++i) f.failed("tablet", 1000);
+  CHECK(f.count("tablet", 4600) == 5);
+  CHECK(f.count("tablet", 4601) == 0);
+  f.failed("tablet", 4601);
+  CHECK(f.count("tablet", 4601) == 1);
+  CHECK_FALSE(f.throttled("tablet", 4601));
+}
+
+TEST_CASE("the failure map is bounded: stale keys go first, then the one that failed longest ago",
+          "[device_failures]") {
+  logic::DeviceFailures f(logic::Backoff{3, 600, 100}, 3);
+  f.failed("old", 1000);
+  f.failed("a", 1050);
+  f.failed("b", 1060);
+  CHECK(f.size() == 3);
+  // At 1101 "old" is past the 100 s window: it goes, the live ones stay.
+  f.failed("c", 1101);
+  CHECK(f.size() == 3);
+  CHECK(f.count("old", 1101) == 0);
+  CHECK(f.count("a", 1101) == 1);
+  CHECK(f.count("b", 1101) == 1);
+  // None is stale at 1102: the one that failed longest ago ("a") goes.
+  f.failed("d", 1102);
+  CHECK(f.size() == 3);
+  CHECK(f.count("a", 1102) == 0);
+  CHECK(f.count("b", 1102) == 1);
+  CHECK(f.count("c", 1102) == 1);
+  CHECK(f.count("d", 1102) == 1);
+  // A key already kept is counted without evicting anyone.
+  f.failed("b", 1103);
+  CHECK(f.size() == 3);
+  CHECK(f.count("b", 1103) == 2);
+  CHECK(f.count("c", 1103) == 1);
+  // Many keys never grow it past the bound.
+  for (int i = 0; i < 1000; ++i) f.failed("k" + std::to_string(i), 1104);
+  CHECK(f.size() == 3);
 }
 
 TEST_CASE("the guard joins every line of the combined header, per request", "[body_guard]") {

@@ -77,13 +77,15 @@ TEST_CASE("every record type round-trips every field", "[store]") {
   u.updated_at = 1LL << 40;
   u.failed_logins = 3;
   u.last_failed_at = 99;
+  u.device_epoch = 4;
   REQUIRE(decode(encode(u), u2));
   CHECK(std::tie(u2.id, u2.email, u2.password_hash, u2.role, u2.username, u2.full_name, u2.avatar_url,
                  u2.onboarding) == std::tie(u.id, u.email, u.password_hash, u.role, u.username, u.full_name,
                                             u.avatar_url, u.onboarding));
   CHECK(u2.data == u.data);
-  CHECK(std::tie(u2.email_verified, u2.active, u2.created_at, u2.updated_at, u2.failed_logins, u2.last_failed_at) ==
-        std::tie(u.email_verified, u.active, u.created_at, u.updated_at, u.failed_logins, u.last_failed_at));
+  CHECK(std::tie(u2.email_verified, u2.active, u2.created_at, u2.updated_at, u2.failed_logins, u2.last_failed_at,
+                 u2.device_epoch) == std::tie(u.email_verified, u.active, u.created_at, u.updated_at,
+                                              u.failed_logins, u.last_failed_at, u.device_epoch));
 
   Session s{"sid", "uid", 1ull << 63, std::string("\0\xff\x01", 3), 4, 5, 6, 7, true, "reuse", "10.0.0.1", "curl"}, s2;
   REQUIRE(decode(encode(s), s2));
@@ -139,6 +141,7 @@ TEST_CASE("decoding skips unknown keys and refuses wrong types and missing field
   REQUIRE(decode(pack(user), u));
   CHECK(u.onboarding == "new");  // optional fields keep their defaults
   CHECK(u.failed_logins == 0);
+  CHECK(u.device_epoch == 0);  // records written before device_epoch
   user["da"] = {1, 2};
   CHECK_FALSE(decode(pack(user), u));  // data must be an object
   user["da"] = nlohmann::json::object();
