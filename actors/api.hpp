@@ -111,6 +111,7 @@ struct LinkRequest {
   std::string email;    ///< normalised
   std::string redirect_to;  ///< magic links: an allowed URL, or empty
   ClientInfo client;
+  std::string code_challenge;  ///< with redirect_to: PKCE S256 challenge (actors/logic/pkce.hpp)
 };
 
 struct PasswordChange {
@@ -171,8 +172,11 @@ class Services {
   /// redirect URL carrying a short-lived code (redirect_to).
   virtual void redeem_magic_link(std::string token, ClientInfo client, Callback<AuthResult> done) = 0;
   /// Signs in with the code of a magic link with a redirect (single use,
-  /// 60 s); the code is used in the commit that opens the session.
-  virtual void exchange_magic_code(std::string code, ClientInfo client, Callback<AuthResult> done) = 0;
+  /// 60 s) and the PKCE verifier of its challenge; the code is used in the
+  /// commit that opens the session. A wrong verifier is refused like a bad
+  /// code and leaves the code unused.
+  virtual void exchange_magic_code(std::string code, std::string verifier, ClientInfo client,
+                                   Callback<AuthResult> done) = 0;
   /// Marks the email of the token's user verified (single use).
   virtual void verify_email(std::string token, Callback<bool> done) = 0;
   /// Sets a new (policy-checked) password with a reset token; revokes every

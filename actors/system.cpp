@@ -153,17 +153,18 @@ class ActorServices final : public Services {
   }
   void redeem_magic_link(std::string token, ClientInfo client, Callback<AuthResult> done) override {
     ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("magic"), std::move(token),
-                    std::move(client));
+                    std::string(), std::move(client));
   }
-  void exchange_magic_code(std::string code, ClientInfo client, Callback<AuthResult> done) override {
+  void exchange_magic_code(std::string code, std::string verifier, ClientInfo client,
+                           Callback<AuthResult> done) override {
     ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("code"), std::move(code),
-                    std::move(client));
+                    std::move(verifier), std::move(client));
   }
   void verify_email(std::string token, Callback<bool> done) override {
     ask<AuthResult>(users_, [done = std::move(done)](Expected<AuthResult> r) {
       if (r.ok()) done(true);
       else done(r.failure());
-    }, redeem_atom::value, std::string("verify"), std::move(token), ClientInfo{});
+    }, redeem_atom::value, std::string("verify"), std::move(token), std::string(), ClientInfo{});
   }
   void reset_password(std::string token, std::string password, Callback<bool> done) override {
     ask<bool>(users_, std::move(done), reset_atom::value, std::move(token), std::move(password));

@@ -3,6 +3,7 @@
 
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/device_failures.hpp"
+#include "actors/logic/pkce.hpp"
 #include "actors/logic/redirect.hpp"
 
 #include <caf/actor_system.hpp>
@@ -400,8 +401,11 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   auto token = logic::b64url_encode(logic::random_bytes(32));
   auto now = now_s();
   auto expires = now + ttl_of(self->state.opts.auth, req.purpose);
-  // A magic link's redirect is bound to the token, never carried in the link.
-  store::OneTimeToken otp{req.purpose, user->id, expires, false, req.purpose == "magic" ? req.redirect_to : ""};
+  // A magic link's redirect and the application's PKCE challenge are bound
+  // to the token, never carried in the link.
+  bool magic = req.purpose == "magic";
+  store::OneTimeToken otp{req.purpose, user->id, expires, false, magic ? req.redirect_to : "",
+                          magic ? req.code_challenge : ""};
   auto* db = self->state.store;
   auto issued = std::make_shared<bool>(false);
   WriteOp op{[db, otp, hash = logic::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
@@ -431,18 +435,22 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   return true;
 }
 
-// Consumes a one-time token of `purpose` inside the transaction: it must
-// exist, be unused, unexpired, of this purpose, and its user active. Every
-// refusal has the same answer.
+// Consumes a one-time token of `purpose` inside the transaction: it must be
+// usable (store::otp_usable) and, for a code, proven by the PKCE verifier of
+// its challenge. Every refusal has the same answer and, the transaction
+// being rolled back, uses nothing: a wrong verifier leaves the code to its
+// owner. Using a link retires the user's other live links of its purpose;
+// a code retires nothing (another app or tab may hold one).
 caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, const std::string& purpose,
-                   store::User& user) {
+                   store::User& user, const std::string& verifier = std::string()) {
   const auto refuse = make_error(Errc::invalid_grant, "the link is invalid or has expired");
   auto otp = db.otp(t, hash);
-  if (!otp || otp->used || otp->purpose != purpose || otp->expires_at <= now_s()) return refuse;
+  if (!otp) return refuse;
   auto u = db.user(t, otp->user_id);
-  if (!u || !u->active) return refuse;
+  if (!store::otp_usable(*otp, u ? &*u : nullptr, purpose, now_s())) return refuse;
+  if (purpose == "code" && !logic::pkce_matches(verifier, otp->code_challenge)) return refuse;
   otp->used = true;
-  if (db.put_otp(t, hash, *otp) || db.retire_otps(t, u->id, purpose)) return store_failed();
+  if (db.put_otp(t, hash, *otp) || (purpose != "code" && db.retire_otps(t, u->id, purpose))) return store_failed();
   user = std::move(*u);
   return caf::none;
 }
@@ -456,13 +464,14 @@ constexpr std::int64_t kMagicCodeTtlS = 60;
 // that uses the link, and answers the redirect URL carrying it.
 // code: the application exchanges that code; signs in like magic.
 // verify: marks the email verified; the answer carries no tokens.
-auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, ClientInfo& client) {
+auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std::string& verifier,
+                    ClientInfo& client) {
   auto rp = self->make_response_promise<AuthResult>();
   auto* db = self->state.store;
   auto out = std::make_shared<store::User>();
   auto hash = logic::blake2b256(token);
-  WriteOp op{[db, purpose, hash, out](store::Txn& t) -> caf::error {
-    if (auto err = consume(*db, t, hash, purpose, *out)) return err;
+  WriteOp op{[db, purpose, hash, verifier, out](store::Txn& t) -> caf::error {
+    if (auto err = consume(*db, t, hash, purpose, *out, verifier)) return err;
     out->email_verified = true;
     out->updated_at = now_s();
     return db->put_user(t, *out) ? store_failed() : caf::none;
@@ -481,14 +490,16 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, Cli
       return rp;
     }
     if (purpose == "magic" && !otp->redirect_to.empty()) {
-      // A record's redirect never changes (only `used` is rewritten), so
-      // the one read above is the one consumed.
+      // A record's redirect and challenge never change (only `used` is
+      // rewritten), so the one read above is the one consumed. The code
+      // carries the challenge: its exchange must prove it.
       auto code = logic::b64url_encode(logic::random_bytes(32));
       auto redirect = logic::with_query(otp->redirect_to, "code", code);
-      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = logic::blake2b256(code)](store::Txn& t) -> caf::error {
+      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = logic::blake2b256(code),
+                         challenge = otp->code_challenge](store::Txn& t) -> caf::error {
         if (auto err = op(t)) return err;
         auto now = now_s();
-        store::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, ""};
+        store::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, "", challenge};
         bool issued = false;  // uncapped: each code comes from a link used in this commit
         return db->issue_otp(t, code_hash, c, std::numeric_limits<int>::max(), now, issued) ? store_failed()
                                                                                            : caf::none;
@@ -652,8 +663,8 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
         return put_avatar(self, id, a, url);
       },
       [=](link_atom, LinkRequest& req) { return request_link(self, req); },
-      [=](redeem_atom, std::string& purpose, std::string& token, ClientInfo& client) {
-        return redeem(self, purpose, token, client);
+      [=](redeem_atom, std::string& purpose, std::string& token, std::string& verifier, ClientInfo& client) {
+        return redeem(self, purpose, token, verifier, client);
       },
       [=](reset_atom, std::string& token, std::string& password) {
         return reset_password(self, token, password);

@@ -7,9 +7,12 @@
 // (allowed origins, http(s) only) and never read from the link's URL. Using
 // such a link gives the page the redirect URL with a 60-second code, which
 // the application's backend exchanges for tokens: no token is ever in a URL.
+// The code is bound to the application's browser session by PKCE (RFC 7636,
+// S256 only): a redirect needs a code_challenge, the exchange its verifier.
 #include "actors/logic/base64url.hpp"
 #include "actors/logic/clock.hpp"
 #include "actors/logic/mail.hpp"
+#include "actors/logic/pkce.hpp"
 #include "actors/logic/redirect.hpp"
 #include "http/assets.hpp"
 #include "http/context.hpp"
@@ -26,23 +29,38 @@ void accepted(const std::shared_ptr<Responder>& res) {
                   {"message", "if an account exists for this email, a message is on its way"}});
 }
 
-// POST /auth/magic-link and /auth/password/forgot.
+// POST /auth/magic-link and /auth/password/forgot. A magic link's redirect
+// needs the application's PKCE challenge (S256).
 void ask_link(Ctx& c, const char* purpose) {
-  auto body = c.json_body({"email", "redirect_to"});
+  const bool magic = std::string(purpose) == "magic";
+  auto body = magic ? c.json_body({"email", "redirect_to", "code_challenge", "code_challenge_method"})
+                    : c.json_body({"email", "redirect_to"});
   if (!body) return;
-  std::string raw, redirect;
-  if (!get_string(c, *body, "email", raw, true) || !get_string(c, *body, "redirect_to", redirect, false)) return;
+  std::string raw, redirect, challenge, method;
+  if (!get_string(c, *body, "email", raw, true) || !get_string(c, *body, "redirect_to", redirect, false) ||
+      !get_string(c, *body, "code_challenge", challenge, false) ||
+      !get_string(c, *body, "code_challenge_method", method, false))
+    return;
   auto email = email_field(c, raw);
   if (!email) return;
   if (!redirect.empty() &&
       !logic::redirect_allowed(redirect, c.app.cfg.public_.url, c.app.cfg.auth.redirect_origins))
     return c.res->error(400, "invalid_request", "redirect_to must be an http(s) URL of an allowed origin");
+  if (magic && redirect.empty() && (!challenge.empty() || !method.empty()))
+    return c.res->error(400, "invalid_request", "code_challenge goes with redirect_to");
+  if (magic && !redirect.empty()) {
+    if (!method.empty() && method != "S256")
+      return c.res->error(400, "invalid_request", "code_challenge_method must be S256");
+    if (!logic::pkce_challenge_valid(challenge))
+      return c.res->error(400, "invalid_request",
+                          "redirect_to needs code_challenge: base64url SHA-256 of the code verifier (43 chars)");
+  }
   // Per account and purpose, over the limit: no mail, and the usual answer.
   // A 429 would block the owner's own request and tell it apart; the links
   // already sent stay valid (auth.max_live_links).
   if (!c.within_limit(std::string("link|acct|") + purpose + "|" + *email, c.app.cfg.rate_limit.link_account))
     return accepted(c.res);
-  c.app.services.request_link(LinkRequest{purpose, *email, redirect, c.client},
+  c.app.services.request_link(LinkRequest{purpose, *email, redirect, c.client, challenge},
                               [res = c.res](Expected<bool>) { accepted(res); });
 }
 
@@ -81,16 +99,17 @@ void link_page(Ctx& c, const char* title, const char* action, bool password_fiel
   c.res->page(200, html, "text/html; charset=utf-8");
 }
 
-// The email of the account a live magic-link token signs in to; "" when the
-// token is unknown, used, expired or its account inactive. Reads only.
+// The email of the account a magic-link token signs in to; "" when the
+// token is not usable (store::otp_usable, the rule consuming it applies).
+// Reads only.
 std::optional<std::string> magic_link_account(Ctx& c) {
   auto v = c.req.query().get("token");
   auto t = c.read_txn();
   if (!t) return std::nullopt;
   auto otp = c.app.store.otp(*t, logic::blake2b256(v ? *v : std::string()));
-  if (!otp || otp->used || otp->purpose != "magic" || otp->expires_at <= now_s()) return std::string();
+  if (!otp) return std::string();
   auto u = c.app.store.user(*t, otp->user_id);
-  return u && u->active ? u->email : std::string();
+  return store::otp_usable(*otp, u ? &*u : nullptr, "magic", now_s()) ? u->email : std::string();
 }
 
 void magic_page(Ctx& c) {
@@ -122,14 +141,19 @@ void redeem_magic(Ctx& c) {
                                    });
 }
 
-// POST /auth/magic-link/exchange {code}: the application's backend turns the
-// code from its redirect into tokens, like a login.
+// POST /auth/magic-link/exchange {code, code_verifier}: the application's
+// backend turns the code from its redirect into tokens, like a login, with
+// the verifier it kept for that browser session. A verifier that does not
+// prove the code's challenge gets the answer of a bad code (invalid_grant)
+// and leaves the code unused.
 void exchange_code(Ctx& c) {
-  auto body = c.json_body({"code"});
+  auto body = c.json_body({"code", "code_verifier"});
   if (!body) return;
-  std::string code;
-  if (!get_string(c, *body, "code", code, true)) return;
-  c.app.services.exchange_magic_code(std::move(code), c.client,
+  std::string code, verifier;
+  if (!get_string(c, *body, "code", code, true) || !get_string(c, *body, "code_verifier", verifier, true)) return;
+  if (!logic::pkce_verifier_valid(verifier))
+    return c.res->error(400, "invalid_request", "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
+  c.app.services.exchange_magic_code(std::move(code), std::move(verifier), c.client,
                                      [res = c.res, &app = c.app](Expected<AuthResult> r) {
                                        if (!r.ok()) return res->failure(r.failure());
                                        answer_auth(res, app, r.value(), false, 200);
@@ -188,7 +212,10 @@ void install_link_routes(Router& r) {
   r.add(Method::Post, "/auth/magic-link", anyone, magic_link, "link");
   r.add(Method::Get, "/auth/magic-link", anyone, magic_page);
   r.add(Method::Post, "/auth/magic-link/verify", anyone, redeem_magic, "login");
-  r.add(Method::Post, "/auth/magic-link/exchange", anyone, exchange_code, "login");
+  // Not the per-IP login class: an application's backend is one address
+  // exchanging every sign-in of its users, and a code (256 random bits,
+  // single use, 60 s, PKCE-bound) cannot be guessed. The default class.
+  r.add(Method::Post, "/auth/magic-link/exchange", anyone, exchange_code);
   r.add(Method::Get, "/auth/link.js", anyone, link_js);
   r.add(Method::Get, "/auth/link.css", anyone, link_css);
   r.add(Method::Post, "/auth/verify-email/send", Access::signed_in(), send_verification, "link");

@@ -299,13 +299,18 @@ bool decode(std::string_view bytes, Avatar& r) {
 std::string encode(const OneTimeToken& r) {
   json j{{"p", r.purpose}, {"u", r.user_id}, {"ex", r.expires_at}, {"us", r.used}};
   if (!r.redirect_to.empty()) j["r"] = r.redirect_to;
+  if (!r.code_challenge.empty()) j["cc"] = r.code_challenge;
   return pack(j);
 }
 
 bool decode(std::string_view bytes, OneTimeToken& r) {
   r = OneTimeToken{};
   return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used},
-                        {"r", &r.redirect_to, false}});
+                        {"r", &r.redirect_to, false}, {"cc", &r.code_challenge, false}});
+}
+
+bool otp_usable(const OneTimeToken& otp, const User* owner, std::string_view purpose, std::int64_t now) {
+  return !otp.used && otp.purpose == purpose && otp.expires_at > now && owner && owner->active;
 }
 
 }  // namespace gh::store

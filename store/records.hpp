@@ -84,7 +84,17 @@ struct OneTimeToken {
   /// when the link was asked for). Optional key "r": records written before
   /// it existed decode with "" (no redirect).
   std::string redirect_to;
+  /// magic with a redirect, and its code: the application's PKCE S256
+  /// challenge (actors/logic/pkce.hpp), which the code's exchange must prove.
+  /// Optional key "cc", absent when empty: records without it decode with ""
+  /// and a record without one encodes as older builds wrote it.
+  std::string code_challenge;
 };
+
+/// Can `otp` be used now for `purpose`: unused, of that purpose, unexpired,
+/// and `owner` (the user it names; null when not found) active? The one
+/// liveness rule, for consuming a token and for the magic-link page.
+bool otp_usable(const OneTimeToken& otp, const User* owner, std::string_view purpose, std::int64_t now);
 
 /// An uploaded avatar image.
 struct Avatar {

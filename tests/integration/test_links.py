@@ -1,6 +1,7 @@
 """Magic links, email verification and password reset through the
 notification drivers: a real SMTP server (aiosmtpd), the file outbox and a
 signed webhook (SECURITY.md 22, 26, 28, 29, 36, 41)."""
+import base64
 import email
 import email.policy
 import glob
@@ -9,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 import socket
 import tempfile
 import time
@@ -141,7 +143,8 @@ class Smtp(unittest.TestCase):
             self.assertEqual(r.status, 400, bad)
         e = unique_email()
         self.s.register(e)
-        r = self.post("/auth/magic-link", {"email": e, "redirect_to": "http://gatehouse.test/app"})
+        r = self.post("/auth/magic-link", {"email": e, "redirect_to": "http://gatehouse.test/app",
+                                           "code_challenge": pkce_pair()[1]})
         self.assertEqual(r.status, 202)
         # The redirect is bound to the token: the mailed link carries only the token.
         link = self.inbox.link_for(e, "/auth/magic-link")
@@ -218,6 +221,13 @@ def outbox_link(s, to, path, before=(), timeout=10):
 APP = "http://127.0.0.1:5999"  # an application origin allowed in these tests (nothing listens)
 
 
+def pkce_pair():
+    """A fresh PKCE verifier and its S256 challenge, as an application makes them."""
+    verifier = secrets.token_urlsafe(32)  # 43 characters
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class MagicLinkRedirect(unittest.TestCase):
     """Issue 12 item 1 over plain HTTP: a bound redirect answers a code, not
     tokens; the code is exchanged once, within 60 s, for a session."""
@@ -244,14 +254,27 @@ class MagicLinkRedirect(unittest.TestCase):
     def post(self, path, body):
         return self.s.request("POST", path, json_body=body)
 
-    def link(self, redirect=None):
-        e = unique_email()
-        self.s.register(e)
+    def link(self, redirect=None, e=None):
+        """A new account's (or `e`'s) mailed magic-link token; with a redirect,
+        bound to a fresh PKCE challenge whose verifier is self.verifier."""
+        if e is None:
+            e = unique_email()
+            self.s.register(e)
         body = {"email": e}
         if redirect:
+            self.verifier, body["code_challenge"] = pkce_pair()
             body["redirect_to"] = redirect
+        before = outbox_files(self.s)
         self.assertEqual(self.post("/auth/magic-link", body).status, 202)
-        return e, token_of(outbox_link(self.s, e, "/auth/magic-link"))
+        return e, token_of(outbox_link(self.s, e, "/auth/magic-link", before))
+
+    def code_of(self, token):
+        r = self.post("/auth/magic-link/verify", {"token": token})
+        self.assertEqual(r.status, 200, r)
+        return parse_qs(urlparse(r.json()["redirect_to"]).query)["code"][0]
+
+    def exchange(self, code, verifier):
+        return self.post("/auth/magic-link/exchange", {"code": code, "code_verifier": verifier})
 
     def test_a_bound_redirect_gets_a_code_that_the_backend_exchanges_once(self):
         e, token = self.link(APP + "/cb?state=xyz#frag")
@@ -271,26 +294,83 @@ class MagicLinkRedirect(unittest.TestCase):
         self.assertEqual(self.post("/auth/magic-link/verify", {"token": token}).status, 400)
         self.assertEqual(self.post("/auth/magic-link/verify", {"token": code}).status, 400)
         self.assertEqual(self.s.me(code).status, 401)
-        x = self.post("/auth/magic-link/exchange", {"code": code})
+        x = self.exchange(code, self.verifier)
         self.assertEqual(x.status, 200, x)
         tokens = x.json()
         self.assertEqual(tokens["user"]["email"], e)
         self.assertTrue(tokens["user"]["email_verified"])
         self.assertEqual(self.s.me(tokens["access_token"]).json()["email"], e)
         self.assertEqual(self.s.refresh(tokens["refresh_token"]).status, 200)
-        again = self.post("/auth/magic-link/exchange", {"code": code})
+        again = self.exchange(code, self.verifier)
         self.assertEqual((again.status, again.json()["error"]), (400, "invalid_grant"))
 
     def test_a_link_token_cannot_be_exchanged_and_a_code_expires_after_60_s(self):
         _, token = self.link()
-        self.assertEqual(self.post("/auth/magic-link/exchange", {"code": token}).status, 400)
+        self.assertEqual(self.exchange(token, pkce_pair()[0]).status, 400)
         _, token = self.link(APP + "/cb")
-        code = parse_qs(urlparse(self.post("/auth/magic-link/verify", {"token": token})
-                                 .json()["redirect_to"]).query)["code"][0]
+        code = self.code_of(token)
         self.set_clock(61)
-        r = self.post("/auth/magic-link/exchange", {"code": code})
+        r = self.exchange(code, self.verifier)
         self.assertEqual((r.status, r.json()["error"]), (400, "invalid_grant"))
         self.assertEqual(self.post("/auth/magic-link/exchange", {}).status, 400)
+
+    def test_a_redirect_needs_an_s256_code_challenge(self):
+        """Review of item 1: the code is bound to the application's browser
+        session by PKCE; a redirect without a challenge is refused."""
+        e = unique_email()
+        self.s.register(e)
+        verifier, challenge = pkce_pair()
+        for body, why in (({"redirect_to": APP + "/cb"}, "code_challenge"),
+                          ({"redirect_to": APP + "/cb", "code_challenge": verifier[:42]}, "code_challenge"),
+                          ({"redirect_to": APP + "/cb", "code_challenge": challenge + "="}, "code_challenge"),
+                          ({"redirect_to": APP + "/cb", "code_challenge": verifier, "code_challenge_method": "plain"},
+                           "S256"),
+                          ({"code_challenge": challenge}, "redirect_to")):
+            with self.subTest(body=body):
+                r = self.post("/auth/magic-link", dict(body, email=e))
+                self.assertEqual((r.status, r.json()["error"]), (400, "invalid_request"), r)
+                self.assertIn(why, r.json()["error_description"])
+        before = outbox_files(self.s)
+        r = self.post("/auth/magic-link", {"email": e, "redirect_to": APP + "/cb", "code_challenge": challenge,
+                                           "code_challenge_method": "S256"})
+        self.assertEqual(r.status, 202, r)
+        code = self.code_of(token_of(outbox_link(self.s, e, "/auth/magic-link", before)))
+        self.assertEqual(self.exchange(code, verifier).status, 200)
+
+    def test_the_code_needs_the_verifier_of_its_challenge(self):
+        """A code alone (from logs, history, a Referer) is worth nothing, and an
+        attacker's code handed to a victim's app (login CSRF) fails there: the
+        victim's session has another verifier. A refusal leaves the code unused."""
+        e, token = self.link(APP + "/cb")
+        code, mine = self.code_of(token), self.verifier
+        r = self.post("/auth/magic-link/exchange", {"code": code})
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_request"))
+        for bad in ("x" * 42, "a" * 42 + "+", "a" * 129):
+            r = self.exchange(code, bad)
+            self.assertEqual((r.status, r.json()["error"]), (400, "invalid_request"), bad)
+        other_session = pkce_pair()[0]
+        r = self.exchange(code, other_session)
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_grant"))
+        same = self.exchange("no such code", other_session).json()
+        self.assertEqual((r.json()["error"], r.json()["error_description"]), (same["error"], same["error_description"]))
+        # The challenge itself is not the verifier.
+        self.assertEqual(self.exchange(code, pkce_pair()[1]).status, 400)
+        ok = self.exchange(code, mine)
+        self.assertEqual(ok.status, 200, ok)
+        self.assertEqual(ok.json()["user"]["email"], e)
+        self.assertEqual(self.exchange(code, mine).status, 400)
+
+    def test_exchanging_one_code_keeps_the_users_other_codes(self):
+        """Review item 3: two apps or tabs of one user each hold a code; the
+        first exchange must not retire the second."""
+        e, first = self.link(APP + "/one")
+        code1, v1 = self.code_of(first), self.verifier
+        _, second = self.link(APP + "/two", e)
+        code2, v2 = self.code_of(second), self.verifier
+        self.assertEqual(self.exchange(code1, v1).status, 200)
+        r = self.exchange(code2, v2)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["user"]["email"], e)
 
     def test_without_a_bound_redirect_the_link_signs_in_here(self):
         e, token = self.link()
@@ -321,6 +401,30 @@ class MagicLinkRedirect(unittest.TestCase):
 HOSTED_PAGES = ["/auth/magic-link?token=x", "/auth/verify-email?token=x", "/auth/password/reset?token=x",
                 "/admin/dashboard", "/auth/link.js", "/auth/link.css", "/admin/dashboard.js",
                 "/admin/dashboard.css"]
+
+
+class ExchangeRateLimit(unittest.TestCase):
+    """Review item 2: an application's backend is one address exchanging the
+    codes of all its users; the exchange is not in the per-IP login class
+    (login_ip = 60 a minute) but the default one."""
+
+    def test_70_exchanges_from_one_address_within_a_minute(self):
+        s = Server({"GATEHOUSE_AUTH_REDIRECT_ORIGINS": APP, "GATEHOUSE_RATE_LIMIT_ENABLED": "true"})
+        self.addCleanup(s.close)
+        e = unique_email()
+        s.register(e)
+        verifier, challenge = pkce_pair()
+        self.assertEqual(s.request("POST", "/auth/magic-link", json_body={
+            "email": e, "redirect_to": APP + "/cb", "code_challenge": challenge}).status, 202)
+        token = token_of(outbox_link(s, e, "/auth/magic-link"))
+        code = parse_qs(urlparse(s.request("POST", "/auth/magic-link/verify", json_body={"token": token})
+                                 .json()["redirect_to"]).query)["code"][0]
+        statuses = [s.request("POST", "/auth/magic-link/exchange",
+                              json_body={"code": "spent-%d" % i, "code_verifier": verifier}).status
+                    for i in range(69)]
+        self.assertEqual(set(statuses), {400})
+        r = s.request("POST", "/auth/magic-link/exchange", json_body={"code": code, "code_verifier": verifier})
+        self.assertEqual(r.status, 200, r)
 
 
 class HostedPageHeaders(unittest.TestCase):

@@ -3,7 +3,10 @@ DevTools protocol (cdp.py): a redirect in the magic-link page's URL is
 ignored (no script runs, nothing leaves the origin, no token in any URL);
 a redirect bound when the link was asked for brings the browser to the
 application with a code, which the application's backend exchanges for
-tokens; the link pages and the dashboard work under their CSP."""
+tokens with the PKCE verifier it keeps in that browser's cookie (so another
+browser's code, handed to this one, signs nobody in); the link pages and the
+dashboard work under their CSP."""
+import http.cookies
 import http.server
 import json
 import shutil
@@ -15,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlparse
 from accounts import account
 from cdp import Browser, CdpError
 from harness import Server, unique_email, wait_until
-from test_links import free_port, outbox_files, outbox_link
+from test_links import free_port, outbox_files, outbox_link, pkce_pair
 
 CHROMIUM = shutil.which("chromium")
 
@@ -30,8 +33,11 @@ def try_evaluate(page, expression):
 
 class Recorder(http.server.ThreadingHTTPServer):
     """A loopback HTTP server keeping every request line it gets. With
-    `gatehouse`, GET /callback?code=… is an application's backend: it
-    exchanges the code server-side and keeps the answer."""
+    `gatehouse` it is an application: GET /start?email=… makes a PKCE
+    verifier, keeps it in this browser's own cookie (app_pkce) and asks
+    Gatehouse for a magic link to /callback?state=s1 with its challenge;
+    GET /callback?code=… exchanges the code server-side with the verifier of
+    the browser's cookie and keeps the answer."""
 
     def __init__(self, gatehouse=None):
         self.hits, self.exchanges, self.gatehouse = [], [], gatehouse
@@ -52,22 +58,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/frame":  # a page of another origin framing ?src=
             src = parse_qs(url.query)["src"][0]
             body = ("<!doctype html><iframe id=f src='%s'></iframe>" % src.replace("'", "%27")).encode()
+        set_cookie = None
+        if self.server.gatehouse and url.path == "/start":
+            verifier, challenge = pkce_pair()
+            status, _ = self.gatehouse("/auth/magic-link", {
+                "email": parse_qs(url.query)["email"][0], "redirect_to": self.server.origin + "/callback?state=s1",
+                "code_challenge": challenge, "code_challenge_method": "S256"})
+            assert status == 202, status
+            set_cookie = "app_pkce=%s; Path=/; HttpOnly; SameSite=Lax" % verifier
+            body = b"<!doctype html><title>app</title><p id=state>check your mail</p>"
         if self.server.gatehouse and url.path == "/callback":
             code = parse_qs(url.query).get("code", [""])[0]
-            req = urllib.request.Request(self.server.gatehouse + "/auth/magic-link/exchange",
-                                         data=json.dumps({"code": code}).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=10) as r:
-                    self.server.exchanges.append((r.status, json.loads(r.read())))
+            jar = http.cookies.SimpleCookie(self.headers.get("Cookie", ""))
+            verifier = jar["app_pkce"].value if "app_pkce" in jar else ""
+            self.server.exchanges.append(self.gatehouse("/auth/magic-link/exchange",
+                                                        {"code": code, "code_verifier": verifier}))
+            if self.server.exchanges[-1][0] == 200:
                 body = b"<!doctype html><title>app</title><p id=state>signed in</p>"
-            except urllib.error.HTTPError as e:
-                self.server.exchanges.append((e.code, json.loads(e.read())))
+            else:
+                body = b"<!doctype html><title>app</title><p id=state>refused</p>"
         self.send_response(200)
+        if set_cookie:
+            self.send_header("Set-Cookie", set_cookie)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def gatehouse(self, path, body):
+        """POSTs JSON to Gatehouse from the application's backend: (status, JSON)."""
+        req = urllib.request.Request(self.server.gatehouse + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def log_message(self, *args):
         pass
@@ -87,15 +113,22 @@ class MagicLinkInChromium(unittest.TestCase):
         self.browser = Browser()
         self.addCleanup(self.browser.close)
 
-    def link(self, email, redirect=None):
-        """The mailed magic link of `email`, pointed at this server's port."""
-        body = {"email": email}
-        if redirect:
-            body["redirect_to"] = redirect
+    def link(self, email, start=None):
+        """The mailed magic link of `email`, pointed at this server's port:
+        without a redirect, or (`start`, a browser page) asked for by the
+        application's /start in that browser."""
         before = outbox_files(self.s)
-        self.assertEqual(self.s.request("POST", "/auth/magic-link", json_body=body).status, 202)
+        if start:
+            start.navigate(self.app.origin + "/start?email=" + quote(email))
+            start.wait_for("document.getElementById('state').textContent === 'check your mail'")
+        else:
+            self.assertEqual(self.s.request("POST", "/auth/magic-link", json_body={"email": email}).status, 202)
         mailed = urlparse(outbox_link(self.s, email, "/auth/magic-link", before))
         return self.base + mailed.path + "?" + mailed.query
+
+    def app_cookies(self, page):
+        return [c for c in page.send("Network.getCookies", {"urls": [self.base]})["cookies"]
+                if c["name"] != "app_pkce"]  # cookies are per host, not per port
 
     def assert_no_access_token_in_urls(self, page, tokens):
         urls = page.requested_urls() + page.history_urls() + [page.url()]
@@ -142,7 +175,7 @@ class MagicLinkInChromium(unittest.TestCase):
         email = unique_email()
         self.s.register(email)
         page = self.browser.new_page()
-        page.navigate(self.link(email, self.app.origin + "/callback?state=s1"))
+        page.navigate(self.link(email, start=page))
         self.assertIn(email, page.evaluate("document.getElementById('who').textContent"))
         page.evaluate("document.querySelector('button').click()")
         landed = page.wait_for_url(lambda u: u.startswith(self.app.origin + "/callback"))
@@ -160,14 +193,51 @@ class MagicLinkInChromium(unittest.TestCase):
         # No token in any URL the browser saw, and no sign-in cookie here.
         self.assert_no_access_token_in_urls(page, [tokens["access_token"], tokens["refresh_token"]])
         self.assertEqual([h for h in self.app.hits if h != "/favicon.ico"],
-                         ["/callback?state=s1&code=" + q["code"][0]])
-        cookies = page.send("Network.getCookies", {"urls": [self.base]})["cookies"]
-        self.assertEqual([c for c in cookies if c["httpOnly"]], [])
+                         ["/start?email=" + quote(email), "/callback?state=s1&code=" + q["code"][0]])
+        self.assertEqual([c for c in self.app_cookies(page) if c["httpOnly"]], [])
         # The code is spent: replaying the landing URL signs nobody in.
         page.navigate(landed)
         self.assertEqual(self.app.exchanges[-1][0], 400)
         # The page asked Gatehouse for no referrer when it left.
         self.assertEqual(page.response_headers(self.link_url_seen(page))["referrer-policy"], "no-referrer")
+
+    def test_another_browsers_code_signs_nobody_in(self):
+        """Login CSRF at the application: the attacker starts a sign-in to
+        their own account in their browser and hands the victim the landing
+        URL with their code. The victim's browser holds another verifier (its
+        own sign-in under way), so the exchange is refused; the attacker's
+        code still works with the attacker's verifier only."""
+        attacker, victim = unique_email("attacker"), unique_email("victim")
+        self.s.register(attacker)
+        self.s.register(victim)
+        # The attacker's browser: a separate profile with its own cookie jar.
+        theirs = Browser()
+        self.addCleanup(theirs.close)
+        evil_page = theirs.new_page()
+        evil_link = self.link(attacker, start=evil_page)
+        evil_verifier = [c["value"] for c in evil_page.send("Network.getCookies", {"urls": [self.app.origin]})
+                         ["cookies"] if c["name"] == "app_pkce"][0]
+        # The attacker uses the link but stops at the landing URL: no exchange.
+        r = self.s.request("POST", "/auth/magic-link/verify", json_body={"token": urlparse(evil_link).query[6:]})
+        evil_landing = r.json()["redirect_to"]
+        # The victim has a sign-in of their own under way, then opens the URL.
+        page = self.browser.new_page()
+        self.link(victim, start=page)
+        page.navigate(evil_landing)
+        page.wait_for("document.getElementById('state').textContent === 'refused'")
+        status, answer = self.app.exchanges[-1]
+        self.assertEqual((status, answer["error"]), (400, "invalid_grant"))
+        # Without any verifier the app cannot exchange it either.
+        fresh = Browser()
+        self.addCleanup(fresh.close)
+        bare = fresh.new_page()
+        bare.navigate(evil_landing)
+        bare.wait_for("document.getElementById('state').textContent === 'refused'")
+        self.assertEqual(self.app.exchanges[-1][0], 400)
+        # The refusals used nothing: the attacker's own session still signs in.
+        code = parse_qs(urlparse(evil_landing).query)["code"][0]
+        ok = self.s.request("POST", "/auth/magic-link/exchange", json_body={"code": code, "code_verifier": evil_verifier})
+        self.assertEqual((ok.status, ok.json()["user"]["email"]), (200, attacker))
 
     def link_url_seen(self, page):
         return [u for u in page.requested_urls() if "/auth/magic-link?token=" in u][0]

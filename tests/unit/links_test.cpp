@@ -2,6 +2,7 @@
 // rides on, the one-time token record's bound redirect, and the log driver's
 // redaction.
 #include "actors/logic/mail.hpp"
+#include "actors/logic/pkce.hpp"
 #include "actors/logic/redirect.hpp"
 #include "config/config.hpp"
 #include "store/records.hpp"
@@ -59,6 +60,66 @@ TEST_CASE("a one-time token keeps its bound redirect, and older records still de
   std::string wrong(1, '\x01');
   nlohmann::json::to_cbor(nlohmann::json{{"p", "magic"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"r", 3}}, wrong);
   CHECK_FALSE(store::decode(wrong, o2));
+}
+
+TEST_CASE("PKCE S256: challenge and verifier syntax, and the check", "[links][pkce]") {
+  // RFC 7636 appendix B.
+  const std::string verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  const std::string challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  CHECK(logic::pkce_s256(verifier) == challenge);
+  CHECK(logic::pkce_challenge_valid(challenge));
+  CHECK(logic::pkce_verifier_valid(verifier));
+  CHECK(logic::pkce_matches(verifier, challenge));
+  // Challenge: 43 base64url characters of 32 bytes, nothing else.
+  CHECK_FALSE(logic::pkce_challenge_valid(""));
+  CHECK_FALSE(logic::pkce_challenge_valid(challenge.substr(0, 42)));
+  CHECK_FALSE(logic::pkce_challenge_valid(challenge + "A"));
+  CHECK_FALSE(logic::pkce_challenge_valid(challenge + "="));
+  CHECK_FALSE(logic::pkce_challenge_valid("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"));  // not url-safe
+  CHECK_FALSE(logic::pkce_challenge_valid(verifier.substr(0, 42) + "~"));
+  // Verifier: 43..128 unreserved characters.
+  CHECK(logic::pkce_verifier_valid(std::string(43, 'a')));
+  CHECK(logic::pkce_verifier_valid(std::string(128, '~')));
+  CHECK(logic::pkce_verifier_valid("A-._~" + std::string(38, '9')));
+  CHECK_FALSE(logic::pkce_verifier_valid(std::string(42, 'a')));
+  CHECK_FALSE(logic::pkce_verifier_valid(std::string(129, 'a')));
+  for (char bad : {' ', '+', '/', '=', '%', '\0', '\x80'})
+    CHECK_FALSE(logic::pkce_verifier_valid(std::string(42, 'a') + bad));
+  // The check: only the verifier of that challenge, both well formed.
+  CHECK_FALSE(logic::pkce_matches(verifier, ""));
+  CHECK_FALSE(logic::pkce_matches(std::string(43, 'a'), challenge));
+  CHECK_FALSE(logic::pkce_matches(challenge, challenge));
+  CHECK_FALSE(logic::pkce_matches(verifier.substr(0, 42), logic::pkce_s256(verifier.substr(0, 42))));  // too short
+  auto longest = std::string(128, 'z');
+  CHECK(logic::pkce_matches(longest, logic::pkce_s256(longest)));
+}
+
+TEST_CASE("a one-time token's challenge is optional in the record", "[links][pkce]") {
+  store::OneTimeToken o{"code", "uid", 77, false, "", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, o2;
+  REQUIRE(store::decode(store::encode(o), o2));
+  CHECK(o2.code_challenge == o.code_challenge);
+  std::string old(1, '\x01');
+  nlohmann::json::to_cbor(nlohmann::json{{"p", "magic"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"r", "https://a/cb"}}, old);
+  o2.code_challenge = "stale";
+  REQUIRE(store::decode(old, o2));
+  CHECK(o2.code_challenge.empty());
+  CHECK(store::encode(store::OneTimeToken{"magic", "uid", 5, false, "https://a/cb"}) == old);
+  std::string wrong(1, '\x01');
+  nlohmann::json::to_cbor(nlohmann::json{{"p", "code"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"cc", 3}}, wrong);
+  CHECK_FALSE(store::decode(wrong, o2));
+}
+
+TEST_CASE("one liveness rule for one-time tokens", "[links]") {
+  store::User active, inactive;
+  inactive.active = false;
+  store::OneTimeToken t{"magic", "uid", 100, false};
+  CHECK(store::otp_usable(t, &active, "magic", 99));
+  CHECK_FALSE(store::otp_usable(t, &active, "magic", 100));  // expired at its instant
+  CHECK_FALSE(store::otp_usable(t, &active, "code", 99));
+  CHECK_FALSE(store::otp_usable(t, &inactive, "magic", 99));
+  CHECK_FALSE(store::otp_usable(t, nullptr, "magic", 99));
+  t.used = true;
+  CHECK_FALSE(store::otp_usable(t, &active, "magic", 99));
 }
 
 TEST_CASE("the log driver's links have their token redacted", "[links]") {
