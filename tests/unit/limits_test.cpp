@@ -93,7 +93,8 @@ TEST_CASE("a device token is valid only for its email and epoch, unaltered and u
   auto later = t;
   later.replace(t.find('.') + 1, 4, "9999");  // a longer life, same mac
   CHECK_FALSE(d.verify(later, "alice@example.com", 0, 1001));
-  for (auto bad : {"", "..", "abc", "x.1.y", std::string(200, 'a').c_str()})
+  for (const std::string& bad : {std::string(), std::string(".."), std::string("abc"), std::string("x.1.y"),
+                                  std::string(200, 'a')})
     CHECK_FALSE(d.verify(bad, "alice@example.com", 0, 1001));
   CHECK(d.issue("alice@example.com", 0, 1000, 60) != t);  // a fresh nonce each time
 }
