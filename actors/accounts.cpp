@@ -24,14 +24,14 @@ int revoke_api_keys(store::Store& db, store::Txn& t, const std::string& user_id,
   return 0;
 }
 
-int deactivate_account(store::Store& db, store::Txn& t, store::User& user) {
+int deactivate_account(store::Store& db, store::Txn& t, domain::User& user) {
   user.active = false;
   int n = 0;
   if (int rc = revoke_sessions(db, t, user.id, "", "deactivated", n)) return rc;
   return revoke_api_keys(db, t, user.id, n);
 }
 
-int insert_account(store::Store& db, store::Txn& t, const store::User& user, bool& conflict) {
+int insert_account(store::Store& db, store::Txn& t, const domain::User& user, bool& conflict) {
   conflict = db.user_id_by_email(t, user.email).has_value() ||
              (!user.username.empty() && db.user_id_by_username(t, user.username).has_value());
   return conflict ? 0 : db.put_user(t, user);

@@ -8,7 +8,7 @@
 namespace gh {
 
 /// Marks the user inactive and revokes every live session and API key of it.
-int deactivate_account(store::Store& db, store::Txn& t, store::User& user);
+int deactivate_account(store::Store& db, store::Txn& t, domain::User& user);
 
 /// Revokes every live session of `user_id` except `keep` (may be empty) with
 /// `reason`; adds how many to `count`.
@@ -20,6 +20,6 @@ int revoke_api_keys(store::Store& db, store::Txn& t, const std::string& user_id,
 
 /// Writes a new user; `conflict` is set (and nothing written) when its email
 /// or username is taken.
-int insert_account(store::Store& db, store::Txn& t, const store::User& user, bool& conflict);
+int insert_account(store::Store& db, store::Txn& t, const domain::User& user, bool& conflict);
 
 }  // namespace gh

@@ -1,11 +1,11 @@
 // Spawn functions of the actors. Each actor is a thin owner of its state and
-// messages; the rules they apply live in actors/logic/ and store/.
+// messages; the rules they apply live in domain/ and store/.
 #pragma once
 
 #include "actors/messages.hpp"
-#include "actors/logic/backoff.hpp"
-#include "actors/logic/keyring.hpp"
-#include "actors/logic/password.hpp"
+#include "domain/backoff.hpp"
+#include "domain/keyring.hpp"
+#include "domain/password.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -32,23 +32,23 @@ writer_actor spawn_writer(caf::actor_system& sys, store::Store& store, int max_b
 /// `queue_limit` jobs; beyond it, jobs fail at once with Errc::overloaded.
 /// The workers' threads run at niceness `nice` (see config [hashing] nice);
 /// jobs that waited longer than `max_wait` fail with Errc::overloaded.
-hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
+hasher_actor spawn_hasher(caf::actor_system& sys, domain::HashParams params, int workers,
                           int queue_limit, int nice = 0,
                           std::chrono::milliseconds max_wait = std::chrono::milliseconds(5000));
 
 /// Signs access tokens with the current key of `keys`.
 token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
-                        std::shared_ptr<logic::KeyRingHolder> keys);
+                        std::shared_ptr<domain::KeyRingHolder> keys);
 
 /// The audit actor's handle: publish() never blocks and never fails the caller.
 struct Auditor {
   audit_actor actor;
   /// Stamps the time (if unset) and hands the event to the audit actor.
-  void publish(logic::AuditEvent e) const;
+  void publish(domain::AuditEvent e) const;
 };
 
 /// An event with the request's context filled in.
-logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::string actor_user_id,
+domain::AuditEvent audit_event(std::string type, const ClientInfo& client, std::string actor_user_id,
                               std::string subject_user_id,
                               nlohmann::json details = nlohmann::json::object());
 
@@ -68,7 +68,7 @@ session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, c
 /// The background prune ([limits] prune_*): every interval, walks the
 /// session, refresh, API-token and one-time-token tables through the writer
 /// in steps of `prune_batch` records (one writer op each, so other writes
-/// interleave) and deletes the dead ones (actors/logic/retention.hpp). Each
+/// interleave) and deletes the dead ones (domain/retention.hpp). Each
 /// pass also checks the store fill and logs a warning when it passes
 /// store.warn_fill_percent.
 janitor_actor spawn_janitor(caf::actor_system& sys, store::Store& store, writer_actor writer,
@@ -80,7 +80,7 @@ struct Notifier {
   std::shared_ptr<std::atomic<int>> backlog;  ///< accepted, not yet delivered or given up
   int limit = 0;
   /// Hands `n` over for delivery, or drops it (logged) when the backlog is full.
-  void send(logic::Notification n) const;
+  void send(domain::Notification n) const;
 };
 
 /// The notifier with the configured driver; empty with `why` if the driver
@@ -90,7 +90,7 @@ Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, Audit
 
 /// What the user actor needs besides its peers.
 struct AccountOptions {
-  logic::Backoff backoff;
+  domain::Backoff backoff;
   config::Auth auth;
   std::string public_url;
   Auditor audit;
@@ -99,7 +99,7 @@ struct AccountOptions {
 /// Users: registration, password login, profile and account management.
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles, AccountOptions options,
+                      std::shared_ptr<const domain::Roles> roles, AccountOptions options,
                       Notifier notifier);
 
 }  // namespace gh

@@ -8,10 +8,10 @@
 
 #include "actors/audit_feed.hpp"
 #include "actors/errors.hpp"
-#include "actors/logic/audit.hpp"
-#include "actors/logic/device.hpp"
-#include "actors/logic/keyring.hpp"
-#include "actors/logic/roles.hpp"
+#include "domain/audit.hpp"
+#include "domain/device.hpp"
+#include "domain/keyring.hpp"
+#include "domain/roles.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
 
@@ -49,7 +49,7 @@ struct LoginRequest {
   ClientInfo client;
   /// The id of a valid device token for this email ("" for an unknown
   /// client): the login is then held to the device's own back-off instead
-  /// of the account's (see logic/device.hpp).
+  /// of the account's (see domain/device.hpp).
   std::string device;
 };
 
@@ -61,7 +61,7 @@ struct TokenPair {
 };
 
 struct AuthResult {
-  store::User user;
+  domain::User user;
   TokenPair tokens;
   /// A magic link with a bound redirect: no tokens, and the browser goes
   /// here (the redirect with ?code=…, exchanged by the application).
@@ -100,7 +100,7 @@ struct ApiKeyRequest {
 };
 
 struct NewApiKey {
-  store::ApiKey key;
+  domain::ApiKey key;
   std::string secret;  ///< shown once; only its hash is stored
 };
 
@@ -111,7 +111,7 @@ struct LinkRequest {
   std::string email;    ///< normalised
   std::string redirect_to;  ///< magic links: an allowed URL, or empty
   ClientInfo client;
-  std::string code_challenge;  ///< with redirect_to: PKCE S256 challenge (actors/logic/pkce.hpp)
+  std::string code_challenge;  ///< with redirect_to: PKCE S256 challenge (domain/pkce.hpp)
 };
 
 struct PasswordChange {
@@ -134,7 +134,7 @@ class Services {
   /// Starts the actor system and every actor over an open, migrated store.
   /// Loads or creates the signing keys. Returns null with `why` on failure.
   static std::unique_ptr<Services> start(const config::Config& cfg, store::Store& store,
-                                         std::shared_ptr<const logic::Roles> roles,
+                                         std::shared_ptr<const domain::Roles> roles,
                                          std::string& why);
 
   virtual void register_user(RegisterRequest req, Callback<AuthResult> done) = 0;
@@ -148,18 +148,18 @@ class Services {
   virtual void revoke(std::string user_id, std::string sid, bool all, bool api_tokens,
                       std::string reason, Callback<int> done) = 0;
   /// Live sessions of a user.
-  virtual void sessions(std::string user_id, Callback<std::vector<store::Session>> done) = 0;
+  virtual void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) = 0;
   /// Changes a profile (the caller's own, or another's within the matrix).
   virtual void update_user(ActingUser by, std::string user_id, UserPatch patch,
-                           Callback<store::User> done) = 0;
+                           Callback<domain::User> done) = 0;
   /// Deactivates (revoking every session and API key) or reactivates a user.
   virtual void set_active(ActingUser by, std::string user_id, bool active,
-                          Callback<store::User> done) = 0;
+                          Callback<domain::User> done) = 0;
   /// Creates an account with a role, within the matrix.
-  virtual void create_user(ActingUser by, NewUser user, Callback<store::User> done) = 0;
+  virtual void create_user(ActingUser by, NewUser user, Callback<domain::User> done) = 0;
   /// Stores an avatar and points the user's avatar_url at `url`.
-  virtual void put_avatar(std::string user_id, store::Avatar avatar, std::string url,
-                          Callback<store::User> done) = 0;
+  virtual void put_avatar(std::string user_id, domain::Avatar avatar, std::string url,
+                          Callback<domain::User> done) = 0;
 
   virtual void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) = 0;
   /// Revokes key `key_id` of `user_id` (another user's key is not_found).
@@ -186,7 +186,7 @@ class Services {
   virtual void change_password(PasswordChange req, Callback<bool> done) = 0;
 
   /// Publishes an audit event from outside the actors (e.g. rate limited).
-  virtual void audit(logic::AuditEvent e) = 0;
+  virtual void audit(domain::AuditEvent e) = 0;
   /// Committed audit records, live (for GET /admin/audit/stream).
   virtual AuditFeed& audit_feed() = 0;
 
@@ -194,9 +194,9 @@ class Services {
   virtual void ready(Callback<bool> done) = 0;
 
   /// The signing keys (for JWKS and token verification on HTTP threads).
-  virtual std::shared_ptr<const logic::KeyRing> keys() const = 0;
+  virtual std::shared_ptr<const domain::KeyRing> keys() const = 0;
   /// Issues and checks device tokens (login limits, on HTTP threads).
-  virtual const logic::DeviceTokens& devices() const = 0;
+  virtual const domain::DeviceTokens& devices() const = 0;
 
   /// Stops every actor and waits for them. Idempotent.
   virtual void stop() = 0;

@@ -1,5 +1,5 @@
 #include "actors/actors.hpp"
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 #include "actors/notify_drivers.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
@@ -61,7 +61,7 @@ void write_batch(audit_ptr self) {
               for (std::size_t i = 0; i < batch->size(); ++i) {
                 auto j = nlohmann::json::parse((*batch)[i], nullptr, false);
                 j["seq"] = (*links)[i].first;
-                j["hash"] = logic::hex((*links)[i].second);
+                j["hash"] = domain::hex((*links)[i].second);
                 out.lines.push_back(j.dump());
               }
               if (listened) s.feed->publish(out.lines);
@@ -116,7 +116,7 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_act
   st.limit = limit;
   st.lost = std::move(lost);
   return {
-      [=](audit_atom, logic::AuditEvent& e) {
+      [=](audit_atom, domain::AuditEvent& e) {
         auto& s = self->state;
         if (s.pending.size() >= s.limit) {
           ++*s.lost;
@@ -137,9 +137,9 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_act
 
 }  // namespace
 
-logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::string actor_user_id,
+domain::AuditEvent audit_event(std::string type, const ClientInfo& client, std::string actor_user_id,
                               std::string subject_user_id, nlohmann::json details) {
-  logic::AuditEvent e;
+  domain::AuditEvent e;
   e.type = std::move(type);
   e.request_id = client.request_id;
   e.trace_id = client.trace_id;
@@ -151,7 +151,7 @@ logic::AuditEvent audit_event(std::string type, const ClientInfo& client, std::s
   return e;
 }
 
-void Auditor::publish(logic::AuditEvent e) const {
+void Auditor::publish(domain::AuditEvent e) const {
   if (!actor) return;
   if (e.time == 0) e.time = now_s();
   caf::anon_send(actor, audit_atom::value, std::move(e));

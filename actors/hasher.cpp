@@ -20,20 +20,20 @@ namespace {
 // A worker hashes on its own thread (detached): Argon2id blocks for ~25 ms.
 // A detached actor is initialised on its own thread, which lowers its own
 // priority here.
-hasher_actor::behavior_type worker_fn(hasher_actor::pointer, logic::HashParams params, int nice) {
+hasher_actor::behavior_type worker_fn(hasher_actor::pointer, domain::HashParams params, int nice) {
   if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice);
   return {
       [=](hash_atom, HashJob& job) -> HashResult {
         HashResult r;
         if (!job.verify) {
-          auto h = logic::hash_password(job.password, params);
+          auto h = domain::hash_password(job.password, params);
           r.ok = h.has_value();
           if (h) r.phc = std::move(*h);
         } else {
           bool legacy = false;  // matched a hash of the raw bytes: store one of the NFKC form
-          r.ok = logic::verify_password(job.phc, job.password, &legacy);
-          if (r.ok && (legacy || logic::needs_rehash(job.phc, params)))
-            if (auto h = logic::hash_password(job.password, params)) r.phc = std::move(*h);
+          r.ok = domain::verify_password(job.phc, job.password, &legacy);
+          if (r.ok && (legacy || domain::needs_rehash(job.phc, params)))
+            if (auto h = domain::hash_password(job.password, params)) r.phc = std::move(*h);
         }
         sodium_memzero(job.password.data(), job.password.size());
         return r;
@@ -131,7 +131,7 @@ hasher_actor::behavior_type pool_fn(pool_ptr self, std::vector<hasher_actor> wor
 
 }  // namespace
 
-hasher_actor spawn_hasher(caf::actor_system& sys, logic::HashParams params, int workers,
+hasher_actor spawn_hasher(caf::actor_system& sys, domain::HashParams params, int workers,
                           int queue_limit, int nice, std::chrono::milliseconds max_wait) {
   std::vector<hasher_actor> ws;
   for (int i = 0; i < workers; ++i) ws.push_back(sys.spawn<caf::detached>(worker_fn, params, nice));

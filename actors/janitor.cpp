@@ -3,7 +3,7 @@
 // write, in bounded steps, so a pass never holds the writer long.
 #include "actors/actors.hpp"
 
-#include "actors/logic/retention.hpp"
+#include "domain/retention.hpp"
 #include "telemetry/log.hpp"
 
 #include <caf/actor_system.hpp>
@@ -79,7 +79,7 @@ void step(janitor_ptr self) {
               retention = static_cast<std::int64_t>(st.limits.expired_retention_s)](store::Txn& t) -> caf::error {
     std::string cursor = from;
     std::size_t deleted = 0;
-    if (int rc = db->prune(t, table, cursor, limit, logic::prune_rules(now_s(), retention), deleted)) {
+    if (int rc = db->prune(t, table, cursor, limit, domain::prune_rules(now_s(), retention), deleted)) {
       telemetry::log_warn("prune step failed", {{"error", store::lmdb_error(rc)}});
       return make_error(Errc::unavailable, "prune step failed");
     }

@@ -1,8 +1,8 @@
 #include "actors/keystore.hpp"
 
-#include "actors/logic/audit.hpp"
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/clock.hpp"
+#include "domain/audit.hpp"
+#include "domain/base64url.hpp"
+#include "domain/clock.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sodium.h>
@@ -20,8 +20,8 @@ namespace {
 
 // meta "retired_keys": [{"kid", "retired_at"}], newest first. A store of an
 // older build has only "previous_kid": that key is retired, time unknown (0).
-std::vector<logic::RetiredKey> retired_of(store::Store& db, const store::Txn& t) {
-  std::vector<logic::RetiredKey> out;
+std::vector<domain::RetiredKey> retired_of(store::Store& db, const store::Txn& t) {
+  std::vector<domain::RetiredKey> out;
   if (auto s = db.meta(t, "retired_keys")) {
     auto j = nlohmann::json::parse(*s, nullptr, false);
     if (j.is_array())
@@ -34,7 +34,7 @@ std::vector<logic::RetiredKey> retired_of(store::Store& db, const store::Txn& t)
   return out;
 }
 
-int put_retired(store::Store& db, store::Txn& t, const std::vector<logic::RetiredKey>& keys) {
+int put_retired(store::Store& db, store::Txn& t, const std::vector<domain::RetiredKey>& keys) {
   auto j = nlohmann::json::array();
   for (auto& k : keys) j.push_back({{"kid", k.kid}, {"retired_at", k.retired_at}});
   int rc = db.put_meta(t, "retired_keys", j.dump());
@@ -44,11 +44,11 @@ int put_retired(store::Store& db, store::Txn& t, const std::vector<logic::Retire
 }
 
 // Deletes the retired keys whose tokens have all expired; their kids go to `dropped`.
-int prune(store::Store& db, store::Txn& t, std::vector<logic::RetiredKey>& keys, std::int64_t now,
+int prune(store::Store& db, store::Txn& t, std::vector<domain::RetiredKey>& keys, std::int64_t now,
           std::int64_t keep_s, std::vector<std::string>& dropped) {
-  std::vector<logic::RetiredKey> kept;
+  std::vector<domain::RetiredKey> kept;
   for (auto& k : keys) {
-    if (!logic::retired_key_expired(k, now, keep_s)) {
+    if (!domain::retired_key_expired(k, now, keep_s)) {
       kept.push_back(k);
       continue;
     }
@@ -59,20 +59,20 @@ int prune(store::Store& db, store::Txn& t, std::vector<logic::RetiredKey>& keys,
   return 0;
 }
 
-std::shared_ptr<const logic::KeyRing> ring_from(store::Store& db, const store::Txn& t) {
+std::shared_ptr<const domain::KeyRing> ring_from(store::Store& db, const store::Txn& t) {
   auto cur_kid = db.meta(t, "current_kid");
   if (!cur_kid) return nullptr;
   auto cur = db.key(t, *cur_kid);
   if (!cur) return nullptr;
-  std::vector<store::SigningKey> retired;
+  std::vector<domain::SigningKey> retired;
   for (auto& r : retired_of(db, t))
     if (auto k = db.key(t, r.kid)) retired.push_back(std::move(*k));
-  return std::make_shared<const logic::KeyRing>(*cur, retired);
+  return std::make_shared<const domain::KeyRing>(*cur, retired);
 }
 
 }  // namespace
 
-std::shared_ptr<const logic::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why) {
+std::shared_ptr<const domain::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why) {
   int rc = 0;
   auto t = db.write(rc);
   if (rc) {
@@ -86,7 +86,7 @@ std::shared_ptr<const logic::KeyRing> load_keys(store::Store& db, std::int64_t k
     return nullptr;
   }
   if (!cur_kid) {
-    auto key = logic::KeyRing::generate(now);
+    auto key = domain::KeyRing::generate(now);
     if ((rc = db.put_key(t, key)) || (rc = db.put_meta(t, "current_kid", key.kid))) {
       why = "cannot store signing key: " + store::lmdb_error(rc);
       return nullptr;
@@ -119,14 +119,14 @@ bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::s
     return false;
   }
   auto now = now_s();
-  auto key = logic::KeyRing::generate(now);
+  auto key = domain::KeyRing::generate(now);
   out = KeyRotation{key.kid, {}, {}};
   auto retired = retired_of(db, t);
   rc = prune(db, t, retired, now, keep_s, out.dropped);
   if (auto old = db.meta(t, "current_kid")) {
     out.retired_kid = *old;
     // 0: a running server may sign with it until it restarts (load_keys).
-    retired.insert(retired.begin(), logic::RetiredKey{*old, 0});
+    retired.insert(retired.begin(), domain::RetiredKey{*old, 0});
   }
   if (rc || (rc = put_retired(db, t, retired)) || (rc = db.put_key(t, key)) ||
       (rc = db.put_meta(t, "current_kid", key.kid))) {
@@ -152,7 +152,7 @@ std::string load_secret(store::Store& db, const std::string& name, std::string& 
     return {};
   }
   if (auto s = db.meta(t, name); s && s->size() == 32) return *s;
-  auto secret = logic::random_bytes(32);
+  auto secret = domain::random_bytes(32);
   if ((rc = db.put_meta(t, name, secret)) || (rc = t.commit())) {
     why = "cannot store " + name + ": " + store::lmdb_error(rc);
     return {};
@@ -185,7 +185,7 @@ int create_key_file(const std::string& path, const AuditKey& k) {
       "# (a secret store or a separate mount): whoever holds it can rewrite the\n"
       "# audit chain undetected, and without it `gatehouse audit verify` cannot\n"
       "# check the chain. Back it up; never edit it.\n"
-      "key = " + logic::hex(k.key) + "\n" +
+      "key = " + domain::hex(k.key) + "\n" +
       "keyed_from = " + seq_text(k.keyed_from) + "\n";
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   int err = ok ? 0 : errno;
@@ -262,7 +262,7 @@ bool open_audit_key(store::Store& db, const std::string& path, std::string& why)
             "' is missing: restore it (audit.key_file)";
       return false;
     }
-    k.key = logic::random_bytes(32);
+    k.key = domain::random_bytes(32);
     k.keyed_from = head + 1;
     int err = create_key_file(path, k);
     if (err && err != EEXIST) {
@@ -291,7 +291,7 @@ bool open_audit_key(store::Store& db, const std::string& path, std::string& why)
       return false;
     }
     if (head > 0) {  // an existing store: say where the keyed records start
-      logic::AuditEvent e;
+      domain::AuditEvent e;
       e.type = "audit_keyed";
       e.time = now_s();
       e.details = {{"unkeyed_records", head}};

@@ -4,7 +4,7 @@
 // each call runs its own write transaction.
 #pragma once
 
-#include "actors/logic/keyring.hpp"
+#include "domain/keyring.hpp"
 #include "store/store.hpp"
 
 #include <cstdint>
@@ -15,13 +15,13 @@
 
 namespace gh {
 
-/// The current key and every retired key still needed (see logic::RetiredKey);
+/// The current key and every retired key still needed (see domain::RetiredKey);
 /// generated and stored on first start. At each start, retired keys get their
 /// retirement time (the server that signed with them has stopped) and those
 /// whose tokens have all expired (`keep_s` = access-token lifetime + leeway
 /// after retirement) are deleted. Null with `why` if the store cannot be read
 /// or written.
-std::shared_ptr<const logic::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why);
+std::shared_ptr<const domain::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why);
 
 struct KeyRotation {
   std::string kid;                   ///< the new current key

@@ -6,10 +6,10 @@
 #pragma once
 
 #include "actors/api.hpp"
-#include "actors/logic/audit.hpp"
-#include "actors/logic/clock.hpp"
-#include "actors/logic/jwt.hpp"
-#include "actors/logic/mail.hpp"
+#include "domain/audit.hpp"
+#include "domain/clock.hpp"
+#include "domain/jwt.hpp"
+#include "domain/mail.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -89,17 +89,17 @@ using token_actor =
     caf::typed_actor<caf::replies_to<issue_atom, std::string, std::string, std::string>::with<std::string>>;
 
 using session_actor = caf::typed_actor<
-    caf::replies_to<create_atom, store::User, ClientInfo, WriteOp>::with<TokenPair>,
+    caf::replies_to<create_atom, domain::User, ClientInfo, WriteOp>::with<TokenPair>,
     caf::replies_to<refresh_atom, std::string, ClientInfo>::with<TokenPair>,
     caf::replies_to<revoke_atom, std::string, std::string, bool, bool, std::string>::with<int>,
-    caf::replies_to<list_atom, std::string>::with<std::vector<store::Session>>,
+    caf::replies_to<list_atom, std::string>::with<std::vector<domain::Session>>,
     caf::replies_to<newkey_atom, std::string, ApiKeyRequest>::with<NewApiKey>,
     caf::replies_to<delkey_atom, std::string, std::string>::with<int>>;
 
 /// Delivers notifications through the configured driver, retrying with
 /// back-off; fire and forget.
-using notifier_actor = caf::typed_actor<caf::reacts_to<notify_atom, logic::Notification>,
-                                        caf::reacts_to<retry_atom, logic::Notification, int>>;
+using notifier_actor = caf::typed_actor<caf::reacts_to<notify_atom, domain::Notification>,
+                                        caf::reacts_to<retry_atom, domain::Notification, int>>;
 
 /// Audit records just committed, as JSON lines ({seq, hash, …event}), for the sinks.
 struct AuditBatch {
@@ -110,7 +110,7 @@ struct AuditBatch {
 using audit_sink_actor = caf::typed_actor<caf::reacts_to<audit_atom, AuditBatch>>;
 
 /// Appends audit events to the hash-chained log, in batches, through the writer.
-using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, logic::AuditEvent>, caf::reacts_to<flush_atom>,
+using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, domain::AuditEvent>, caf::reacts_to<flush_atom>,
                                      caf::reacts_to<tick_atom>>;
 
 /// The background prune; driven by its own delayed ticks.
@@ -118,10 +118,10 @@ using janitor_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
-                                    caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<store::User>,
-                                    caf::replies_to<active_atom, ActingUser, std::string, bool>::with<store::User>,
-                                    caf::replies_to<create_atom, ActingUser, NewUser>::with<store::User>,
-                                    caf::replies_to<avatar_atom, std::string, store::Avatar, std::string>::with<store::User>,
+                                    caf::replies_to<update_atom, ActingUser, std::string, UserPatch>::with<domain::User>,
+                                    caf::replies_to<active_atom, ActingUser, std::string, bool>::with<domain::User>,
+                                    caf::replies_to<create_atom, ActingUser, NewUser>::with<domain::User>,
+                                    caf::replies_to<avatar_atom, std::string, domain::Avatar, std::string>::with<domain::User>,
                                     caf::replies_to<link_atom, LinkRequest>::with<bool>,
                                     caf::replies_to<redeem_atom, std::string, std::string, std::string, ClientInfo>::with<AuthResult>,
                                     caf::replies_to<reset_atom, std::string, std::string>::with<bool>,
@@ -139,17 +139,17 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::RegisterRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LoginRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::TokenPair)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuthResult)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::User)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Session)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::store::Session>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::User)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::Session)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::domain::Session>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ActingUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::UserPatch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ApiKeyRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::NewApiKey)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::store::Avatar)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::Notification)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::logic::AuditEvent)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::Avatar)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::Notification)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::AuditEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuditBatch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LinkRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::PasswordChange)

@@ -15,7 +15,7 @@ namespace {
 notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::shared_ptr<Driver> driver,
                                           config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog,
                                           Auditor audit) {
-  auto attempt = [=](logic::Notification& n, int number) {
+  auto attempt = [=](domain::Notification& n, int number) {
     std::string error;
     telemetry::SpanTimer span(n.trace_id, n.span_id, "notify.deliver", telemetry::SpanKind::client);
     span.attr("gatehouse.notification.kind", n.kind);
@@ -47,8 +47,8 @@ notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::sha
     self->delayed_send(self, delay, retry_atom::value, std::move(n), number + 1);
   };
   return {
-      [=](notify_atom, logic::Notification& n) { attempt(n, 1); },
-      [=](retry_atom, logic::Notification& n, int number) { attempt(n, number); },
+      [=](notify_atom, domain::Notification& n) { attempt(n, 1); },
+      [=](retry_atom, domain::Notification& n, int number) { attempt(n, number); },
   };
 }
 
@@ -71,7 +71,7 @@ Notifier spawn_notifier(caf::actor_system& sys, const config::Config& cfg, Audit
   return n;
 }
 
-void Notifier::send(logic::Notification n) const {
+void Notifier::send(domain::Notification n) const {
   if (backlog->load() >= limit) {
     telemetry::record_notification(n.kind, "dropped");
     telemetry::log_error("notification queue full; message dropped", {{"kind", n.kind}, {"request_id", n.request_id}});

@@ -1,7 +1,7 @@
 #include "actors/notify_drivers.hpp"
 
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/clock.hpp"
+#include "domain/base64url.hpp"
+#include "domain/clock.hpp"
 #include "telemetry/http_client.hpp"
 #include "telemetry/log.hpp"
 
@@ -23,9 +23,9 @@ namespace {
 class LogDriver : public Driver {
  public:
   explicit LogDriver(bool secrets) : secrets_(secrets) {}
-  bool deliver(const logic::Notification& n, std::string&) override {
+  bool deliver(const domain::Notification& n, std::string&) override {
     telemetry::log_info("notification (log driver)",
-                        {{"kind", n.kind}, {"to", n.to}, {"link", secrets_ ? n.link : logic::redact_link(n.link)},
+                        {{"kind", n.kind}, {"to", n.to}, {"link", secrets_ ? n.link : domain::redact_link(n.link)},
                          {"request_id", n.request_id}});
     return true;
   }
@@ -37,14 +37,14 @@ class LogDriver : public Driver {
 // Base of the drivers that send whole emails.
 class MailDriver : public Driver {
  public:
-  MailDriver(logic::Templates t, std::string from) : templates_(std::move(t)), from_(std::move(from)) {}
+  MailDriver(domain::Templates t, std::string from) : templates_(std::move(t)), from_(std::move(from)) {}
 
  protected:
-  std::string message(const logic::Notification& n) const {
+  std::string message(const domain::Notification& n) const {
     auto now = now_s();
     auto domain = from_.substr(from_.find('@') + 1);
     if (auto gt = domain.find('>'); gt != std::string::npos) domain.erase(gt);
-    return logic::rfc5322(from_, n, templates_.render(n, now), now, logic::random_id() + "@" + domain);
+    return domain::rfc5322(from_, n, templates_.render(n, now), now, domain::random_id() + "@" + domain);
   }
   // The bare address inside "Name <addr>".
   std::string from_address() const {
@@ -52,7 +52,7 @@ class MailDriver : public Driver {
     return lt != std::string::npos && gt > lt ? from_.substr(lt + 1, gt - lt - 1) : from_;
   }
 
-  logic::Templates templates_;
+  domain::Templates templates_;
   std::string from_;
 };
 
@@ -60,13 +60,13 @@ class MailDriver : public Driver {
 // renamed, so a reader never sees half a message.
 class FileDriver : public MailDriver {
  public:
-  FileDriver(logic::Templates t, std::string from, std::string dir)
+  FileDriver(domain::Templates t, std::string from, std::string dir)
       : MailDriver(std::move(t), std::move(from)), dir_(std::move(dir)) {}
 
-  bool deliver(const logic::Notification& n, std::string& error) override {
+  bool deliver(const domain::Notification& n, std::string& error) override {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    auto name = std::to_string(now_s()) + "-" + logic::random_id() + ".eml";
+    auto name = std::to_string(now_s()) + "-" + domain::random_id() + ".eml";
     auto tmp = dir_ + "/." + name + ".tmp";
     auto body = message(n);
     FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -105,10 +105,10 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* user) 
 
 class SmtpDriver : public MailDriver {
  public:
-  SmtpDriver(logic::Templates t, std::string from, std::string url, bool starttls)
+  SmtpDriver(domain::Templates t, std::string from, std::string url, bool starttls)
       : MailDriver(std::move(t), std::move(from)), url_(std::move(url)), starttls_(starttls) {}
 
-  bool deliver(const logic::Notification& n, std::string& error) override {
+  bool deliver(const domain::Notification& n, std::string& error) override {
     CURL* curl = curl_easy_init();
     if (!curl) return (error = "curl init failed", false);
     auto body = message(n);
@@ -147,7 +147,7 @@ class WebhookDriver : public Driver {
  public:
   WebhookDriver(std::string url, std::string secret) : url_(std::move(url)), secret_(std::move(secret)) {}
 
-  bool deliver(const logic::Notification& n, std::string& error) override {
+  bool deliver(const domain::Notification& n, std::string& error) override {
     auto body = nlohmann::json{{"kind", n.kind}, {"to", n.to}, {"link", n.link},
                                {"expires_at", n.expires_at}, {"request_id", n.request_id}}
                     .dump();
@@ -166,7 +166,7 @@ std::string webhook_signature(const std::string& secret, const std::string& body
   crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
   crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(body.data()), body.size());
   crypto_auth_hmacsha256_final(&st, mac);
-  return logic::hex(std::string_view(reinterpret_cast<char*>(mac), sizeof mac));
+  return domain::hex(std::string_view(reinterpret_cast<char*>(mac), sizeof mac));
 }
 
 bool post_signed_json(const std::string& url, const std::string& secret, const std::string& body,
@@ -180,7 +180,7 @@ std::unique_ptr<Driver> make_driver(const config::Config& cfg, std::string& why)
   const auto& n = cfg.notify;
   if (n.driver == "log") return std::make_unique<LogDriver>(n.log_secrets);
   if (n.driver == "webhook") return std::make_unique<WebhookDriver>(n.webhook_url, n.webhook_secret);
-  logic::Templates t;
+  domain::Templates t;
   if (!t.load(cfg.resolve(n.templates), why)) return nullptr;
   if (n.driver == "file") return std::make_unique<FileDriver>(std::move(t), n.from, n.file_dir);
   return std::make_unique<SmtpDriver>(std::move(t), n.from, n.smtp_url, n.smtp_starttls);

@@ -3,7 +3,7 @@
 // actor's own thread. A driver never throws; it returns false with a reason.
 #pragma once
 
-#include "actors/logic/mail.hpp"
+#include "domain/mail.hpp"
 #include "config/config.hpp"
 
 #include <memory>
@@ -14,7 +14,7 @@ namespace gh {
 class Driver {
  public:
   virtual ~Driver() = default;
-  virtual bool deliver(const logic::Notification& n, std::string& error) = 0;
+  virtual bool deliver(const domain::Notification& n, std::string& error) = 0;
 };
 
 /// The driver config.notify.driver names, or null with `why`.

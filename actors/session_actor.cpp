@@ -1,9 +1,9 @@
 #include "actors/accounts.hpp"
 #include "actors/actors.hpp"
 
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/retention.hpp"
-#include "actors/logic/rotation.hpp"
+#include "domain/base64url.hpp"
+#include "domain/retention.hpp"
+#include "domain/rotation.hpp"
 
 #include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
@@ -59,20 +59,20 @@ void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& clien
 // refused for the cap, the devices in use keep their sessions, and one
 // account cannot pile up sessions in the store. A token of a deleted
 // session is unknown: invalid_grant, as for a revoked one.
-pair_promise create(session_ptr self, store::User& user, ClientInfo& client, WriteOp& first) {
+pair_promise create(session_ptr self, domain::User& user, ClientInfo& client, WriteOp& first) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
   auto now = now_s();
-  store::Session s;
-  s.id = logic::random_id();
+  domain::Session s;
+  s.id = domain::random_id();
   s.user_id = user.id;
   s.token_hash.clear();
   s.rotated_at = s.created_at = s.last_used_at = now;
   s.expires_at = now + st.cfg.refresh_ttl_s;
   s.ip = client.ip;
   s.user_agent = client.user_agent.substr(0, 256);
-  std::string refresh = logic::new_refresh_token();
-  s.token_hash = logic::blake2b256(refresh);
+  std::string refresh = domain::new_refresh_token();
+  s.token_hash = domain::blake2b256(refresh);
   auto* store = st.store;
   auto evicted = std::make_shared<std::vector<std::string>>();
   WriteOp op{[store, s, evicted, cap = st.limits.sessions_per_user, first = std::move(first.fn)](store::Txn& t) -> caf::error {
@@ -80,7 +80,7 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client, Wri
       if (auto err = first(t)) return err;
     evicted->clear();
     auto mine = store->sessions_of(t, s.user_id);
-    for (auto i : logic::sessions_over_cap(mine, now_s(), cap)) {
+    for (auto i : domain::sessions_over_cap(mine, now_s(), cap)) {
       if (store->del_session(t, mine[i])) return store_error();
       evicted->push_back(mine[i].id);
     }
@@ -110,7 +110,7 @@ pair_promise create(session_ptr self, store::User& user, ClientInfo& client, Wri
 // What the rotation transaction decided, handed from the writer thread back
 // to this actor (the writer's reply orders the two).
 struct RotationOutcome {
-  logic::RefreshDecision decision = logic::RefreshDecision::invalid;
+  domain::RefreshDecision decision = domain::RefreshDecision::invalid;
   std::string next_token, user_id, role, sid;
 };
 
@@ -122,14 +122,14 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
   std::int64_t grace = st.cfg.rotation_grace_s;
   WriteOp op{[store, out, token, grace, secret = st.secret, ip = client.ip](store::Txn& t) -> caf::error {
     auto now = now_s();
-    auto hash = logic::blake2b256(token);
+    auto hash = domain::blake2b256(token);
     auto ref = store->refresh(t, hash);
     auto s = ref ? store->session(t, ref->session_id) : std::nullopt;
-    auto d = logic::decide_refresh(ref ? &*ref : nullptr, s ? &*s : nullptr, now, grace);
+    auto d = domain::decide_refresh(ref ? &*ref : nullptr, s ? &*s : nullptr, now, grace);
     out->decision = d;
-    if (d == logic::RefreshDecision::invalid)
+    if (d == domain::RefreshDecision::invalid)
       return bad_grant("the refresh token is invalid or expired");
-    if (d == logic::RefreshDecision::reuse) {  // revoke the family, then refuse
+    if (d == domain::RefreshDecision::reuse) {  // revoke the family, then refuse
       out->user_id = s->user_id;
       out->sid = s->id;
       s->revoked = true;
@@ -138,9 +138,9 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
     }
     auto user = store->user(t, s->user_id);
     if (!user || !user->active) return bad_grant("the refresh token is invalid or expired");
-    auto next = logic::next_refresh_token(secret, token);
-    auto next_hash = logic::blake2b256(next);
-    if (d == logic::RefreshDecision::grace_replay) {
+    auto next = domain::next_refresh_token(secret, token);
+    auto next_hash = domain::blake2b256(next);
+    if (d == domain::RefreshDecision::grace_replay) {
       if (next_hash != s->token_hash) return bad_grant("the refresh token is invalid or expired");
     } else {
       s->generation += 1;
@@ -162,7 +162,7 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
       .then(
           [=](bool) mutable {
             commit.end();
-            if (out->decision == logic::RefreshDecision::reuse) {
+            if (out->decision == domain::RefreshDecision::reuse) {
               telemetry::record_sessions_ended(1);
               self->state.audit.publish(audit_event("refresh_reuse_detected", client, "", out->user_id,
                                                     {{"session_id", out->sid}}));
@@ -171,7 +171,7 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
             }
             self->state.audit.publish(audit_event("refresh", client, out->user_id, out->user_id,
                                                   {{"session_id", out->sid},
-                                                   {"grace_replay", out->decision == logic::RefreshDecision::grace_replay}}));
+                                                   {"grace_replay", out->decision == domain::RefreshDecision::grace_replay}}));
             answer_with_pair(self, rp, client, out->user_id, out->role, out->sid, out->next_token);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -187,7 +187,7 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
   WriteOp op{[=](store::Txn& t) -> caf::error {
     *count = *keys = 0;
     if (api_tokens && revoke_api_keys(*store, t, user_id, *keys)) return store_error();
-    std::vector<store::Session> targets;
+    std::vector<domain::Session> targets;
     if (all) {
       targets = store->sessions_of(t, user_id);
     } else {
@@ -218,12 +218,12 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
   return rp;
 }
 
-caf::result<std::vector<store::Session>> list(session_ptr self, const std::string& user_id) {
+caf::result<std::vector<domain::Session>> list(session_ptr self, const std::string& user_id) {
   int rc = 0;
   auto t = self->state.store->read(rc);
   if (rc) return store_error();
   auto now = now_s();
-  std::vector<store::Session> live;
+  std::vector<domain::Session> live;
   for (auto& s : self->state.store->sessions_of(t, user_id))
     if (!s.revoked && s.expires_at > now) live.push_back(std::move(s));
   return live;
@@ -235,19 +235,19 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
   auto* store = self->state.store;
   auto now = now_s();
   NewApiKey out;
-  out.secret = "gh_" + logic::b64url_encode(logic::random_bytes(32));
-  out.key.id = logic::random_id();
+  out.secret = "gh_" + domain::b64url_encode(domain::random_bytes(32));
+  out.key.id = domain::random_id();
   out.key.user_id = user_id;
   out.key.name = req.name;
   out.key.scopes = req.scopes;
   out.key.allowed_ips = req.allowed_ips;
   out.key.created_at = now;
   out.key.expires_at = req.expires_in_s > 0 ? now + req.expires_in_s : 0;
-  WriteOp op{[store, key = out.key, hash = logic::blake2b256(out.secret),
+  WriteOp op{[store, key = out.key, hash = domain::blake2b256(out.secret),
               cap = self->state.limits.api_tokens_per_user](store::Txn& t) -> caf::error {
     auto mine = store->api_keys_of(t, key.user_id);
     auto live = std::count_if(mine.begin(), mine.end(),
-                              [now = now_s()](const auto& k) { return logic::api_key_live(k.second, now); });
+                              [now = now_s()](const auto& k) { return domain::api_key_live(k.second, now); });
     if (live >= cap)
       return make_error(Errc::conflict, "this account already has " + std::to_string(cap) +
                                             " live API tokens, the most allowed; revoke one first");
@@ -298,7 +298,7 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, co
   st.tokens = std::move(tokens);
   st.secret = std::move(secret);
   return {
-      [=](create_atom, store::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
+      [=](create_atom, domain::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
       [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
       [=](revoke_atom, std::string& user_id, std::string& sid, bool all, bool api_tokens,
           std::string& reason) {

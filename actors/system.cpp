@@ -4,7 +4,7 @@
 // never waits.
 #include "actors/actors.hpp"
 #include "actors/keystore.hpp"
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 #include "telemetry/log.hpp"
 
 #include <caf/actor_system.hpp>
@@ -57,7 +57,7 @@ int default_threads(int configured) {
 class ActorServices final : public Services {
  public:
   ActorServices(const config::Config& cfg, store::Store& db,
-                std::shared_ptr<const logic::Roles> roles)
+                std::shared_ptr<const domain::Roles> roles)
       : cfg_(cfg), db_(db), roles_(std::move(roles)) {
     int threads = default_threads(cfg.server.threads);
     sys_cfg_.set("scheduler.max-threads", threads);
@@ -80,9 +80,9 @@ class ActorServices final : public Services {
     if (secret.empty()) return false;
     auto device_secret = load_secret(db_, "device_secret", why);
     if (device_secret.empty()) return false;
-    devices_ = std::make_unique<logic::DeviceTokens>(std::move(device_secret));
-    logic::HashParams params{cfg_.hashing.ops_limit, cfg_.hashing.mem_limit_kib * 1024};
-    auto dummy = logic::hash_password(logic::random_id(), params);
+    devices_ = std::make_unique<domain::DeviceTokens>(std::move(device_secret));
+    domain::HashParams params{cfg_.hashing.ops_limit, cfg_.hashing.mem_limit_kib * 1024};
+    auto dummy = domain::hash_password(domain::random_id(), params);
     if (!dummy) {
       why = "cannot compute a password hash with the configured parameters";
       return false;
@@ -98,7 +98,7 @@ class ActorServices final : public Services {
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
-    AccountOptions opts{logic::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s},
+    AccountOptions opts{domain::Backoff{rl.backoff_after, rl.backoff_max_s, rl.backoff_window_s},
                         cfg_.auth, cfg_.public_.url, auditor_};
     users_ = spawn_user(*sys_, db_, writer_, hasher_, sessions_, *dummy, roles_, opts, notifier_);
     sodium_memzero(secret.data(), secret.size());
@@ -120,25 +120,25 @@ class ActorServices final : public Services {
     ask<int>(sessions_, std::move(done), revoke_atom::value, std::move(user_id), std::move(sid),
              all, api_tokens, std::move(reason));
   }
-  void sessions(std::string user_id, Callback<std::vector<store::Session>> done) override {
-    ask<std::vector<store::Session>>(sessions_, std::move(done), list_atom::value,
+  void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) override {
+    ask<std::vector<domain::Session>>(sessions_, std::move(done), list_atom::value,
                                      std::move(user_id));
   }
   void update_user(ActingUser by, std::string id, UserPatch patch,
-                   Callback<store::User> done) override {
-    ask<store::User>(users_, std::move(done), update_atom::value, std::move(by), std::move(id),
+                   Callback<domain::User> done) override {
+    ask<domain::User>(users_, std::move(done), update_atom::value, std::move(by), std::move(id),
                      std::move(patch));
   }
-  void set_active(ActingUser by, std::string id, bool active, Callback<store::User> done) override {
-    ask<store::User>(users_, std::move(done), active_atom::value, std::move(by), std::move(id),
+  void set_active(ActingUser by, std::string id, bool active, Callback<domain::User> done) override {
+    ask<domain::User>(users_, std::move(done), active_atom::value, std::move(by), std::move(id),
                      active);
   }
-  void create_user(ActingUser by, NewUser user, Callback<store::User> done) override {
-    ask<store::User>(users_, std::move(done), create_atom::value, std::move(by), std::move(user));
+  void create_user(ActingUser by, NewUser user, Callback<domain::User> done) override {
+    ask<domain::User>(users_, std::move(done), create_atom::value, std::move(by), std::move(user));
   }
-  void put_avatar(std::string id, store::Avatar avatar, std::string url,
-                  Callback<store::User> done) override {
-    ask<store::User>(users_, std::move(done), avatar_atom::value, std::move(id), std::move(avatar),
+  void put_avatar(std::string id, domain::Avatar avatar, std::string url,
+                  Callback<domain::User> done) override {
+    ask<domain::User>(users_, std::move(done), avatar_atom::value, std::move(id), std::move(avatar),
                      std::move(url));
   }
   void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) override {
@@ -173,7 +173,7 @@ class ActorServices final : public Services {
     ask<bool>(users_, std::move(done), passwd_atom::value, std::move(req));
   }
 
-  void audit(logic::AuditEvent e) override { auditor_.publish(std::move(e)); }
+  void audit(domain::AuditEvent e) override { auditor_.publish(std::move(e)); }
   AuditFeed& audit_feed() override { return *feed_; }
 
   void ready(Callback<bool> done) override {
@@ -193,8 +193,8 @@ class ActorServices final : public Services {
     });
   }
 
-  std::shared_ptr<const logic::KeyRing> keys() const override { return keys_->get(); }
-  const logic::DeviceTokens& devices() const override { return *devices_; }
+  std::shared_ptr<const domain::KeyRing> keys() const override { return keys_->get(); }
+  const domain::DeviceTokens& devices() const override { return *devices_; }
 
   void stop() override {
     if (stopped_) return;
@@ -240,11 +240,11 @@ class ActorServices final : public Services {
 
   const config::Config& cfg_;
   store::Store& db_;
-  std::shared_ptr<const logic::Roles> roles_;
+  std::shared_ptr<const domain::Roles> roles_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
-  std::shared_ptr<logic::KeyRingHolder> keys_ = std::make_shared<logic::KeyRingHolder>();
-  std::unique_ptr<logic::DeviceTokens> devices_;
+  std::shared_ptr<domain::KeyRingHolder> keys_ = std::make_shared<domain::KeyRingHolder>();
+  std::unique_ptr<domain::DeviceTokens> devices_;
   writer_actor writer_;
   hasher_actor hasher_;
   token_actor tokens_;
@@ -261,7 +261,7 @@ class ActorServices final : public Services {
 }  // namespace
 
 std::unique_ptr<Services> Services::start(const config::Config& cfg, store::Store& db,
-                                          std::shared_ptr<const logic::Roles> roles,
+                                          std::shared_ptr<const domain::Roles> roles,
                                           std::string& why) {
   if (sodium_init() < 0) {
     why = "libsodium failed to initialise";

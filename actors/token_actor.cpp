@@ -1,6 +1,6 @@
 #include "actors/actors.hpp"
 
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -9,21 +9,21 @@ namespace gh {
 namespace {
 
 token_actor::behavior_type token_fn(token_actor::pointer, config::Tokens cfg,
-                                    std::shared_ptr<logic::KeyRingHolder> keys) {
+                                    std::shared_ptr<domain::KeyRingHolder> keys) {
   return {
       [=](issue_atom, std::string& sub, std::string& role, std::string& sid) -> std::string {
         auto now = now_s();
-        logic::AccessClaims c;
+        domain::AccessClaims c;
         c.iss = cfg.issuer;
         c.aud = cfg.audience;
         c.client_id = cfg.client_id;
         c.sub = std::move(sub);
         c.role = std::move(role);
         c.sid = std::move(sid);
-        c.jti = logic::random_id();
+        c.jti = domain::random_id();
         c.iat = c.nbf = now;
         c.exp = now + cfg.access_ttl_s;
-        return logic::sign_access_token(c, *keys->get());
+        return domain::sign_access_token(c, *keys->get());
       },
   };
 }
@@ -31,7 +31,7 @@ token_actor::behavior_type token_fn(token_actor::pointer, config::Tokens cfg,
 }  // namespace
 
 token_actor spawn_token(caf::actor_system& sys, const config::Tokens& cfg,
-                        std::shared_ptr<logic::KeyRingHolder> keys) {
+                        std::shared_ptr<domain::KeyRingHolder> keys) {
   return sys.spawn(token_fn, cfg, std::move(keys));
 }
 

@@ -1,10 +1,10 @@
 #include "actors/accounts.hpp"
 #include "actors/actors.hpp"
 
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/device_failures.hpp"
-#include "actors/logic/pkce.hpp"
-#include "actors/logic/redirect.hpp"
+#include "domain/base64url.hpp"
+#include "domain/device_failures.hpp"
+#include "domain/pkce.hpp"
+#include "domain/redirect.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -27,11 +27,11 @@ struct user_state {
   hasher_actor hasher;
   session_actor sessions;
   std::string dummy_phc;  ///< verified for unknown emails: same cost as a real one
-  std::shared_ptr<const logic::Roles> roles;
+  std::shared_ptr<const domain::Roles> roles;
   AccountOptions opts;
   Notifier notifier;
-  logic::DeviceFailures devices;   ///< password logins, by device id (logic/device.hpp)
-  logic::DeviceFailures changes;   ///< /auth/password/change, by session id
+  domain::DeviceFailures devices;   ///< password logins, by device id (domain/device.hpp)
+  domain::DeviceFailures changes;   ///< /auth/password/change, by session id
   static inline const char* name = "gh.users";
 };
 
@@ -42,7 +42,7 @@ caf::error forbidden(const char* why) { return make_error(Errc::forbidden, why);
 caf::error store_failed() { return make_error(Errc::unavailable, "the store is unavailable"); }
 caf::error bad_login() { return make_error(Errc::invalid_credentials, "invalid email or password"); }
 
-std::optional<store::User> find_by_email(store::Store& db, const std::string& email) {
+std::optional<domain::User> find_by_email(store::Store& db, const std::string& email) {
   int rc = 0;
   auto t = db.read(rc);
   if (rc) return std::nullopt;
@@ -53,7 +53,7 @@ std::optional<store::User> find_by_email(store::Store& db, const std::string& em
 // Opens a session for `user` and answers with it; `first` runs in the same
 // transaction, before the session is written (see the session actor's create).
 template <class Done>
-void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo client, WriteOp first,
+void open_session(user_ptr self, auth_promise rp, domain::User user, ClientInfo client, WriteOp first,
                   Done done) {
   self->request(self->state.sessions, caf::infinite, create_atom::value, user, std::move(client), std::move(first))
       .then(
@@ -64,13 +64,13 @@ void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo c
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
-void open_session(user_ptr self, auth_promise rp, store::User user, ClientInfo client) {
-  open_session(self, rp, std::move(user), std::move(client), WriteOp{}, [](const store::User&) {});
+void open_session(user_ptr self, auth_promise rp, domain::User user, ClientInfo client) {
+  open_session(self, rp, std::move(user), std::move(client), WriteOp{}, [](const domain::User&) {});
 }
 
 // Stores a hash made with the current parameters, unless the password
 // changed meanwhile. Best effort: the login does not wait for it.
-void upgrade_hash(user_ptr self, const store::User& user, std::string new_phc) {
+void upgrade_hash(user_ptr self, const domain::User& user, std::string new_phc) {
   auto* db = self->state.store;
   WriteOp op{[db, id = user.id, old = user.password_hash, new_phc](store::Txn& t) -> caf::error {
     auto u = db->user(t, id);
@@ -106,12 +106,12 @@ void record_attempt(user_ptr self, const std::string& id, bool failed) {
 }
 
 // Most devices, and sessions changing their password, whose failures are
-// remembered (logic/device_failures.hpp says which go first beyond it).
+// remembered (domain/device_failures.hpp says which go first beyond it).
 constexpr std::size_t kMaxFailureKeys = 100'000;
 
 // Is the login backing off? A known device (req.device) waits only for its
 // own failures; any other client for the account's, which anyone can cause.
-bool backing_off(user_state& st, const LoginRequest& req, const store::User& user) {
+bool backing_off(user_state& st, const LoginRequest& req, const domain::User& user) {
   if (req.device.empty()) return st.opts.backoff.throttled(user.failed_logins, user.last_failed_at, now_s());
   return st.devices.throttled(req.device, now_s());
 }
@@ -159,7 +159,7 @@ auth_promise login(user_ptr self, LoginRequest& req) {
 }
 
 // Inserts a new user unless its email or username is taken.
-std::function<caf::error(store::Txn&)> insert_op(store::Store* db, store::User u) {
+std::function<caf::error(store::Txn&)> insert_op(store::Store* db, domain::User u) {
   return [db, u](store::Txn& t) -> caf::error {
     bool conflict = false;
     if (insert_account(*db, t, u, conflict))
@@ -187,8 +187,8 @@ void hash_new_password(user_ptr self, std::string password, Promise rp, Next nex
 }
 
 // The draft user with a new id, its password hash and creation time.
-store::User completed(store::User draft, std::string phc) {
-  draft.id = logic::random_id();
+domain::User completed(domain::User draft, std::string phc) {
+  draft.id = domain::random_id();
   draft.password_hash = std::move(phc);
   draft.created_at = draft.updated_at = now_s();
   return draft;
@@ -198,7 +198,7 @@ store::User completed(store::User draft, std::string phc) {
 // its email or username is taken) and calls `done` with it after the commit.
 // Failures are delivered to `rp`.
 template <class Promise, class Done>
-void add_user(user_ptr self, store::User draft, std::string password, Promise rp, Done done) {
+void add_user(user_ptr self, domain::User draft, std::string password, Promise rp, Done done) {
   auto* db = self->state.store;
   hash_new_password(self, std::move(password), rp, [=](std::string phc) mutable {
     auto u = completed(draft, std::move(phc));
@@ -230,12 +230,12 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
     });
     return rp;
   }
-  store::User u;
+  domain::User u;
   u.email = req.email;
   u.username = req.username;
   u.full_name = req.full_name;
   u.data = req.data;
-  auto registered = [=, client = req.client](const store::User& added) {
+  auto registered = [=, client = req.client](const domain::User& added) {
     self->state.opts.audit.publish(audit_event("register", client, added.id, added.id));
   };
   if (!hide) {  // the user and its first session in one commit
@@ -247,7 +247,7 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
     return rp;
   }
   add_user(self, std::move(u), std::move(req.password), rp,
-           [=, client = req.client](const store::User& added) mutable {
+           [=, client = req.client](const domain::User& added) mutable {
              registered(added);
              LinkRequest verify{"verify", added.email, "", client};
              request_link(self, verify);
@@ -260,11 +260,11 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
 // Runs `change` on the stored user `id` inside one write transaction and
 // answers with the user as stored.
 template <class Change>
-caf::typed_response_promise<store::User> change_user(user_ptr self, std::string id, Change change,
-                                                     std::function<void(const store::User&)> after = {}) {
-  auto rp = self->make_response_promise<store::User>();
+caf::typed_response_promise<domain::User> change_user(user_ptr self, std::string id, Change change,
+                                                     std::function<void(const domain::User&)> after = {}) {
+  auto rp = self->make_response_promise<domain::User>();
   auto* db = self->state.store;
-  auto out = std::make_shared<store::User>();
+  auto out = std::make_shared<domain::User>();
   WriteOp op{[db, id, change, out](store::Txn& t) -> caf::error {
     auto u = db->user(t, id);
     if (!u) return make_error(Errc::not_found, "no such user");
@@ -284,13 +284,13 @@ caf::typed_response_promise<store::User> change_user(user_ptr self, std::string 
   return rp;
 }
 
-caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, std::string& id,
+caf::typed_response_promise<domain::User> update(user_ptr self, ActingUser& by, std::string& id,
                                                 UserPatch& patch) {
   auto* db = self->state.store;
   auto roles = self->state.roles;
   auto old_role = std::make_shared<std::string>();
   auto audit = self->state.opts.audit;
-  auto after = [audit, by, old_role, patch](const store::User& u) {
+  auto after = [audit, by, old_role, patch](const domain::User& u) {
     nlohmann::json fields = nlohmann::json::array();
     for (auto [name, set] : {std::pair{"full_name", bool(patch.full_name)}, {"username", bool(patch.username)},
                              {"onboarding", bool(patch.onboarding)}, {"data", bool(patch.data)},
@@ -300,14 +300,14 @@ caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, s
     if (*old_role != u.role)
       audit.publish(audit_event("role_changed", by.client, by.user_id, u.id, {{"from", *old_role}, {"to", u.role}}));
   };
-  return change_user(self, id, [db, roles, by, patch, old_role](store::Txn& t, store::User& u) -> caf::error {
+  return change_user(self, id, [db, roles, by, patch, old_role](store::Txn& t, domain::User& u) -> caf::error {
     *old_role = u.role;
     bool own = by.user_id == u.id;
-    if (!own && !roles->may(by.role, logic::Manage::update, u.role))
+    if (!own && !roles->may(by.role, domain::Manage::update, u.role))
       return forbidden("your role may not change this user");
     if (patch.role && *patch.role != u.role) {
       if (!roles->exists(*patch.role)) return make_error(Errc::invalid_request, "unknown role");
-      if (!roles->may(by.role, logic::Manage::update, *patch.role))
+      if (!roles->may(by.role, domain::Manage::update, *patch.role))
         return forbidden("your role may not give this role");
       u.role = *patch.role;
     }
@@ -328,53 +328,53 @@ caf::typed_response_promise<store::User> update(user_ptr self, ActingUser& by, s
 }
 
 // Deactivation revokes every session and API key in the same transaction.
-caf::typed_response_promise<store::User> set_active(user_ptr self, ActingUser& by, std::string& id,
+caf::typed_response_promise<domain::User> set_active(user_ptr self, ActingUser& by, std::string& id,
                                                     bool active) {
   auto* db = self->state.store;
   auto roles = self->state.roles;
-  return change_user(self, id, [db, roles, by, active](store::Txn& t, store::User& u) -> caf::error {
+  return change_user(self, id, [db, roles, by, active](store::Txn& t, domain::User& u) -> caf::error {
     if (by.user_id == u.id) return forbidden("you cannot change your own activation");
-    if (!roles->may(by.role, logic::Manage::deactivate, u.role))
+    if (!roles->may(by.role, domain::Manage::deactivate, u.role))
       return forbidden("your role may not (de)activate this user");
     if (active) {
       u.active = true;
       return caf::none;
     }
     return deactivate_account(*db, t, u) ? store_failed() : caf::none;
-  }, [audit = self->state.opts.audit, by, active](const store::User& u) {
+  }, [audit = self->state.opts.audit, by, active](const domain::User& u) {
     audit.publish(audit_event(active ? "user_reactivated" : "user_deactivated", by.client, by.user_id, u.id));
   });
 }
 
-caf::typed_response_promise<store::User> create(user_ptr self, ActingUser& by, NewUser& nu) {
-  auto rp = self->make_response_promise<store::User>();
+caf::typed_response_promise<domain::User> create(user_ptr self, ActingUser& by, NewUser& nu) {
+  auto rp = self->make_response_promise<domain::User>();
   auto& roles = *self->state.roles;
   if (!roles.exists(nu.role)) {
     rp.deliver(make_error(Errc::invalid_request, "unknown role"));
     return rp;
   }
-  if (!roles.may(by.role, logic::Manage::create, nu.role)) {
+  if (!roles.may(by.role, domain::Manage::create, nu.role)) {
     rp.deliver(forbidden("your role may not create users with this role"));
     return rp;
   }
-  store::User u;
+  domain::User u;
   u.email = nu.email;
   u.role = nu.role;
   u.username = nu.username;
   u.full_name = nu.full_name;
   u.data = nu.data;
   add_user(self, std::move(u), std::move(nu.password), rp,
-           [rp, by, audit = self->state.opts.audit](const store::User& added) mutable {
+           [rp, by, audit = self->state.opts.audit](const domain::User& added) mutable {
              audit.publish(audit_event("user_created", by.client, by.user_id, added.id, {{"role", added.role}}));
              rp.deliver(added);
            });
   return rp;
 }
 
-caf::typed_response_promise<store::User> put_avatar(user_ptr self, std::string& id,
-                                                    store::Avatar& avatar, std::string& url) {
+caf::typed_response_promise<domain::User> put_avatar(user_ptr self, std::string& id,
+                                                    domain::Avatar& avatar, std::string& url) {
   auto* db = self->state.store;
-  return change_user(self, id, [db, avatar, url](store::Txn& t, store::User& u) -> caf::error {
+  return change_user(self, id, [db, avatar, url](store::Txn& t, domain::User& u) -> caf::error {
     if (db->put_avatar(t, u.id, avatar)) return store_failed();
     u.avatar_url = url;
     return caf::none;
@@ -398,24 +398,24 @@ std::int64_t ttl_of(const config::Auth& a, const std::string& purpose) {
 caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   auto user = find_by_email(*self->state.store, req.email);
   if (!user || !user->active) return true;
-  auto token = logic::b64url_encode(logic::random_bytes(32));
+  auto token = domain::b64url_encode(domain::random_bytes(32));
   auto now = now_s();
   auto expires = now + ttl_of(self->state.opts.auth, req.purpose);
   // A magic link's redirect and the application's PKCE challenge are bound
   // to the token, never carried in the link.
   bool magic = req.purpose == "magic";
-  store::OneTimeToken otp{req.purpose, user->id, expires, false, magic ? req.redirect_to : "",
+  domain::OneTimeToken otp{req.purpose, user->id, expires, false, magic ? req.redirect_to : "",
                           magic ? req.code_challenge : ""};
   auto* db = self->state.store;
   auto issued = std::make_shared<bool>(false);
-  WriteOp op{[db, otp, hash = logic::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
+  WriteOp op{[db, otp, hash = domain::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
               issued](store::Txn& t) -> caf::error {
     return db->issue_otp(t, hash, otp, max, now, *issued) ? store_failed() : caf::none;
   }};
   static const std::map<std::string, std::string> paths = {
       {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
   auto link = self->state.opts.public_url + paths.at(req.purpose) + "?token=" + token;
-  logic::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id,
+  domain::Notification n{kind_of(req.purpose), user->email, link, expires, req.client.request_id,
                         req.client.trace_id, req.client.span_id};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([notifier = self->state.notifier, n, audit = self->state.opts.audit, issued,
@@ -436,19 +436,19 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
 }
 
 // Consumes a one-time token of `purpose` inside the transaction: it must be
-// usable (store::otp_usable) and, for a code, proven by the PKCE verifier of
+// usable (domain::otp_usable) and, for a code, proven by the PKCE verifier of
 // its challenge. Every refusal has the same answer and, the transaction
 // being rolled back, uses nothing: a wrong verifier leaves the code to its
 // owner. Using a link retires the user's other live links of its purpose;
 // a code retires nothing (another app or tab may hold one).
 caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, const std::string& purpose,
-                   store::User& user, const std::string& verifier = std::string()) {
+                   domain::User& user, const std::string& verifier = std::string()) {
   const auto refuse = make_error(Errc::invalid_grant, "the link is invalid or has expired");
   auto otp = db.otp(t, hash);
   if (!otp) return refuse;
   auto u = db.user(t, otp->user_id);
-  if (!store::otp_usable(*otp, u ? &*u : nullptr, purpose, now_s())) return refuse;
-  if (purpose == "code" && !logic::pkce_matches(verifier, otp->code_challenge)) return refuse;
+  if (!domain::otp_usable(*otp, u ? &*u : nullptr, purpose, now_s())) return refuse;
+  if (purpose == "code" && !domain::pkce_matches(verifier, otp->code_challenge)) return refuse;
   otp->used = true;
   if (db.put_otp(t, hash, *otp) || (purpose != "code" && db.retire_otps(t, u->id, purpose))) return store_failed();
   user = std::move(*u);
@@ -468,8 +468,8 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
                     ClientInfo& client) {
   auto rp = self->make_response_promise<AuthResult>();
   auto* db = self->state.store;
-  auto out = std::make_shared<store::User>();
-  auto hash = logic::blake2b256(token);
+  auto out = std::make_shared<domain::User>();
+  auto hash = domain::blake2b256(token);
   WriteOp op{[db, purpose, hash, verifier, out](store::Txn& t) -> caf::error {
     if (auto err = consume(*db, t, hash, purpose, *out, verifier)) return err;
     out->email_verified = true;
@@ -480,8 +480,8 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
     // The link is used and the session opened in one commit: a 503 leaves
     // the link unused. The session needs its user before the transaction,
     // so the link is looked up first and must still name that user inside.
-    std::optional<store::OneTimeToken> otp;
-    std::optional<store::User> user;
+    std::optional<domain::OneTimeToken> otp;
+    std::optional<domain::User> user;
     int rc = 0;
     if (auto t = db->read(rc); rc == 0)
       if ((otp = db->otp(t, hash))) user = db->user(t, otp->user_id);
@@ -493,13 +493,13 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
       // A record's redirect and challenge never change (only `used` is
       // rewritten), so the one read above is the one consumed. The code
       // carries the challenge: its exchange must prove it.
-      auto code = logic::b64url_encode(logic::random_bytes(32));
-      auto redirect = logic::with_query(otp->redirect_to, "code", code);
-      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = logic::blake2b256(code),
+      auto code = domain::b64url_encode(domain::random_bytes(32));
+      auto redirect = domain::with_query(otp->redirect_to, "code", code);
+      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = domain::blake2b256(code),
                          challenge = otp->code_challenge](store::Txn& t) -> caf::error {
         if (auto err = op(t)) return err;
         auto now = now_s();
-        store::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, "", challenge};
+        domain::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, "", challenge};
         bool issued = false;  // uncapped: each code comes from a link used in this commit
         return db->issue_otp(t, code_hash, c, std::numeric_limits<int>::max(), now, issued) ? store_failed()
                                                                                            : caf::none;
@@ -520,7 +520,7 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
       return out->id == id ? caf::none : make_error(Errc::invalid_grant, "the link is invalid or has expired");
     }};
     const char* event = purpose == "magic" ? "magic_link_used" : "magic_code_exchanged";
-    open_session(self, rp, *user, client, std::move(first), [=](const store::User& u) {
+    open_session(self, rp, *user, client, std::move(first), [=](const domain::User& u) {
       self->state.opts.audit.publish(audit_event(event, client, u.id, u.id));
     });
     return rp;
@@ -545,7 +545,7 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
                   Check check) {
   auto* db = self->state.store;
   hash_new_password(self, std::move(new_password), rp, [=](std::string phc) mutable {
-    auto out = std::make_shared<store::User>();
+    auto out = std::make_shared<domain::User>();
     auto counts = std::make_shared<std::pair<int, int>>(0, 0);  // sessions, API tokens
     WriteOp op{[db, check, phc, keep, revoke, revoke_keys, out, counts](store::Txn& t) -> caf::error {
       *counts = {0, 0};  // a retried op counts afresh
@@ -562,7 +562,7 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
     self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
         .then(
             [=](bool) mutable {
-              logic::Notification n{"password_changed", out->email, "", 0, client.request_id, {}, {}, {}};
+              domain::Notification n{"password_changed", out->email, "", 0, client.request_id, {}, {}, {}};
               n.vars = {{"sessions_revoked", std::to_string(counts->first)},
                         {"api_tokens_revoked", std::to_string(counts->second)}};
               self->state.notifier.send(n);
@@ -582,7 +582,7 @@ caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& tok
   auto* db = self->state.store;
   // Recovery: every session and every API token goes (an intruder's too).
   set_password(self, rp, std::move(password), "", true, true, ClientInfo{}, "password_reset",
-               [db, hash = logic::blake2b256(token)](store::Txn& t, store::User& u) {
+               [db, hash = domain::blake2b256(token)](store::Txn& t, domain::User& u) {
                  return consume(*db, t, hash, "reset", u);
                });
   return rp;
@@ -625,7 +625,7 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
             auto old = user->password_hash;
             set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
                          req.revoke_api_tokens, req.client, "password_changed",
-                         [db, id = user->id, old](store::Txn& t, store::User& u) -> caf::error {
+                         [db, id = user->id, old](store::Txn& t, domain::User& u) -> caf::error {
                            auto cur = db->user(t, id);
                            if (!cur || cur->password_hash != old)
                              return make_error(Errc::conflict, "the password changed meanwhile");
@@ -640,13 +640,13 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
 user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor writer,
                                   hasher_actor hasher, session_actor sessions,
                                   std::string dummy_phc,
-                                  std::shared_ptr<const logic::Roles> roles,
+                                  std::shared_ptr<const domain::Roles> roles,
                                   AccountOptions opts, Notifier notifier) {
   auto& st = self->state;
   st.roles = std::move(roles);
   st.opts = std::move(opts);
-  st.devices = logic::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
-  st.changes = logic::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
+  st.devices = domain::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
+  st.changes = domain::DeviceFailures(st.opts.backoff, kMaxFailureKeys);
   st.notifier = std::move(notifier);
   st.store = db;
   st.writer = std::move(writer);
@@ -659,7 +659,7 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
       [=](update_atom, ActingUser& by, std::string& id, UserPatch& p) { return update(self, by, id, p); },
       [=](active_atom, ActingUser& by, std::string& id, bool on) { return set_active(self, by, id, on); },
       [=](create_atom, ActingUser& by, NewUser& u) { return create(self, by, u); },
-      [=](avatar_atom, std::string& id, store::Avatar& a, std::string& url) {
+      [=](avatar_atom, std::string& id, domain::Avatar& a, std::string& url) {
         return put_avatar(self, id, a, url);
       },
       [=](link_atom, LinkRequest& req) { return request_link(self, req); },
@@ -678,7 +678,7 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
 
 user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
-                      std::shared_ptr<const logic::Roles> roles, AccountOptions options,
+                      std::shared_ptr<const domain::Roles> roles, AccountOptions options,
                       Notifier notifier) {
   return sys.spawn(user_fn, &store, std::move(writer), std::move(hasher), std::move(sessions),
                    std::move(dummy_phc), std::move(roles), std::move(options), std::move(notifier));

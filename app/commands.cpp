@@ -3,8 +3,8 @@
 #include "actors/actors.hpp"
 #include "actors/api.hpp"
 #include "actors/keystore.hpp"
-#include "actors/logic/clock.hpp"
-#include "actors/logic/email.hpp"
+#include "domain/clock.hpp"
+#include "domain/email.hpp"
 #include "http/metrics_server.hpp"
 #include "http/server.hpp"
 #include "telemetry/log.hpp"
@@ -39,11 +39,11 @@ bool load_config(const CommonOptions& o, config::Config& cfg) {
 }
 
 // The roles file, or the built-in roles when the file does not exist.
-std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg) {
+std::shared_ptr<const domain::Roles> load_roles(const config::Config& cfg) {
   auto path = cfg.resolve(cfg.roles.file);
-  if (!std::filesystem::exists(path)) return std::make_shared<const logic::Roles>(logic::Roles::builtin());
+  if (!std::filesystem::exists(path)) return std::make_shared<const domain::Roles>(domain::Roles::builtin());
   try {
-    return std::make_shared<const logic::Roles>(logic::Roles::load(path));
+    return std::make_shared<const domain::Roles>(domain::Roles::load(path));
   } catch (const std::exception& e) {
     telemetry::log_error("cannot load roles", {{"error", e.what()}});
     return nullptr;
@@ -70,7 +70,7 @@ std::string audit_key_path(const config::Config& cfg, std::string& why) {
   return path;
 }
 
-logic::AuditEvent operator_event(std::string type, std::string subject_user_id, nlohmann::json details) {
+domain::AuditEvent operator_event(std::string type, std::string subject_user_id, nlohmann::json details) {
   std::string who;
   if (const passwd* pw = getpwuid(getuid())) who = pw->pw_name;
   if (who.empty()) who = "uid" + std::to_string(getuid());
@@ -242,7 +242,7 @@ int migrate(const CommonOptions& o) {
   std::vector<std::string> notes;
   auto normalize = [](std::string_view email) {
     std::string ignored;
-    return logic::normalize_email(email, ignored);
+    return domain::normalize_email(email, ignored);
   };
   if (!db->migrate(why, normalize, &notes)) {
     telemetry::log_error("migration failed", {{"error", why}});

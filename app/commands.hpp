@@ -2,8 +2,8 @@
 #pragma once
 
 #include "actors/keystore.hpp"
-#include "actors/logic/audit.hpp"
-#include "actors/logic/roles.hpp"
+#include "domain/audit.hpp"
+#include "domain/roles.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
 
@@ -48,7 +48,7 @@ int audit_export(const CommonOptions& o, std::uint64_t after);
 
 // Shared start-up steps (commands.cpp).
 bool load_config(const CommonOptions& o, config::Config& cfg);
-std::shared_ptr<const logic::Roles> load_roles(const config::Config& cfg);
+std::shared_ptr<const domain::Roles> load_roles(const config::Config& cfg);
 /// Config, logging, the store (created when new) and its audit key, for the
 /// server and the offline commands that write; null with the exit code to return.
 std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
@@ -62,7 +62,7 @@ int with_read(const CommonOptions& o,
 std::string audit_key_path(const config::Config& cfg, std::string& why);
 /// An audit event done by the operator at this shell: actor_user_id is
 /// "cli:<unix user name>" (the real uid's), user_agent "gatehouse-cli".
-logic::AuditEvent operator_event(std::string type, std::string subject_user_id,
+domain::AuditEvent operator_event(std::string type, std::string subject_user_id,
                                  nlohmann::json details = nlohmann::json::object());
 /// Walks the chain from record `from` (1: all of it; a later record: a tail
 /// check that trusts the link into it) to the head. `key` null: no key, only

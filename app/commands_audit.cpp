@@ -2,8 +2,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "actors/logic/audit.hpp"
-#include "actors/logic/base64url.hpp"
+#include "domain/audit.hpp"
+#include "domain/base64url.hpp"
 #include "app/commands.hpp"
 #include "telemetry/log.hpp"
 
@@ -11,7 +11,7 @@ namespace gh::app {
 
 bool check_audit_chain(store::Store& db, const store::Txn& t, const AuditKey* key, std::uint64_t from,
                        std::uint64_t& last, std::string& problem) {
-  auto v = key ? logic::ChainVerifier(key->key, key->keyed_from) : logic::ChainVerifier();
+  auto v = key ? domain::ChainVerifier(key->key, key->keyed_from) : domain::ChainVerifier();
   bool ok = true, first = true;
   db.audit_after(t, from > 0 ? from - 1 : 0,
                  [&](std::uint64_t seq, const std::string& prev, const std::string& hash,
@@ -61,7 +61,7 @@ bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string
   }
   std::string stored;
   db.audit_after(t, seq - 1, [&](std::uint64_t s, const std::string&, const std::string& hash, const std::string&) {
-    if (s == seq) stored = logic::hex(hash);
+    if (s == seq) stored = domain::hex(hash);
     return false;
   });
   if (stored != mac) {
@@ -136,7 +136,7 @@ int audit_export(const CommonOptions& o, std::uint64_t after) {
         [](std::uint64_t seq, const std::string&, const std::string& hash, const std::string& canonical) {
           auto j = nlohmann::json::parse(canonical, nullptr, false);
           j["seq"] = seq;
-          j["hash"] = logic::hex(hash);
+          j["hash"] = domain::hex(hash);
           std::cout << j.dump() << "\n";
           return true;
         });

@@ -1,14 +1,14 @@
 // Operator commands on accounts: seed, user create|set-role|deactivate|list,
 // import. They work on the store directly, each in its own write transaction
 // (LMDB serialises them with a running server's writer), and apply the same
-// rules as the HTTP routes (actors/accounts.hpp, actors/logic/): the same
+// rules as the HTTP routes (actors/accounts.hpp, domain/): the same
 // password policy, and every change appended to the audit chain in the same
 // transaction, with the operator ("cli:<unix user>") as actor.
 #include "actors/accounts.hpp"
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/clock.hpp"
-#include "actors/logic/email.hpp"
-#include "actors/logic/password.hpp"
+#include "domain/base64url.hpp"
+#include "domain/clock.hpp"
+#include "domain/email.hpp"
+#include "domain/password.hpp"
 #include "app/commands.hpp"
 #include "telemetry/log.hpp"
 
@@ -30,16 +30,16 @@ std::string password_from(const char* var, bool& generated) {
     return p;
   }
   generated = true;
-  return logic::b64url_encode(logic::random_bytes(18));
+  return domain::b64url_encode(domain::random_bytes(18));
 }
 
-logic::HashParams params(const config::Config& cfg) {
+domain::HashParams params(const config::Config& cfg) {
   return {cfg.hashing.ops_limit, cfg.hashing.mem_limit_kib * 1024};
 }
 
-std::optional<store::User> by_email(store::Store& db, const store::Txn& t, const std::string& raw) {
+std::optional<domain::User> by_email(store::Store& db, const store::Txn& t, const std::string& raw) {
   std::string why;
-  auto email = logic::normalize_email(raw, why);
+  auto email = domain::normalize_email(raw, why);
   if (!email) return std::nullopt;
   auto id = db.user_id_by_email(t, *email);
   return id ? db.user(t, *id) : std::nullopt;
@@ -55,7 +55,7 @@ int commit(store::Txn& t) {
 }
 
 // Appends the audit record of a change in the change's transaction; prints why not.
-int audit(store::Store& db, store::Txn& t, const logic::AuditEvent& e) {
+int audit(store::Store& db, store::Txn& t, const domain::AuditEvent& e) {
   if (int rc = db.append_audit(t, e.canonical())) {
     std::cerr << "gatehouse: cannot write the audit record: " << store::lmdb_error(rc) << "\n";
     return 1;
@@ -68,12 +68,12 @@ int audit(store::Store& db, store::Txn& t, const logic::AuditEvent& e) {
 int create_account(store::Store& db, const config::Config& cfg, const std::string& raw_email,
                    const std::string& role, const char* password_var, bool verified) {
   std::string why;
-  auto email = logic::normalize_email(raw_email, why);
+  auto email = domain::normalize_email(raw_email, why);
   if (!email) {
     std::cerr << "gatehouse: " << why << "\n";
     return 2;
   }
-  auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
+  auto policy = domain::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
                                             cfg.resolve(cfg.password.blocklist), why);
   if (!policy) {
     std::cerr << "gatehouse: " << why << "\n";
@@ -86,10 +86,10 @@ int create_account(store::Store& db, const config::Config& cfg, const std::strin
     std::cerr << "gatehouse: password from " << password_var << " refused: " << *bad << "\n";
     return 2;
   }
-  auto hash = logic::hash_password(password, params(cfg));
+  auto hash = domain::hash_password(password, params(cfg));
   if (!hash) return 1;
-  store::User u;
-  u.id = logic::random_id();
+  domain::User u;
+  u.id = domain::random_id();
   u.email = *email;
   u.password_hash = *hash;
   u.role = role;
@@ -126,7 +126,7 @@ int seed(const CommonOptions& o) {
   std::string existing;
   {
     auto t = db->read(rc);
-    db->users_by_email(t, "", false, [&](const store::User& u) {
+    db->users_by_email(t, "", false, [&](const domain::User& u) {
       if (u.role == "admin" && u.active) existing = u.email;
       return existing.empty();
     });
@@ -170,7 +170,7 @@ int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
     std::cerr << "gatehouse: no user with email '" << u.email << "'\n";
     return 1;
   }
-  logic::AuditEvent event;
+  domain::AuditEvent event;
   if (int c = change(cfg, *db, t, *user, event)) return c;
   user->updated_at = now_s();
   if ((rc = db->put_user(t, *user))) {
@@ -182,8 +182,8 @@ int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
 }
 
 int user_set_role(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, store::User& user,
-                               logic::AuditEvent& event) {
+  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, domain::User& user,
+                               domain::AuditEvent& event) {
     auto roles = load_roles(cfg);
     if (!roles || !roles->exists(u.role)) {
       std::cerr << "gatehouse: unknown role '" << u.role << "'\n";
@@ -197,8 +197,8 @@ int user_set_role(const CommonOptions& o, const UserOptions& u) {
 }
 
 int user_deactivate(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, store::User& user,
-                              logic::AuditEvent& event) {
+  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, domain::User& user,
+                              domain::AuditEvent& event) {
     if (int rc = deactivate_account(db, t, user)) {
       std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
       return 1;
@@ -211,7 +211,7 @@ int user_deactivate(const CommonOptions& o, const UserOptions& u) {
 
 int user_list(const CommonOptions& o, const UserOptions& u) {
   return with_read(o, [&](const config::Config&, store::Store& db, const store::Txn& t) {
-    db.users_by_email(t, "", false, [&](const store::User& user) {
+    db.users_by_email(t, "", false, [&](const domain::User& user) {
       if (u.role.empty() || user.role == u.role)
         std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
                                     {"active", user.active}}
@@ -258,14 +258,14 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
     }
     auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
     std::string why;
-    auto email = logic::normalize_email(str("email"), why);
+    auto email = domain::normalize_email(str("email"), why);
     auto hash = str("password_hash");
     auto role = str("role").empty() ? std::string("user") : str("role");
     if (!email) {
       reject(why);
       continue;
     }
-    if (!logic::is_bcrypt(hash) && hash.rfind("$argon2id$", 0) != 0) {
+    if (!domain::is_bcrypt(hash) && hash.rfind("$argon2id$", 0) != 0) {
       reject("password_hash must be bcrypt ($2a$/$2b$/$2y$) or Argon2id");
       continue;
     }
@@ -273,8 +273,8 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
       reject("unknown role '" + role + "'");
       continue;
     }
-    store::User user;
-    user.id = logic::random_id();
+    domain::User user;
+    user.id = domain::random_id();
     user.email = *email;
     user.password_hash = hash;
     user.role = role;

@@ -1,9 +1,9 @@
 // Micro-benchmarks of the hot pieces (Google Benchmark): JWT signing and
 // verification, the verified-token path through the cache, store reads and
 // writes, and request-body parsing. `make bench-micro` runs them.
-#include "actors/logic/jwt.hpp"
-#include "actors/logic/keyring.hpp"
-#include "actors/logic/token_cache.hpp"
+#include "domain/jwt.hpp"
+#include "domain/keyring.hpp"
+#include "domain/token_cache.hpp"
 #include "http/json_body.hpp"
 #include "store/store.hpp"
 
@@ -17,8 +17,8 @@ using namespace gh;
 
 namespace {
 
-logic::AccessClaims claims() {
-  logic::AccessClaims c;
+domain::AccessClaims claims() {
+  domain::AccessClaims c;
   c.iss = "http://127.0.0.1:8000";
   c.aud = "gatehouse";
   c.sub = "0123456789abcdef0123456789abcdef";
@@ -31,39 +31,39 @@ logic::AccessClaims claims() {
   return c;
 }
 
-const logic::KeyRing& ring() {
-  static const logic::KeyRing r(store::SigningKey{"k1", std::string(32, 'k'), 0}, nullptr);
+const domain::KeyRing& ring() {
+  static const domain::KeyRing r(domain::SigningKey{"k1", std::string(32, 'k'), 0}, nullptr);
   return r;
 }
 
 void BM_JwtSign(benchmark::State& st) {
   auto c = claims();
-  for (auto _ : st) benchmark::DoNotOptimize(logic::sign_access_token(c, ring()));
+  for (auto _ : st) benchmark::DoNotOptimize(domain::sign_access_token(c, ring()));
 }
 BENCHMARK(BM_JwtSign);
 
 void BM_JwtVerify(benchmark::State& st) {
-  auto token = logic::sign_access_token(claims(), ring());
-  logic::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
+  auto token = domain::sign_access_token(claims(), ring());
+  domain::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
   for (auto _ : st) {
-    logic::AccessClaims out;
-    benchmark::DoNotOptimize(logic::verify_signature(token, ring(), out));
-    benchmark::DoNotOptimize(logic::check_claims(out, opts, 1'800'000'100));
+    domain::AccessClaims out;
+    benchmark::DoNotOptimize(domain::verify_signature(token, ring(), out));
+    benchmark::DoNotOptimize(domain::check_claims(out, opts, 1'800'000'100));
   }
 }
 BENCHMARK(BM_JwtVerify);
 
 // What a token check costs once the signature is cached: hash, lookup, claims.
 void BM_VerifiedTokenPath(benchmark::State& st) {
-  auto token = logic::sign_access_token(claims(), ring());
-  logic::TokenCache cache(65536);
-  logic::AccessClaims c;
-  logic::verify_signature(token, ring(), c);
+  auto token = domain::sign_access_token(claims(), ring());
+  domain::TokenCache cache(65536);
+  domain::AccessClaims c;
+  domain::verify_signature(token, ring(), c);
   cache.insert(token, c);
-  logic::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
+  domain::VerifyOptions opts{"http://127.0.0.1:8000", "gatehouse", 30};
   for (auto _ : st) {
     auto hit = cache.find(token);
-    benchmark::DoNotOptimize(logic::check_claims(*hit, opts, 1'800'000'100));
+    benchmark::DoNotOptimize(domain::check_claims(*hit, opts, 1'800'000'100));
   }
 }
 BENCHMARK(BM_VerifiedTokenPath)->Threads(1)->Threads(2);
@@ -78,7 +78,7 @@ struct BenchStore {
     db = store::Store::open({dir, std::size_t{1} << 30}, rc, why);
     auto t = db->write(rc);
     for (int i = 0; i < 10000; ++i) {
-      store::User u;
+      domain::User u;
       u.id = std::to_string(1'000'000'000 + i) + std::string(22, 'a');
       u.email = "user" + std::to_string(i) + "@example.com";
       u.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
@@ -119,7 +119,7 @@ void BM_StorePutSession(benchmark::State& st) {
   auto t = s.db->write(rc);
   std::uint64_t i = 0;
   for (auto _ : st) {
-    store::Session sess;
+    domain::Session sess;
     sess.id = std::to_string(i++);
     sess.user_id = std::string(32, 'u');
     sess.token_hash = std::string(32, 'h');

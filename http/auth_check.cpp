@@ -1,8 +1,8 @@
 #include "http/auth_check.hpp"
 
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/cidr.hpp"
-#include "actors/logic/clock.hpp"
+#include "domain/base64url.hpp"
+#include "domain/cidr.hpp"
+#include "domain/clock.hpp"
 
 #include <algorithm>
 
@@ -48,18 +48,18 @@ Expected<Principal> AuthCheck::check(std::string_view authorization) {
   if (!bearer) return denied(why);
   auto token = *bearer;
 
-  logic::AccessClaims claims;
+  domain::AccessClaims claims;
   if (auto hit = cache_.find(token)) {
     claims = std::move(*hit);
   } else {
     auto ring = services_.keys();
-    auto err = logic::verify_signature(token, *ring, claims);
-    if (err != logic::JwtError::ok) return denied(logic::describe(err));
+    auto err = domain::verify_signature(token, *ring, claims);
+    if (err != domain::JwtError::ok) return denied(domain::describe(err));
     cache_.insert(token, claims);
   }
   auto now = now_s();
-  if (auto err = logic::check_claims(claims, opts_, now); err != logic::JwtError::ok)
-    return denied(logic::describe(err));
+  if (auto err = domain::check_claims(claims, opts_, now); err != domain::JwtError::ok)
+    return denied(domain::describe(err));
 
   int rc = 0;
   auto t = db_.read(rc);
@@ -77,12 +77,12 @@ Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_v
   int rc = 0;
   auto t = db_.read(rc);
   if (rc) return Failure{Errc::unavailable, "the store is unavailable; retry later"};
-  auto k = db_.api_key(t, logic::blake2b256(key));
+  auto k = db_.api_key(t, domain::blake2b256(key));
   if (!k || k->revoked || (k->expires_at != 0 && k->expires_at <= now_s()))
     return denied("the API key is invalid, revoked or expired");
   if (!k->allowed_ips.empty() &&
       std::none_of(k->allowed_ips.begin(), k->allowed_ips.end(), [&](const std::string& c) {
-        auto cidr = logic::Cidr::parse(c);
+        auto cidr = domain::Cidr::parse(c);
         return cidr && cidr->contains(ip);
       }))
     return Failure{Errc::forbidden, "this API key may not be used from this address"};

@@ -7,8 +7,8 @@
 #pragma once
 
 #include "actors/api.hpp"
-#include "actors/logic/jwt.hpp"
-#include "actors/logic/token_cache.hpp"
+#include "domain/jwt.hpp"
+#include "domain/token_cache.hpp"
 
 #include <optional>
 #include <string>
@@ -22,7 +22,7 @@ namespace gh::http {
 std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why);
 
 struct Principal {
-  store::User user;
+  domain::User user;
   std::string session_id;          ///< empty when authenticated by API key
   std::string api_key_id;          ///< empty when authenticated by access token
   std::vector<std::string> scopes;  ///< API-key scopes; empty: the role's full rights
@@ -43,8 +43,8 @@ class AuthCheck {
  private:
   store::Store& db_;
   Services& services_;
-  logic::VerifyOptions opts_;
-  logic::TokenCache cache_;
+  domain::VerifyOptions opts_;
+  domain::TokenCache cache_;
 };
 
 }  // namespace gh::http

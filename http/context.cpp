@@ -1,7 +1,7 @@
 #include "http/context.hpp"
 
-#include "actors/logic/clock.hpp"
-#include "actors/logic/email.hpp"
+#include "domain/clock.hpp"
+#include "domain/email.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
 #include "telemetry/log.hpp"
@@ -88,7 +88,7 @@ double steady_now_s() {
 }
 }  // namespace
 
-logic::RateDecision Ctx::take(const std::string& key, int per_minute) {
+domain::RateDecision Ctx::take(const std::string& key, int per_minute) {
   auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, steady_now_s());
   // A span of its own only where the check guards real work (logins, writes,
   // emailed links): on cheap reads it would cost more than the check.
@@ -101,7 +101,7 @@ logic::RateDecision Ctx::take(const std::string& key, int per_minute) {
   if (d.allowed) return d;
   telemetry::record_rate_limited(key.substr(0, key.find('|')));
   if (d.first_refusal) {  // one audit record per burst of refusals, not one per request
-    logic::AuditEvent e;
+    domain::AuditEvent e;
     e.type = "rate_limited";
     e.request_id = client.request_id;
     e.trace_id = client.trace_id;
@@ -243,7 +243,7 @@ constexpr std::size_t kMaxTextBytes = 200;
 
 std::optional<std::string> email_field(Ctx& c, const std::string& raw) {
   std::string why;
-  auto email = logic::normalize_email(raw, why);
+  auto email = domain::normalize_email(raw, why);
   if (!email) c.res->error(400, "invalid_request", why);
   return email;
 }
@@ -288,7 +288,7 @@ std::string rfc3339(std::int64_t unix_s) {
   return buf;
 }
 
-std::string user_json_text(const store::User& u) {
+std::string user_json_text(const domain::User& u) {
   std::string out;
   out.reserve(512);
   auto field = [&](const char* key) {
@@ -320,9 +320,9 @@ std::string user_json_text(const store::User& u) {
   return out;
 }
 
-nlohmann::json user_json(const store::User& u) { return nlohmann::json::parse(user_json_text(u)); }
+nlohmann::json user_json(const domain::User& u) { return nlohmann::json::parse(user_json_text(u)); }
 
-nlohmann::json public_user_json(const store::User& u) {
+nlohmann::json public_user_json(const domain::User& u) {
   auto opt = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
   return {{"username", opt(u.username)}, {"full_name", opt(u.full_name)}, {"avatar_url", opt(u.avatar_url)}};
 }

@@ -5,10 +5,10 @@
 #pragma once
 
 #include "actors/api.hpp"
-#include "actors/logic/cidr.hpp"
-#include "actors/logic/password.hpp"
-#include "actors/logic/rate_limit.hpp"
-#include "actors/logic/roles.hpp"
+#include "domain/cidr.hpp"
+#include "domain/password.hpp"
+#include "domain/rate_limit.hpp"
+#include "domain/roles.hpp"
 #include "http/auth_check.hpp"
 #include "http/response.hpp"
 
@@ -27,11 +27,11 @@ struct App {
   const config::Config& cfg;
   store::Store& store;
   Services& services;
-  logic::PasswordPolicy policy;
+  domain::PasswordPolicy policy;
   AuthCheck auth;
-  std::shared_ptr<const logic::Roles> roles;
-  logic::RateLimiter limiter;
-  std::vector<logic::Cidr> trusted_proxies;
+  std::shared_ptr<const domain::Roles> roles;
+  domain::RateLimiter limiter;
+  std::vector<domain::Cidr> trusted_proxies;
 };
 
 struct Ctx {
@@ -59,7 +59,7 @@ struct Ctx {
   /// answers 429 with Retry-After and RateLimit-* headers and returns false.
   bool rate_ok(const std::string& key, int per_minute);
   /// Takes one token from `key`, counting, tracing and auditing a refusal.
-  logic::RateDecision take(const std::string& key, int per_minute);
+  domain::RateDecision take(const std::string& key, int per_minute);
   /// Takes one token like rate_ok (counted, traced and audited alike) but
   /// answers nothing: false when the bucket is empty.
   bool within_limit(const std::string& key, int per_minute);
@@ -102,10 +102,10 @@ bool read_profile(Ctx& c, const nlohmann::json& body, UserPatch& out);
 /// JSON views of records. A user is written as text directly (GET /auth/me
 /// is the hottest route); user_json() parses that text where a user is part
 /// of a larger document, so there is one definition of the document.
-std::string user_json_text(const store::User& u);
-nlohmann::json user_json(const store::User& u);
+std::string user_json_text(const domain::User& u);
+nlohmann::json user_json(const domain::User& u);
 /// Only what anyone may see: username, full_name, avatar_url.
-nlohmann::json public_user_json(const store::User& u);
+nlohmann::json public_user_json(const domain::User& u);
 nlohmann::json tokens_json(const TokenPair& t, bool include_refresh);
 std::string rfc3339(std::int64_t unix_s);
 

@@ -38,7 +38,7 @@ std::string address_of(std::string_view node) {
   } else if (std::count(node.begin(), node.end(), ':') == 1) {
     node = node.substr(0, node.find(':'));  // v4:port
   }
-  if (node.empty() || node.find('/') != std::string_view::npos || !logic::Cidr::parse(node)) return {};
+  if (node.empty() || node.find('/') != std::string_view::npos || !domain::Cidr::parse(node)) return {};
   return std::string(node);
 }
 
@@ -78,9 +78,9 @@ std::vector<std::string> forwarded_hops(ForwardedHeader kind, std::string_view v
 }
 
 std::string client_address(const std::string& peer, const std::vector<std::string>& hops,
-                           const std::vector<logic::Cidr>& trusted) {
+                           const std::vector<domain::Cidr>& trusted) {
   auto is_trusted = [&](const std::string& ip) {
-    return std::any_of(trusted.begin(), trusted.end(), [&](const logic::Cidr& c) { return c.contains(ip); });
+    return std::any_of(trusted.begin(), trusted.end(), [&](const domain::Cidr& c) { return c.contains(ip); });
   };
   if (!is_trusted(peer)) return peer;
   std::string nearest = peer;

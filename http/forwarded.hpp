@@ -3,7 +3,7 @@
 // proxies; unit-tested alone.
 #pragma once
 
-#include "actors/logic/cidr.hpp"
+#include "domain/cidr.hpp"
 
 #include <string>
 #include <string_view>
@@ -33,6 +33,6 @@ std::vector<std::string> forwarded_hops(ForwardedHeader kind, std::string_view v
 /// A hop that is no address stops the walk at the proxy that wrote it; when
 /// every hop is trusted, the leftmost is the client.
 std::string client_address(const std::string& peer, const std::vector<std::string>& hops,
-                           const std::vector<logic::Cidr>& trusted);
+                           const std::vector<domain::Cidr>& trusted);
 
 }  // namespace gh::http

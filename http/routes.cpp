@@ -4,8 +4,8 @@
 // the request itself is gone by the time an actor answers.
 #include "http/routes.hpp"
 
-#include "actors/logic/clock.hpp"
-#include "actors/logic/email.hpp"
+#include "domain/clock.hpp"
+#include "domain/email.hpp"
 #include "http/context.hpp"
 
 namespace gh::http {
@@ -20,7 +20,7 @@ namespace {
 
 // A new device token for `user`: in the device cookie for a cookie client
 // (use_cookie; the HttpOnly cookie is then its only copy), else in the body.
-void add_device_token(const App& app, const store::User& user, bool cookie, json& body, Extra& extra) {
+void add_device_token(const App& app, const domain::User& user, bool cookie, json& body, Extra& extra) {
   auto token = app.services.devices().issue(user.email, user.device_epoch, now_s(), app.cfg.rate_limit.device_ttl_s);
   if (cookie) extra.cookies.push_back(device_cookie(app.cfg, token));
   else body["device_token"] = std::move(token);
@@ -135,7 +135,7 @@ void token(Ctx& c) {
     if (username.empty() || password.empty())
       return c.res->error(400, "invalid_request", "username and password are required");
     std::string why;
-    auto email = logic::normalize_email(username, why);
+    auto email = domain::normalize_email(username, why);
     if (!email) return c.res->error(400, "invalid_grant", "invalid username or password");
     start_login(c, std::move(*email), std::move(password),
                 [res = c.res, &app = c.app, oauth_answer](Expected<AuthResult> r) {
@@ -204,7 +204,7 @@ void logout(Ctx& c) {
 
 void list_sessions(Ctx& c) {
   c.app.services.sessions(c.who->user.id, [res = c.res, current = c.who->session_id](
-                                              Expected<std::vector<store::Session>> r) {
+                                              Expected<std::vector<domain::Session>> r) {
     if (!r.ok()) return res->failure(r.failure());
     auto list = json::array();
     for (auto& s : r.value())

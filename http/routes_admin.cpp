@@ -3,7 +3,7 @@
 // which target roles the caller's role may create, update or deactivate — is
 // checked by the user actor inside the write transaction, against the
 // target's role as stored.
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 #include "http/assets.hpp"
@@ -21,7 +21,7 @@ using nlohmann::json;
 ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
 
 auto answer_user(const std::shared_ptr<Responder>& res, int status) {
-  return [res, status](Expected<store::User> r) {
+  return [res, status](Expected<domain::User> r) {
     if (!r.ok()) return res->failure(r.failure());
     res->json_text(status, user_json_text(r.value()));
   };
@@ -49,7 +49,7 @@ void list_users(Ctx& c) {
   auto users = json::array();
   std::string next;
   bool from_cursor = !cursor.empty() && cursor >= prefix;
-  c.app.store.users_by_email(*t, from_cursor ? cursor : prefix, from_cursor, [&](const store::User& u) {
+  c.app.store.users_by_email(*t, from_cursor ? cursor : prefix, from_cursor, [&](const domain::User& u) {
     if (u.email.compare(0, prefix.size(), prefix) != 0) return false;
     if (!role.empty() && u.role != role) return true;
     if (static_cast<int>(users.size()) == limit) {
@@ -236,7 +236,7 @@ void stream_audit(Ctx& c) {
                                               const std::string& canonical) {
           auto j = json::parse(canonical, nullptr, false);
           j["seq"] = seq;
-          j["hash"] = logic::hex(hash);
+          j["hash"] = domain::hex(hash);
           events += sse_event(seq, j.dump());
           return events.size() < 256 * 1024;
         });

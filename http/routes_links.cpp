@@ -9,11 +9,11 @@
 // the application's backend exchanges for tokens: no token is ever in a URL.
 // The code is bound to the application's browser session by PKCE (RFC 7636,
 // S256 only): a redirect needs a code_challenge, the exchange its verifier.
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/clock.hpp"
-#include "actors/logic/mail.hpp"
-#include "actors/logic/pkce.hpp"
-#include "actors/logic/redirect.hpp"
+#include "domain/base64url.hpp"
+#include "domain/clock.hpp"
+#include "domain/mail.hpp"
+#include "domain/pkce.hpp"
+#include "domain/redirect.hpp"
 #include "http/assets.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
@@ -44,14 +44,14 @@ void ask_link(Ctx& c, const char* purpose) {
   auto email = email_field(c, raw);
   if (!email) return;
   if (!redirect.empty() &&
-      !logic::redirect_allowed(redirect, c.app.cfg.public_.url, c.app.cfg.auth.redirect_origins))
+      !domain::redirect_allowed(redirect, c.app.cfg.public_.url, c.app.cfg.auth.redirect_origins))
     return c.res->error(400, "invalid_request", "redirect_to must be an http(s) URL of an allowed origin");
   if (magic && redirect.empty() && (!challenge.empty() || !method.empty()))
     return c.res->error(400, "invalid_request", "code_challenge goes with redirect_to");
   if (magic && !redirect.empty()) {
     if (!method.empty() && method != "S256")
       return c.res->error(400, "invalid_request", "code_challenge_method must be S256");
-    if (!logic::pkce_challenge_valid(challenge))
+    if (!domain::pkce_challenge_valid(challenge))
       return c.res->error(400, "invalid_request",
                           "redirect_to needs code_challenge: base64url SHA-256 of the code verifier (43 chars)");
   }
@@ -90,9 +90,9 @@ void link_page(Ctx& c, const char* title, const char* action, bool password_fiel
     return c.res->page(200, html, "text/html; charset=utf-8");
   }
   if (who)
-    html += R"(<p id="who">This signs you in as <strong>)" + logic::html_escape(*who) +
+    html += R"(<p id="who">This signs you in as <strong>)" + domain::html_escape(*who) +
             R"(</strong>. If that is not your account, close this page.</p>)";
-  html += R"(<form id="f" data-action=")" + std::string(action) + R"(" data-token=")" + logic::html_escape(token) +
+  html += R"(<form id="f" data-action=")" + std::string(action) + R"(" data-token=")" + domain::html_escape(token) +
           R"(")" + (who ? R"( data-cookie="1")" : "") + ">" +
           (password_field ? R"(<p><label>New password <input type="password" name="p" required minlength="8" autocomplete="new-password"></label></p>)" : "") +
           R"(<button type="submit">Continue</button></form><p id="m"></p><script src="/auth/link.js"></script></body></html>)";
@@ -100,16 +100,16 @@ void link_page(Ctx& c, const char* title, const char* action, bool password_fiel
 }
 
 // The email of the account a magic-link token signs in to; "" when the
-// token is not usable (store::otp_usable, the rule consuming it applies).
+// token is not usable (domain::otp_usable, the rule consuming it applies).
 // Reads only.
 std::optional<std::string> magic_link_account(Ctx& c) {
   auto v = c.req.query().get("token");
   auto t = c.read_txn();
   if (!t) return std::nullopt;
-  auto otp = c.app.store.otp(*t, logic::blake2b256(v ? *v : std::string()));
+  auto otp = c.app.store.otp(*t, domain::blake2b256(v ? *v : std::string()));
   if (!otp) return std::string();
   auto u = c.app.store.user(*t, otp->user_id);
-  return store::otp_usable(*otp, u ? &*u : nullptr, "magic", now_s()) ? u->email : std::string();
+  return domain::otp_usable(*otp, u ? &*u : nullptr, "magic", now_s()) ? u->email : std::string();
 }
 
 void magic_page(Ctx& c) {
@@ -151,7 +151,7 @@ void exchange_code(Ctx& c) {
   if (!body) return;
   std::string code, verifier;
   if (!get_string(c, *body, "code", code, true) || !get_string(c, *body, "code_verifier", verifier, true)) return;
-  if (!logic::pkce_verifier_valid(verifier))
+  if (!domain::pkce_verifier_valid(verifier))
     return c.res->error(400, "invalid_request", "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]");
   c.app.services.exchange_magic_code(std::move(code), std::move(verifier), c.client,
                                      [res = c.res, &app = c.app](Expected<AuthResult> r) {

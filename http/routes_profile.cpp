@@ -1,10 +1,10 @@
 // The caller's own account beyond login: profile, public profiles, avatar
 // and personal API tokens. Reads run on the HTTP thread in a short LMDB read
 // transaction; every change goes through an actor.
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/cidr.hpp"
-#include "actors/logic/clock.hpp"
-#include "actors/logic/image.hpp"
+#include "domain/base64url.hpp"
+#include "domain/cidr.hpp"
+#include "domain/clock.hpp"
+#include "domain/image.hpp"
 #include "http/context.hpp"
 #include "http/routes.hpp"
 
@@ -16,7 +16,7 @@ using nlohmann::json;
 
 ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
 
-void answer_user(const std::shared_ptr<Responder>& res, Expected<store::User>& r) {
+void answer_user(const std::shared_ptr<Responder>& res, Expected<domain::User>& r) {
   if (!r.ok()) return res->failure(r.failure());
   res->json_text(200, user_json_text(r.value()));
 }
@@ -31,7 +31,7 @@ void patch_me(Ctx& c) {
   UserPatch patch;
   if (!read_profile(c, *body, patch)) return;
   c.app.services.update_user(acting(c), c.who->user.id, std::move(patch),
-                             [res = c.res](Expected<store::User> r) { answer_user(res, r); });
+                             [res = c.res](Expected<domain::User> r) { answer_user(res, r); });
 }
 
 void public_profile(Ctx& c) {
@@ -49,17 +49,17 @@ void put_avatar(Ctx& c) {
     return c.res->error(413, "payload_too_large",
                         "avatars are at most " + std::to_string(c.app.cfg.avatars.max_bytes) + " bytes");
   // The type from the magic bytes (the client's Content-Type is ignored),
-  // then only the parts that render the image are kept (actors/logic/image.hpp).
-  auto type = logic::image_type(bytes);
+  // then only the parts that render the image are kept (domain/image.hpp).
+  auto type = domain::image_type(bytes);
   if (type.empty())
     return c.res->error(415, "unsupported_media_type", "an avatar must be a PNG, JPEG or WebP image");
   std::string why;
-  auto image = logic::strip_image(bytes, type, why);
+  auto image = domain::strip_image(bytes, type, why);
   if (!image) return c.res->error(400, "invalid_request", "the avatar is not a well-formed image (" + why + ")");
   auto now = now_s();
   auto url = c.app.cfg.tokens.issuer + "/avatars/" + c.who->user.id + "?v=" + std::to_string(now);
-  c.app.services.put_avatar(c.who->user.id, store::Avatar{type, std::move(*image), now}, url,
-                            [res = c.res](Expected<store::User> r) { answer_user(res, r); });
+  c.app.services.put_avatar(c.who->user.id, domain::Avatar{type, std::move(*image), now}, url,
+                            [res = c.res](Expected<domain::User> r) { answer_user(res, r); });
 }
 
 // How long a shared cache may keep an avatar (Cache-Control: public, max-age).
@@ -75,8 +75,8 @@ void get_avatar(Ctx& c) {
   // strip existed (or written around it) go out as their image only, and
   // one that no longer parses is not served at all.
   std::string why;
-  auto image = logic::image_type(avatar->bytes) == avatar->content_type
-                   ? logic::strip_image(avatar->bytes, avatar->content_type, why)
+  auto image = domain::image_type(avatar->bytes) == avatar->content_type
+                   ? domain::strip_image(avatar->bytes, avatar->content_type, why)
                    : std::nullopt;
   if (!image) return c.res->error(404, "not_found", "no avatar");
   // Never a document: no script, no plugin, no sniffing, offered as a file
@@ -85,11 +85,11 @@ void get_avatar(Ctx& c) {
   // the URL carries a version (?v=), so a new upload is seen at once.
   Extra extra;
   extra.content_security_policy = "sandbox; default-src 'none'";
-  extra.content_disposition = "inline; filename=\"avatar." + logic::image_extension(avatar->content_type) + "\"";
+  extra.content_disposition = "inline; filename=\"avatar." + domain::image_extension(avatar->content_type) + "\"";
   c.res->raw(200, *image, avatar->content_type, kAvatarMaxAgeS, extra);
 }
 
-json key_json(const store::ApiKey& k) {
+json key_json(const domain::ApiKey& k) {
   return {{"id", k.id},
           {"name", k.name},
           {"scopes", k.scopes},
@@ -129,7 +129,7 @@ void create_api_token(Ctx& c) {
     if (!c.app.roles->has(c.who->user.role, s))
       return c.res->error(400, "invalid_request", "scope '" + s.substr(0, 64) + "' is not granted to your role");
   for (auto& ip : req.allowed_ips)
-    if (!logic::Cidr::parse(ip))
+    if (!domain::Cidr::parse(ip))
       return c.res->error(400, "invalid_request", "'" + ip.substr(0, 64) + "' is not an IP address or CIDR");
   if (auto it = body->find("expires_in"); it != body->end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() < 60 || it->get<std::int64_t>() > 10ll * 365 * 86400)

@@ -1,6 +1,6 @@
 #include "http/server.hpp"
 
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 #include "http/body_guard.hpp"
 #include "http/context.hpp"
 #include "http/forwarded.hpp"
@@ -87,7 +87,7 @@ class GatehouseHandler : public Http::Handler {
                           : conn.find("eep-") != std::string::npos;
     auto match = s_->router.match(req.method(), req.resource());
     ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid, {}, {}};
-    ctx.limit_ip = logic::limit_key_of(ctx.client.ip, s_->app.cfg.rate_limit.ipv6_prefix);
+    ctx.limit_ip = domain::limit_key_of(ctx.client.ip, s_->app.cfg.rate_limit.ipv6_prefix);
     ctx.res = std::make_shared<Responder>(std::move(writer), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
@@ -262,14 +262,14 @@ struct Server::Impl {
   const config::Config& cfg;
   store::Store& store;
   Services& services;
-  std::shared_ptr<const logic::Roles> roles;
+  std::shared_ptr<const domain::Roles> roles;
   std::shared_ptr<Shared> shared;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string host;
 };
 
 Server::Server(const config::Config& cfg, store::Store& store, Services& services,
-               std::shared_ptr<const logic::Roles> roles)
+               std::shared_ptr<const domain::Roles> roles)
     : impl_(new Impl{cfg, store, services, std::move(roles), nullptr, nullptr, {}}) {}
 
 Server::~Server() { stop(); }
@@ -279,16 +279,16 @@ bool Server::start(const std::string& listen, std::string& why) {
   int port = 0;
   if (!config::parse_listen(listen, impl_->host, port, why)) return false;
 
-  auto policy = logic::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
+  auto policy = domain::PasswordPolicy::load(cfg.password.min_length, cfg.password.max_bytes,
                                             cfg.resolve(cfg.password.blocklist), why);
   if (!policy) return false;
   impl_->shared.reset(new Shared{
       App{cfg, impl_->store, impl_->services, std::move(*policy),
           AuthCheck(cfg, impl_->store, impl_->services), impl_->roles,
-          logic::RateLimiter(cfg.rate_limit.max_keys), {}},
+          domain::RateLimiter(cfg.rate_limit.max_keys), {}},
       {}});
   for (auto& p : cfg.server.trusted_proxies) {
-    auto cidr = logic::Cidr::parse(p);
+    auto cidr = domain::Cidr::parse(p);
     if (!cidr) {
       why = "server.trusted_proxies: '" + p + "' is not an IP address or CIDR";
       return false;

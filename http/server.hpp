@@ -7,7 +7,7 @@
 #pragma once
 
 #include "actors/api.hpp"
-#include "actors/logic/roles.hpp"
+#include "domain/roles.hpp"
 
 #include <memory>
 #include <string>
@@ -17,7 +17,7 @@ namespace gh::http {
 class Server {
  public:
   Server(const config::Config& cfg, store::Store& store, Services& services,
-         std::shared_ptr<const logic::Roles> roles);
+         std::shared_ptr<const domain::Roles> roles);
   ~Server();
 
   /// Binds `listen` ("host:port"; port 0 picks one). False with `why`.

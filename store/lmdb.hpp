@@ -3,7 +3,7 @@
 // Threading: the environment is opened with MDB_NOTLS, so a read transaction
 // may be used by any one thread at a time and moved between threads (actors
 // migrate between CAF workers). Write transactions are only ever created by
-// the single writer actor (actors/writer.hpp); LMDB serialises writers anyway.
+// the single writer actor (actors/writer.cpp); LMDB serialises writers anyway.
 //
 // Errors are LMDB return codes (int, 0 = success, MDB_NOTFOUND etc.); a
 // wrapper never throws, except Env::open, which returns a code as well.

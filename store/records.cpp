@@ -167,14 +167,6 @@ json bin(const std::string& s) { return json::binary(std::vector<std::uint8_t>(s
 
 }  // namespace
 
-std::string audit_chain_hash(const std::string& prev, const std::string& canonical, const std::string& key) {
-  std::string in = prev + canonical, out(32, '\0');
-  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                     reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                     key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  return out;
-}
-
 std::string encode(const User& r) {
   return pack({{"id", r.id},
                {"em", r.email},
@@ -307,10 +299,6 @@ bool decode(std::string_view bytes, OneTimeToken& r) {
   r = OneTimeToken{};
   return unpack(bytes, {{"p", &r.purpose}, {"u", &r.user_id}, {"ex", &r.expires_at}, {"us", &r.used},
                         {"r", &r.redirect_to, false}, {"cc", &r.code_challenge, false}});
-}
-
-bool otp_usable(const OneTimeToken& otp, const User* owner, std::string_view purpose, std::int64_t now) {
-  return !otp.used && otp.purpose == purpose && otp.expires_at > now && owner && owner->active;
 }
 
 }  // namespace gh::store

@@ -1,4 +1,5 @@
 #include "store/store.hpp"
+#include "domain/audit.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -327,7 +328,7 @@ int Store::append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq
   if (prev.empty()) prev.assign(32, '\0');
   bool keyed = !audit_key_.empty() && seq + 1 >= audit_keyed_from_;
   if (!keyed && t.get(meta_, "audit_keyed_from")) return EACCES;
-  auto hash = audit_chain_hash(prev, canonical, keyed ? audit_key_ : std::string());
+  auto hash = domain::audit_chain_hash(prev, canonical, keyed ? audit_key_ : std::string());
   nlohmann::json rec = {{"p", nlohmann::json::binary(std::vector<std::uint8_t>(prev.begin(), prev.end()))},
                         {"h", nlohmann::json::binary(std::vector<std::uint8_t>(hash.begin(), hash.end()))},
                         {"c", canonical}};

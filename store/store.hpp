@@ -3,7 +3,7 @@
 //
 // Reads: any thread may open a short read transaction with read() and use the
 // typed getters with it. Writes: only the writer actor calls write() and the
-// typed setters, inside its group-commit batch (actors/writer.hpp), so every
+// typed setters, inside its group-commit batch (actors/writer.cpp), so every
 // check-then-write runs in one write transaction.
 //
 // Tables (named databases):
@@ -29,6 +29,7 @@
 
 #include "store/lmdb.hpp"
 #include "store/records.hpp"
+#include "domain/retention.hpp"
 
 #include <functional>
 #include <memory>
@@ -40,7 +41,7 @@ namespace gh::store {
 
 /// The schema this build reads and writes. Bump with a migration in store.cpp.
 /// 2: the emails index is keyed by the Unicode-aware normal form (NFC and
-///    full lowercase of the local part; actors/logic/email.hpp).
+///    full lowercase of the local part; domain/email.hpp).
 constexpr int kSchemaVersion = 2;
 
 /// How full the map is: pages in use (the file's high-water mark less the
@@ -54,13 +55,8 @@ struct Fill {
 enum class PruneTable { sessions, refresh, api_keys, otp };
 constexpr int kPruneTables = 4;
 
-/// Which records of each table are dead (the rules are actors/logic/retention.hpp).
-struct PruneRules {
-  std::function<bool(const Session&)> session;
-  std::function<bool(const RefreshRef&)> refresh;
-  std::function<bool(const ApiKey&)> api_key;
-  std::function<bool(const OneTimeToken&)> otp;
-};
+/// Which records of each table are dead: domain/retention.hpp.
+using domain::PruneRules;
 
 struct Options {
   std::string path;

@@ -809,7 +809,7 @@ class CrashTest:
             ck()
             o = snap.otp.get(token_hash(t))
             # Missing is fine: the background prune deletes used one-time
-            # tokens (actors/logic/retention.hpp), and only used ones this
+            # tokens (domain/retention.hpp), and only used ones this
             # young; a token was mailed only after its commit, so a lost write
             # leaves it present and unused, which this still catches.
             if o is not None and not o.get("us"):

@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto again = gh::http::bearer_token(rebuilt, why);
   FUZZ_CHECK(again && *again == *token);
 
-  gh::logic::AccessClaims claims;
-  if (gh::logic::verify_signature(*token, fuzz_ring(), claims) == gh::logic::JwtError::ok)
-    gh::logic::check_claims(claims, kFuzzVerify, kFuzzNow);
+  gh::domain::AccessClaims claims;
+  if (gh::domain::verify_signature(*token, fuzz_ring(), claims) == gh::domain::JwtError::ok)
+    gh::domain::check_claims(claims, kFuzzVerify, kFuzzNow);
   return 0;
 }

@@ -6,7 +6,7 @@
 // Properties: loading either succeeds or throws the documented exception
 // (ConfigError; std::runtime_error for roles), never anything else; a loaded
 // config is within its documented limits, and every role a matrix names exists.
-#include "actors/logic/roles.hpp"
+#include "domain/roles.hpp"
 #include "config/config.hpp"
 #include "fuzz_check.hpp"
 
@@ -46,7 +46,7 @@ void check(const gh::config::Config& c) {
              c.log.level == "error");
 }
 
-void check(const gh::logic::Roles& roles) {
+void check(const gh::domain::Roles& roles) {
   for (const auto& [name, role] : roles.all())
     for (const auto* targets : {&role.create, &role.update, &role.deactivate})
       for (const auto& t : *targets) FUZZ_CHECK(t == "*" || roles.exists(t));
@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const gh::config::ConfigError&) {
   }
   try {
-    check(gh::logic::Roles::load(path));
+    check(gh::domain::Roles::load(path));
   } catch (const std::runtime_error&) {
   }
   return 0;

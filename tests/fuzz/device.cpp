@@ -1,4 +1,4 @@
-// Fuzzes gh::logic::DeviceTokens::verify, run on the device cookie of every
+// Fuzzes gh::domain::DeviceTokens::verify, run on the device cookie of every
 // login attempt. Input: "<email>\n<token>" (no newline: the whole input is
 // the token, the email fixed).
 //
@@ -7,13 +7,13 @@
 // another email, nor at another device epoch (after a password change or
 // reset), nor once expired, nor with any one byte changed (the byte and its
 // new value taken from the input).
-#include "actors/logic/device.hpp"
+#include "domain/device.hpp"
 #include "fuzz_check.hpp"
 
 #include <sodium.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const gh::logic::DeviceTokens tokens(std::string(32, '\x42'));
+  static const gh::domain::DeviceTokens tokens(std::string(32, '\x42'));
   static const int init = sodium_init();
   (void)init;
   const std::int64_t now = 1'700'000'000;

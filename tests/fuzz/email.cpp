@@ -1,7 +1,7 @@
-// Fuzzes gh::logic::normalize_email, applied to every email that enters
+// Fuzzes gh::domain::normalize_email, applied to every email that enters
 // (register, login, links, admin API), including its Unicode path
 // (SMTPUTF8 local parts: invalid UTF-8, invisible characters, NFC/NFKC,
-// full lowercase mapping; see actors/logic/unicode.hpp).
+// full lowercase mapping; see domain/unicode.hpp).
 //
 // Properties: the normal form is at most 254 octets (local part at most
 // 64), has an '@', no ASCII capital and no control or space character, and
@@ -11,8 +11,8 @@
 // spellings are one account: the normal form with its ASCII letters
 // uppercased, and the input in NFD (when that still fits in the limits),
 // normalise to the same address.
-#include "actors/logic/email.hpp"
-#include "actors/logic/unicode.hpp"
+#include "domain/email.hpp"
+#include "domain/unicode.hpp"
 #include "fuzz_check.hpp"
 #include "unicode_nfd.hpp"
 
@@ -27,7 +27,7 @@ bool ascii(std::string_view s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace gh::logic;
+  using namespace gh::domain;
   std::string why;
   auto raw = as_text(data, size);
   auto email = normalize_email(raw, why);

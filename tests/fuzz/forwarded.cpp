@@ -20,18 +20,18 @@
 
 namespace {
 
-const std::vector<gh::logic::Cidr>& trusted() {
+const std::vector<gh::domain::Cidr>& trusted() {
   static const auto t = [] {
-    std::vector<gh::logic::Cidr> v;
+    std::vector<gh::domain::Cidr> v;
     for (auto s : {"10.0.0.0/8", "192.168.0.0/16", "127.0.0.1", "::1", "fd00::/8"})
-      v.push_back(*gh::logic::Cidr::parse(s));
+      v.push_back(*gh::domain::Cidr::parse(s));
     return v;
   }();
   return t;
 }
 
 bool is_trusted(const std::string& ip) {
-  return std::any_of(trusted().begin(), trusted().end(), [&](const gh::logic::Cidr& c) { return c.contains(ip); });
+  return std::any_of(trusted().begin(), trusted().end(), [&](const gh::domain::Cidr& c) { return c.contains(ip); });
 }
 
 const char* const kPeers[] = {"10.1.2.3", "127.0.0.1", "::1", "fd00::5", "192.168.7.7",
@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (auto& h : hops) {
     if (h.empty()) continue;
     FUZZ_CHECK(h.find_first_of("[]/ \t\"") == std::string::npos);
-    auto c = gh::logic::Cidr::parse(h);
+    auto c = gh::domain::Cidr::parse(h);
     FUZZ_CHECK(c && c->prefix == (c->family == 2 /* AF_INET */ ? 32 : 128));
     FUZZ_CHECK(c->contains(h));
   }

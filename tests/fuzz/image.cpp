@@ -1,4 +1,4 @@
-// Fuzzes gh::logic::image_type and strip_image, run on every avatar upload
+// Fuzzes gh::domain::image_type and strip_image, run on every avatar upload
 // (attacker-chosen bytes, polyglots included).
 //
 // The first input byte is a mode, the rest the upload. Mode bit 0x80: before
@@ -11,7 +11,7 @@
 // sniffed type, is a fixed point (stripping it again gives it back
 // unchanged) and ends where its format ends (PNG: IEND chunk; JPEG: EOI;
 // WebP: RIFF size = length - 8), keeping only the documented chunks.
-#include "actors/logic/image.hpp"
+#include "domain/image.hpp"
 #include "fuzz_check.hpp"
 
 #include <array>
@@ -102,37 +102,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::uint8_t mode = data[0];
   std::string bytes(as_text(data + 1, size - 1));
-  auto type = gh::logic::image_type(bytes);
+  auto type = gh::domain::image_type(bytes);
   if (mode & 0x80 && type == "image/png") fix_png_crcs(bytes);
   if (mode & 0x40 && type == "image/webp") {
     auto n = static_cast<std::uint32_t>(bytes.size() - 8);
     for (int i = 0; i < 4; ++i) bytes[4 + i] = static_cast<char>(n >> (8 * i));
   }
   FUZZ_CHECK(type.empty() || type == "image/png" || type == "image/jpeg" || type == "image/webp");
-  FUZZ_CHECK(!gh::logic::image_extension(type).empty());
+  FUZZ_CHECK(!gh::domain::image_extension(type).empty());
 
   std::string why;
   // A declared type that is not the sniffed one is always refused.
   for (const char* other : {"image/png", "image/jpeg", "image/webp", ""}) {
     if (other == type) continue;
     why.clear();
-    FUZZ_CHECK(!gh::logic::strip_image(bytes, other, why) && !why.empty());
+    FUZZ_CHECK(!gh::domain::strip_image(bytes, other, why) && !why.empty());
   }
   why.clear();
-  auto out = gh::logic::strip_image(bytes, type, why);
+  auto out = gh::domain::strip_image(bytes, type, why);
   if (!out) {
     FUZZ_CHECK(!why.empty());
     return 0;
   }
   FUZZ_CHECK(out->size() <= bytes.size());
-  FUZZ_CHECK(gh::logic::image_type(*out) == type);
+  FUZZ_CHECK(gh::domain::image_type(*out) == type);
   if (type == "image/png") check_png(*out);
   if (type == "image/jpeg")
     FUZZ_CHECK(out->size() >= 4 && out->compare(0, 2, "\xff\xd8") == 0 &&
                out->compare(out->size() - 2, 2, "\xff\xd9") == 0);
   if (type == "image/webp") check_webp(*out);
   std::string why2;
-  auto again = gh::logic::strip_image(*out, type, why2);
+  auto again = gh::domain::strip_image(*out, type, why2);
   FUZZ_CHECK(again && *again == *out);
   return 0;
 }

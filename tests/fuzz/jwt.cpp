@@ -1,4 +1,4 @@
-// Fuzzes JWT verification: gh::logic::verify_signature and check_claims, which
+// Fuzzes JWT verification: gh::domain::verify_signature and check_claims, which
 // every access token from outside goes through. The first byte picks the mode:
 //   even: the rest is a token as a client sends it, checked against fuzz_ring();
 //   odd:  the rest is "<header JSON>\n<payload JSON>", which the harness signs
@@ -7,13 +7,13 @@
 //
 // Properties: a signature over other bytes never verifies; a verified token's
 // claims, signed again with sign_access_token, verify to the same claims.
-#include "actors/logic/base64url.hpp"
+#include "domain/base64url.hpp"
 #include "fuzz_check.hpp"
 #include "fuzz_ring.hpp"
 
 namespace {
 
-using namespace gh::logic;
+using namespace gh::domain;
 
 bool same(const AccessClaims& a, const AccessClaims& b) {
   return a.iss == b.iss && a.sub == b.sub && a.aud == b.aud && a.client_id == b.client_id &&

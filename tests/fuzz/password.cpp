@@ -1,4 +1,4 @@
-// Fuzzes gh::logic::normalize_password and PasswordPolicy::check (not the
+// Fuzzes gh::domain::normalize_password and PasswordPolicy::check (not the
 // Argon2id hash itself: too slow to fuzz), run on every password received.
 // Policy: at least 8 characters, at most 64 bytes, blocklist
 // {password, letmein}.
@@ -9,15 +9,15 @@
 // same policy verdict when both are within the byte cap; over the cap is
 // always refused; a normal form that is a blocklisted word in any ASCII
 // case is refused.
-#include "actors/logic/password.hpp"
-#include "actors/logic/unicode.hpp"
+#include "domain/password.hpp"
+#include "domain/unicode.hpp"
 #include "fuzz_check.hpp"
 #include "unicode_nfd.hpp"
 
 #include <algorithm>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace gh::logic;
+  using namespace gh::domain;
   static const PasswordPolicy policy(8, 64, {"password", "letmein"});
   auto raw = as_text(data, size);
   auto pw = normalize_password(raw);

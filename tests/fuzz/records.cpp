@@ -26,13 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   auto bytes = as_text(data + 1, size - 1);
   switch (data[0] % 7) {
-    case 0: round_trip<gh::store::User>(bytes); break;
-    case 1: round_trip<gh::store::Session>(bytes); break;
-    case 2: round_trip<gh::store::RefreshRef>(bytes); break;
-    case 3: round_trip<gh::store::SigningKey>(bytes); break;
-    case 4: round_trip<gh::store::ApiKey>(bytes); break;
-    case 5: round_trip<gh::store::Avatar>(bytes); break;
-    case 6: round_trip<gh::store::OneTimeToken>(bytes); break;
+    case 0: round_trip<gh::domain::User>(bytes); break;
+    case 1: round_trip<gh::domain::Session>(bytes); break;
+    case 2: round_trip<gh::domain::RefreshRef>(bytes); break;
+    case 3: round_trip<gh::domain::SigningKey>(bytes); break;
+    case 4: round_trip<gh::domain::ApiKey>(bytes); break;
+    case 5: round_trip<gh::domain::Avatar>(bytes); break;
+    case 6: round_trip<gh::domain::OneTimeToken>(bytes); break;
   }
   return 0;
 }

@@ -1,4 +1,4 @@
-// Fuzzes gh::logic::redirect_allowed and with_query: the redirect of a magic
+// Fuzzes gh::domain::redirect_allowed and with_query: the redirect of a magic
 // link is chosen by whoever asks for the link. Public URL
 // https://auth.example.com, allowed origins https://app.example.com and
 // http://localhost:3000.
@@ -9,16 +9,16 @@
 // character or backslash, and stays allowed, with the same origin, once the
 // token is added by with_query; the token lands in the query, before any
 // fragment.
-#include "actors/logic/redirect.hpp"
+#include "domain/redirect.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string public_url = "https://auth.example.com/";
   static const std::vector<std::string> allowed = {"https://app.example.com", "http://localhost:3000"};
   std::string url(as_text(data, size));
-  auto origin = gh::logic::origin_of(url);
+  auto origin = gh::domain::origin_of(url);
   FUZZ_CHECK(origin.empty() || url.compare(0, origin.size(), origin) == 0);
-  if (!gh::logic::redirect_allowed(url, public_url, allowed)) return 0;
+  if (!gh::domain::redirect_allowed(url, public_url, allowed)) return 0;
 
   bool prefix = false;
   for (const std::string o : {"https://auth.example.com", "https://app.example.com", "http://localhost:3000"})
@@ -28,9 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (unsigned char c : url) FUZZ_CHECK(c > 0x20 && c != 0x7f && c != '\\');
 
   const std::string token = "dG9rZW4tdmFsdWU";
-  auto final_url = gh::logic::with_query(url, "token", token);
-  FUZZ_CHECK(gh::logic::redirect_allowed(final_url, public_url, allowed));
-  FUZZ_CHECK(gh::logic::origin_of(final_url) == origin);
+  auto final_url = gh::domain::with_query(url, "token", token);
+  FUZZ_CHECK(gh::domain::redirect_allowed(final_url, public_url, allowed));
+  FUZZ_CHECK(gh::domain::origin_of(final_url) == origin);
   // base + ('?' | '&' | nothing after a trailing one) + "token=<token>" + fragment
   auto hash = url.find('#');
   auto base = url.substr(0, hash);

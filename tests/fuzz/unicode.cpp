@@ -1,4 +1,4 @@
-// Fuzzes the Unicode layer (actors/logic/unicode.*, GNU libunistring) that
+// Fuzzes the Unicode layer (domain/unicode.*, GNU libunistring) that
 // emails and passwords go through, on arbitrary bytes.
 //
 // Properties: invalid UTF-8 gets no normal form and no lowercase; on valid
@@ -7,14 +7,14 @@
 // NFC, NFKC and the input in NFD agree on the forms (canonical
 // equivalence); the lowercase is in NFC and lowercasing it again changes
 // nothing; has_invisible never crashes, and is the same for the NFC form.
-#include "actors/logic/unicode.hpp"
+#include "domain/unicode.hpp"
 #include "fuzz_check.hpp"
 #include "unicode_nfd.hpp"
 
 #include <algorithm>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace gh::logic;
+  using namespace gh::domain;
   auto s = as_text(data, size);
   bool valid = valid_utf8(s);
   auto c = nfc(s), k = nfkc(s), l = to_lower(s);

@@ -1,4 +1,4 @@
-// NFD through libunistring (linked by gh_logic), for the fuzz targets that
+// NFD through libunistring (linked by gh_domain), for the fuzz targets that
 // check that canonically equivalent inputs are treated alike.
 #pragma once
 

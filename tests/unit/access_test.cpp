@@ -1,6 +1,6 @@
 // Roles and the management matrix; CIDR allowlists.
-#include "actors/logic/cidr.hpp"
-#include "actors/logic/roles.hpp"
+#include "domain/cidr.hpp"
+#include "domain/roles.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <unistd.h>
 
-using namespace gh::logic;
+using namespace gh::domain;
 
 TEST_CASE("built-in roles: admin manages everyone, manager manages users, user nobody", "[roles]") {
   auto r = Roles::builtin();
@@ -65,7 +65,7 @@ TEST_CASE("CIDR ranges match IPv4, IPv6 and mapped addresses", "[cidr]") {
     CHECK_FALSE(Cidr::parse(bad));
 }
 
-#include "actors/logic/rate_limit.hpp"
+#include "domain/rate_limit.hpp"
 
 TEST_CASE("a token bucket allows its burst, then refills at its rate", "[ratelimit]") {
   BucketSpec spec{60, 3};  // one a second, burst 3
@@ -110,7 +110,7 @@ TEST_CASE("a flood of distinct keys keeps the limiter bounded", "[ratelimit]") {
   CHECK_FALSE(hot.take("attacker", spec, 0).allowed);
 }
 
-#include "actors/logic/backoff.hpp"
+#include "domain/backoff.hpp"
 
 TEST_CASE("the login back-off grows, caps, and is forgotten after its window", "[backoff]") {
   Backoff b{5, 900, 3600};

@@ -1,8 +1,8 @@
-#include "actors/logic/email.hpp"
+#include "domain/email.hpp"
 
 #include <catch2/catch.hpp>
 
-using gh::logic::normalize_email;
+using gh::domain::normalize_email;
 
 namespace {
 std::string norm(std::string_view in) {

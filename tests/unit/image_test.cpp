@@ -1,15 +1,15 @@
-// Avatar images stripped to what renders them (actors/logic/image.hpp):
+// Avatar images stripped to what renders them (domain/image.hpp):
 // polyglot tails, text and metadata go; what does not parse is refused.
-#include "actors/logic/image.hpp"
+#include "domain/image.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <string>
 
-using gh::logic::image_extension;
-using gh::logic::image_type;
-using gh::logic::strip_image;
+using gh::domain::image_extension;
+using gh::domain::image_type;
+using gh::domain::strip_image;
 
 namespace {
 

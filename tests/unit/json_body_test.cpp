@@ -54,7 +54,7 @@ TEST_CASE("invalid UTF-8, overlong forms and lone surrogates are refused", "[jso
 }
 
 TEST_CASE("a user is written as the same JSON nlohmann would write", "[json]") {
-  gh::store::User u;
+  gh::domain::User u;
   u.id = "0123456789abcdef0123456789abcdef";
   u.email = "a@example.com";
   u.full_name = "Zoë \"Q\" \\ \x01\n\t\x0b\b\r\f名前";

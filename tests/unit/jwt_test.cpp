@@ -1,11 +1,11 @@
-#include "actors/logic/base64url.hpp"
-#include "actors/logic/jwt.hpp"
+#include "domain/base64url.hpp"
+#include "domain/jwt.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
-using namespace gh::logic;
+using namespace gh::domain;
 using nlohmann::json;
 
 namespace {
@@ -29,7 +29,7 @@ AccessClaims claims() {
 VerifyOptions opts() { return {"https://auth.example", "app", 30}; }
 
 KeyRing ring_with(const char* kid) {
-  gh::store::SigningKey k{kid, std::string(32, 'k'), 0};
+  gh::domain::SigningKey k{kid, std::string(32, 'k'), 0};
   return KeyRing(k, nullptr);
 }
 
@@ -96,7 +96,7 @@ TEST_CASE("a tampered payload, a foreign key or a broken signature fail", "[jwt]
   CHECK(verify(token.substr(0, d2 + 1) + "AAAA", ring) == JwtError::bad_signature);
   CHECK(verify(token.substr(0, d2 + 1) + "!!!!", ring) == JwtError::bad_signature);
   // Same kid, other key: the signature must not verify.
-  gh::store::SigningKey other{"k1", std::string(32, 'x'), 0};
+  gh::domain::SigningKey other{"k1", std::string(32, 'x'), 0};
   CHECK(verify(sign_access_token(claims(), KeyRing(other, nullptr)), ring) == JwtError::bad_signature);
 }
 
@@ -130,8 +130,8 @@ TEST_CASE("time, issuer and audience are checked with leeway", "[jwt]") {
 }
 
 TEST_CASE("after rotation the previous key still verifies, the new one signs", "[jwt]") {
-  gh::store::SigningKey old_key{"old", std::string(32, 'o'), 0};
-  gh::store::SigningKey new_key{"new", std::string(32, 'n'), 1};
+  gh::domain::SigningKey old_key{"old", std::string(32, 'o'), 0};
+  gh::domain::SigningKey new_key{"new", std::string(32, 'n'), 1};
   auto old_token = sign_access_token(claims(), KeyRing(old_key, nullptr));
   KeyRing rotated(new_key, &old_key);
   CHECK(verify(old_token, rotated) == JwtError::ok);

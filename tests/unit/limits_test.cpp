@@ -1,9 +1,9 @@
 // Issue 12 items 4, 5 and 10: the client behind proxies, the IPv6 rate-limit
 // key, device tokens, the combined header lines the BodyGuard keeps, and live
 // one-time links in the store.
-#include "actors/logic/cidr.hpp"
-#include "actors/logic/device.hpp"
-#include "actors/logic/device_failures.hpp"
+#include "domain/cidr.hpp"
+#include "domain/device.hpp"
+#include "domain/device_failures.hpp"
 #include "config/config.hpp"
 #include "http/body_guard.hpp"
 #include "http/forwarded.hpp"
@@ -19,9 +19,9 @@ using http::BodyGuard;
 using http::ForwardedHeader;
 
 namespace {
-std::vector<logic::Cidr> cidrs(std::initializer_list<const char*> list) {
-  std::vector<logic::Cidr> out;
-  for (auto c : list) out.push_back(*logic::Cidr::parse(c));
+std::vector<domain::Cidr> cidrs(std::initializer_list<const char*> list) {
+  std::vector<domain::Cidr> out;
+  for (auto c : list) out.push_back(*domain::Cidr::parse(c));
   return out;
 }
 std::string client(const char* peer, ForwardedHeader kind, const char* value) {
@@ -54,9 +54,9 @@ TEST_CASE("an address with an embedded NUL is no address", "[forwarded][fuzz]") 
   // fuzz_forwarded: inet_pton read the text as a C string, so
   // "198.51.100.7\0junk" parsed as 198.51.100.7 and became a client address.
   using namespace std::string_literals;
-  CHECK_FALSE(logic::Cidr::parse("198.51.100.7\0junk"s));
-  CHECK_FALSE(logic::Cidr::parse("::1\0"s));
-  CHECK(logic::Cidr::parse("198.51.100.7"));
+  CHECK_FALSE(domain::Cidr::parse("198.51.100.7\0junk"s));
+  CHECK_FALSE(domain::Cidr::parse("::1\0"s));
+  CHECK(domain::Cidr::parse("198.51.100.7"));
 }
 
 TEST_CASE("Forwarded: the for= of each element, quoted or not", "[forwarded]") {
@@ -72,24 +72,24 @@ TEST_CASE("Forwarded: the for= of each element, quoted or not", "[forwarded]") {
 }
 
 TEST_CASE("per-IP limits key IPv6 clients by their network", "[ratelimit]") {
-  CHECK(logic::limit_key_of("2001:db8:1:2:3:4:5:6", 64) == "2001:db8:1:2::/64");
-  CHECK(logic::limit_key_of("2001:DB8:1:2::ffff", 64) == "2001:db8:1:2::/64");
-  CHECK(logic::limit_key_of("2001:db8:1:2ff::1", 56) == "2001:db8:1:200::/56");
-  CHECK(logic::limit_key_of("2001:db8::1", 128) == "2001:db8::1");
-  CHECK(logic::limit_key_of("198.51.100.7", 64) == "198.51.100.7");
-  CHECK(logic::limit_key_of("::ffff:198.51.100.7", 64) == "198.51.100.7");
-  CHECK(logic::limit_key_of("not an address", 64) == "not an address");
+  CHECK(domain::limit_key_of("2001:db8:1:2:3:4:5:6", 64) == "2001:db8:1:2::/64");
+  CHECK(domain::limit_key_of("2001:DB8:1:2::ffff", 64) == "2001:db8:1:2::/64");
+  CHECK(domain::limit_key_of("2001:db8:1:2ff::1", 56) == "2001:db8:1:200::/56");
+  CHECK(domain::limit_key_of("2001:db8::1", 128) == "2001:db8::1");
+  CHECK(domain::limit_key_of("198.51.100.7", 64) == "198.51.100.7");
+  CHECK(domain::limit_key_of("::ffff:198.51.100.7", 64) == "198.51.100.7");
+  CHECK(domain::limit_key_of("not an address", 64) == "not an address");
 }
 
 TEST_CASE("a device token is valid only for its email and epoch, unaltered and unexpired", "[device]") {
-  logic::DeviceTokens d(std::string(32, 'k'));
+  domain::DeviceTokens d(std::string(32, 'k'));
   auto t = d.issue("alice@example.com", 0, 1000, 60);
   auto id = d.verify(t, "alice@example.com", 0, 1059);
   REQUIRE(id);
   CHECK(t.rfind(*id + ".", 0) == 0);
   CHECK_FALSE(d.verify(t, "alice@example.com", 0, 1060));  // expired
   CHECK_FALSE(d.verify(t, "bob@example.com", 0, 1001));    // another account
-  CHECK_FALSE(logic::DeviceTokens(std::string(32, 'x')).verify(t, "alice@example.com", 0, 1001));  // another secret
+  CHECK_FALSE(domain::DeviceTokens(std::string(32, 'x')).verify(t, "alice@example.com", 0, 1001));  // another secret
   auto later = t;
   later.replace(t.find('.') + 1, 4, "9999");  // a longer life, same mac
   CHECK_FALSE(d.verify(later, "alice@example.com", 0, 1001));
@@ -100,7 +100,7 @@ TEST_CASE("a device token is valid only for its email and epoch, unaltered and u
 }
 
 TEST_CASE("a password change or reset (a new device epoch) voids earlier device tokens", "[device]") {
-  logic::DeviceTokens d(std::string(32, 'k'));
+  domain::DeviceTokens d(std::string(32, 'k'));
   auto before = d.issue("alice@example.com", 7, 1000, 60);
   CHECK(d.verify(before, "alice@example.com", 7, 1001));
   CHECK_FALSE(d.verify(before, "alice@example.com", 8, 1001));
@@ -113,7 +113,7 @@ TEST_CASE("a password change or reset (a new device epoch) voids earlier device 
 }
 
 TEST_CASE("each key backs off alone, by the account's arithmetic, and a success clears it", "[device_failures]") {
-  logic::DeviceFailures f(logic::Backoff{3, 600, 3600}, 10);
+  domain::DeviceFailures f(domain::Backoff{3, 600, 3600}, 10);
   for (int i = 0; i < 2; ++i) f.failed("laptop", 1000);
   CHECK_FALSE(f.throttled("laptop", 1000));  // below `after`
   f.failed("laptop", 1000);
@@ -139,7 +139,7 @@ TEST_CASE("each key backs off alone, by the account's arithmetic, and a success 
 
 TEST_CASE("the failure map is bounded: stale keys go first, then the one that failed longest ago",
           "[device_failures]") {
-  logic::DeviceFailures f(logic::Backoff{3, 600, 100}, 3);
+  domain::DeviceFailures f(domain::Backoff{3, 600, 100}, 3);
   f.failed("old", 1000);
   f.failed("a", 1050);
   f.failed("b", 1060);
@@ -228,7 +228,7 @@ TEST_CASE("links stay valid until one is used, at most max_live at once", "[stor
   REQUIRE(db);
   auto t = db->write(rc);
   REQUIRE(rc == 0);
-  store::OneTimeToken o{"reset", "u1", 1000, false, ""};
+  domain::OneTimeToken o{"reset", "u1", 1000, false, ""};
   bool issued = false;
   for (auto h : {"h1", "h2", "h3"}) {
     REQUIRE(db->issue_otp(t, h, o, 3, 100, issued) == 0);
@@ -239,10 +239,10 @@ TEST_CASE("links stay valid until one is used, at most max_live at once", "[stor
   CHECK_FALSE(db->otp(t, "h4"));
   for (auto h : {"h1", "h2", "h3"}) CHECK_FALSE(db->otp(t, h)->used);  // earlier ones still valid
   // Another purpose and another user have their own.
-  REQUIRE(db->issue_otp(t, "m1", store::OneTimeToken{"magic", "u1", 1000, false, ""}, 3, 100, issued) == 0);
+  REQUIRE(db->issue_otp(t, "m1", domain::OneTimeToken{"magic", "u1", 1000, false, ""}, 3, 100, issued) == 0);
   CHECK(issued);
   // Once they expire, new ones are issued again.
-  store::OneTimeToken later{"reset", "u1", 2000, false, ""};
+  domain::OneTimeToken later{"reset", "u1", 2000, false, ""};
   REQUIRE(db->issue_otp(t, "h5", later, 3, 1000, issued) == 0);
   CHECK(issued);
   // Using one retires the other live ones of that purpose only.

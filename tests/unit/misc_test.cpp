@@ -1,5 +1,5 @@
 // Small pure pieces: the token cache, the router and the log line format.
-#include "actors/logic/token_cache.hpp"
+#include "domain/token_cache.hpp"
 #include "http/router.hpp"
 #include "telemetry/log.hpp"
 
@@ -9,8 +9,8 @@
 using namespace gh;
 
 TEST_CASE("the token cache finds what it verified and stays bounded", "[cache]") {
-  logic::TokenCache cache(1024);
-  logic::AccessClaims c;
+  domain::TokenCache cache(1024);
+  domain::AccessClaims c;
   c.sub = "u1";
   cache.insert("token-1", c);
   REQUIRE(cache.find("token-1"));
@@ -19,7 +19,7 @@ TEST_CASE("the token cache finds what it verified and stays bounded", "[cache]")
   for (int i = 0; i < 100000; ++i) cache.insert("t" + std::to_string(i), c);
   CHECK(cache.size() <= 1024);
   CHECK(cache.find("t99999"));
-  logic::TokenCache off(0);
+  domain::TokenCache off(0);
   off.insert("x", c);
   CHECK_FALSE(off.find("x"));
 }

@@ -1,10 +1,10 @@
-#include "actors/logic/password.hpp"
+#include "domain/password.hpp"
 
 #include <catch2/catch.hpp>
 #include <crypt.h>
 #include <sodium.h>
 
-using namespace gh::logic;
+using namespace gh::domain;
 
 namespace {
 PasswordPolicy policy() { return PasswordPolicy(8, 1024, {"password123", "Qwerty123"}); }

@@ -1,7 +1,7 @@
-// Per-user quotas and the prune rules (actors/logic/retention.hpp), and the
+// Per-user quotas and the prune rules (domain/retention.hpp), and the
 // store's bounded prune step and fill figures underneath them.
 #include "actors/actors.hpp"
-#include "actors/logic/retention.hpp"
+#include "domain/retention.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
 
@@ -72,26 +72,26 @@ TEST_CASE("at the session cap the least recently used live sessions make room", 
                               session("revoked", 1, 1000, true), session("expired", 2, 50),
                               session("recent", 80, 1000)};
   // 3 live sessions (now = 100): below a cap of 4 nothing goes.
-  CHECK(logic::sessions_over_cap(all, 100, 4).empty());
-  CHECK(ids(all, logic::sessions_over_cap(all, 100, 3)) == std::vector<std::string>{"idle"});
-  CHECK(ids(all, logic::sessions_over_cap(all, 100, 2)) == std::vector<std::string>{"idle", "recent"});
-  CHECK(logic::sessions_over_cap(all, 100, 1).size() == 3);
+  CHECK(domain::sessions_over_cap(all, 100, 4).empty());
+  CHECK(ids(all, domain::sessions_over_cap(all, 100, 3)) == std::vector<std::string>{"idle"});
+  CHECK(ids(all, domain::sessions_over_cap(all, 100, 2)) == std::vector<std::string>{"idle", "recent"});
+  CHECK(domain::sessions_over_cap(all, 100, 1).size() == 3);
 }
 
 TEST_CASE("live API tokens: unrevoked and unexpired; 0 never expires", "[retention]") {
   ApiKey k;
   k.expires_at = 0;
-  CHECK(logic::api_key_live(k, 1'000'000));
+  CHECK(domain::api_key_live(k, 1'000'000));
   k.expires_at = 100;
-  CHECK(logic::api_key_live(k, 99));
-  CHECK_FALSE(logic::api_key_live(k, 100));
+  CHECK(domain::api_key_live(k, 99));
+  CHECK_FALSE(domain::api_key_live(k, 100));
   k.expires_at = 0;
   k.revoked = true;
-  CHECK_FALSE(logic::api_key_live(k, 1));
+  CHECK_FALSE(domain::api_key_live(k, 1));
 }
 
 TEST_CASE("prune rules keep a revoked family until its absolute expiry", "[retention]") {
-  auto rules = logic::prune_rules(1000, 100);
+  auto rules = domain::prune_rules(1000, 100);
   // Sessions and refresh tokens: expires_at + retention, revoked or not.
   CHECK_FALSE(rules.session(session("s", 0, 950, true)));
   CHECK_FALSE(rules.session(session("s", 0, 901)));
@@ -140,7 +140,7 @@ TEST_CASE("a prune step looks at a bounded number of records and resumes after i
     REQUIRE(db.put_otp(t, "o1", OneTimeToken{"magic", "u", 10'000, true, ""}) == 0);               // o1 used
     REQUIRE(t.commit() == 0);
   }
-  auto rules = logic::prune_rules(1000, 0);
+  auto rules = domain::prune_rules(1000, 0);
   auto run = [&](PruneTable table, std::size_t limit, int& steps) {
     std::string cursor;
     std::size_t total = 0;
@@ -206,7 +206,7 @@ TEST_CASE("a session deleted by the cap takes its index entry and refresh token;
     auto t = db.write(rc);
     std::string cursor;
     std::size_t deleted = 0;
-    REQUIRE(db.prune(t, PruneTable::refresh, cursor, 100, logic::prune_rules(1000, 0), deleted) == 0);
+    REQUIRE(db.prune(t, PruneTable::refresh, cursor, 100, domain::prune_rules(1000, 0), deleted) == 0);
     REQUIRE(t.commit() == 0);
     CHECK(deleted == 1);
   }
@@ -297,7 +297,7 @@ TEST_CASE("the store fill counts pages in use against the map size", "[retention
     auto t = ts.db->write(rc);
     std::string cursor;
     std::size_t deleted = 0;
-    REQUIRE(ts.db->prune(t, PruneTable::refresh, cursor, 5000, logic::prune_rules(10, 0), deleted) == 0);
+    REQUIRE(ts.db->prune(t, PruneTable::refresh, cursor, 5000, domain::prune_rules(10, 0), deleted) == 0);
     REQUIRE(deleted == 2000);
     REQUIRE(t.commit() == 0);
   }

@@ -1,10 +1,10 @@
-#include "actors/logic/rotation.hpp"
+#include "domain/rotation.hpp"
 
 #include <catch2/catch.hpp>
 
-using namespace gh::logic;
-using gh::store::RefreshRef;
-using gh::store::Session;
+using namespace gh::domain;
+using gh::domain::RefreshRef;
+using gh::domain::Session;
 
 namespace {
 Session family(std::uint64_t generation, std::int64_t rotated_at) {

@@ -1,4 +1,5 @@
 #include "store/store.hpp"
+#include "domain/audit.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -241,7 +242,7 @@ TEST_CASE("data survives closing and reopening the environment", "[store]") {
   CHECK(ts.db->user(t, alice().id));
 }
 
-#include "actors/logic/audit.hpp"
+#include "domain/audit.hpp"
 
 TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audit]") {
   TempStore ts;
@@ -250,7 +251,7 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
   {
     auto t = db.write(rc);
     for (int i = 0; i < 5; ++i) {
-      gh::logic::AuditEvent e;
+      gh::domain::AuditEvent e;
       e.type = "login_succeeded";
       e.time = 1000 + i;
       e.subject_user_id = "u" + std::to_string(i);
@@ -259,7 +260,7 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
     REQUIRE(t.commit() == 0);
   }
   auto collect = [&] {
-    std::vector<gh::logic::AuditRecord> out;
+    std::vector<gh::domain::AuditRecord> out;
     auto t = db.read(rc);
     db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash,
                              const std::string& c) {
@@ -270,7 +271,7 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
   };
   auto records = collect();
   REQUIRE(records.size() == 5);
-  gh::logic::ChainVerifier ok;
+  gh::domain::ChainVerifier ok;
   std::string problem;
   for (auto& r : records) REQUIRE(ok.feed(r, problem));
   auto t = db.read(rc);
@@ -280,18 +281,18 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
 
   auto altered = records;
   altered[2].canonical[5] ^= 1;
-  gh::logic::ChainVerifier v1;
+  gh::domain::ChainVerifier v1;
   CHECK(v1.feed(altered[0], problem));
   CHECK(v1.feed(altered[1], problem));
   CHECK_FALSE(v1.feed(altered[2], problem));
   CHECK(problem == "record 3 was altered (hash mismatch)");
 
-  gh::logic::ChainVerifier v2;
+  gh::domain::ChainVerifier v2;
   CHECK(v2.feed(records[0], problem));
   CHECK_FALSE(v2.feed(records[2], problem));
   CHECK(problem.find("record 2 is missing") == 0);
 
-  gh::logic::ChainVerifier v3;
+  gh::domain::ChainVerifier v3;
   for (int i = 0; i < 4; ++i) CHECK(v3.feed(records[i], problem));
   CHECK_FALSE(v3.finish(seq, hash, problem));
 }
@@ -303,8 +304,8 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
 #include <fstream>
 
 namespace {
-std::vector<gh::logic::AuditRecord> all_records(Store& db) {
-  std::vector<gh::logic::AuditRecord> out;
+std::vector<gh::domain::AuditRecord> all_records(Store& db) {
+  std::vector<gh::domain::AuditRecord> out;
   int rc = 0;
   auto t = db.read(rc);
   db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash, const std::string& c) {
@@ -331,32 +332,32 @@ TEST_CASE("the keyed audit chain: MACs from keyed_from on, unkeyed links before"
   append_n(db, 3);
   auto records = all_records(db);
   REQUIRE(records.size() == 5);
-  CHECK(records[1].hash == audit_chain_hash(records[1].prev, records[1].canonical));
-  CHECK(records[2].hash == audit_chain_hash(records[2].prev, records[2].canonical, key));
-  CHECK(records[2].hash != audit_chain_hash(records[2].prev, records[2].canonical));
+  CHECK(records[1].hash == gh::domain::audit_chain_hash(records[1].prev, records[1].canonical));
+  CHECK(records[2].hash == gh::domain::audit_chain_hash(records[2].prev, records[2].canonical, key));
+  CHECK(records[2].hash != gh::domain::audit_chain_hash(records[2].prev, records[2].canonical));
 
   std::string problem;
-  gh::logic::ChainVerifier ok(key, 3);
+  gh::domain::ChainVerifier ok(key, 3);
   for (auto& r : records) REQUIRE(ok.feed(r, problem));
 
   // Recomputing the links without the key does not pass.
   auto forged = records;
   forged[3].canonical = "{\"n\":9}";
-  forged[3].hash = audit_chain_hash(forged[3].prev, forged[3].canonical);
+  forged[3].hash = gh::domain::audit_chain_hash(forged[3].prev, forged[3].canonical);
   forged[4].prev = forged[3].hash;
-  forged[4].hash = audit_chain_hash(forged[4].prev, forged[4].canonical);
-  gh::logic::ChainVerifier v(key, 3);
+  forged[4].hash = gh::domain::audit_chain_hash(forged[4].prev, forged[4].canonical);
+  gh::domain::ChainVerifier v(key, 3);
   for (int i = 0; i < 3; ++i) REQUIRE(v.feed(forged[i], problem));
   CHECK_FALSE(v.feed(forged[3], problem));
   CHECK(problem == "record 4 was altered (hash mismatch)");
   // A wrong key, or none, fails at the first keyed record.
-  gh::logic::ChainVerifier wrong(std::string(32, 'W'), 3), none;
+  gh::domain::ChainVerifier wrong(std::string(32, 'W'), 3), none;
   for (int i = 0; i < 2; ++i) REQUIRE(wrong.feed(records[i], problem));
   CHECK_FALSE(wrong.feed(records[2], problem));
   for (int i = 0; i < 2; ++i) REQUIRE(none.feed(records[i], problem));
   CHECK_FALSE(none.feed(records[2], problem));
   // A tail check starts after a trusted record.
-  gh::logic::ChainVerifier tail(key, 3);
+  gh::domain::ChainVerifier tail(key, 3);
   tail.start_after(3, records[2].hash);
   CHECK(tail.feed(records[3], problem));
   CHECK(tail.feed(records[4], problem));
@@ -439,7 +440,7 @@ TEST_CASE("retired signing keys stay until their tokens have expired", "[jwt]") 
   CHECK(ring->find(r1.kid));
   CHECK(ring->jwks()["keys"].size() == 3);
 
-  CHECK_FALSE(gh::logic::retired_key_expired({"k", 0}, 1'000'000, keep));
-  CHECK_FALSE(gh::logic::retired_key_expired({"k", 1000}, 1000 + keep, keep));
-  CHECK(gh::logic::retired_key_expired({"k", 1000}, 1001 + keep, keep));
+  CHECK_FALSE(gh::domain::retired_key_expired({"k", 0}, 1'000'000, keep));
+  CHECK_FALSE(gh::domain::retired_key_expired({"k", 1000}, 1000 + keep, keep));
+  CHECK(gh::domain::retired_key_expired({"k", 1000}, 1001 + keep, keep));
 }

@@ -1,14 +1,14 @@
 // Unicode rules (issue 12 item 13): emails refuse invisible and compatibility
 // code points and are lowercased beyond ASCII; passwords are NFKC-normalised
 // before hashing and verifying, with the raw-bytes fallback for old hashes.
-#include "actors/logic/email.hpp"
-#include "actors/logic/password.hpp"
-#include "actors/logic/unicode.hpp"
+#include "domain/email.hpp"
+#include "domain/password.hpp"
+#include "domain/unicode.hpp"
 
 #include <catch2/catch.hpp>
 #include <sodium.h>
 
-using namespace gh::logic;
+using namespace gh::domain;
 
 namespace {
 std::string norm(std::string_view in) {
