@@ -1,195 +1,288 @@
-// The Gatehouse store: one LMDB environment with a named database per table,
-// and typed access to the records in it.
+// The store contract: what Gatehouse needs from a storage engine, and
+// nothing about how one keeps it. Flows and actors speak only this; each
+// engine implements it in its own folder (store/lmdb/ today).
 //
-// Reads: any thread may open a short read transaction with read() and use the
-// typed getters with it. Writes: only the writer actor calls write() and the
-// typed setters, inside its group-commit batch (actors/writer.cpp), so every
-// check-then-write runs in one write transaction.
+// Shape. One interface per aggregate (users, sessions and refresh tokens,
+// API keys, one-time tokens, avatars, keys and server secrets, audit log),
+// each with a read side and a write side. A ReadTxn is every read side, a
+// WriteTxn every side: a consistent snapshot, and an atomic unit of writes.
 //
-// Tables (named databases):
-//   meta           "schema_version", "current_kid", "previous_kid" (newest retired kid,
-//                  for older builds), "retired_keys" (JSON [{kid, retired_at}]),
-//                  "rotation_secret", "device_secret", "audit_head", "audit_keyed_from",
-//                  "audit_key_id"
-//   users          user id            -> User
-//   emails         normalised email   -> user id
-//   usernames      lowercased username -> user id
-//   sessions       session id         -> Session
-//   user_sessions  user id ++ session id -> "" (index for listing / logout-all)
-//   refresh        BLAKE2b(token)     -> RefreshRef (every token ever issued, until expiry)
-//   keys           kid                -> SigningKey
-//   api_keys       BLAKE2b(secret)    -> ApiKey
-//   user_api_keys  user id ++ key id  -> BLAKE2b(secret) (index for listing / revoking)
-//   avatars        user id            -> Avatar
-//   otp            BLAKE2b(token)     -> OneTimeToken
-//   user_otp       user id ":" purpose ":" BLAKE2b(token) -> "" (index of the live ones;
-//                  entries "user id:purpose" of schema 1 builds are ignored)
-//   audit          big-endian seq     -> {prev hash, hash, canonical event} (append-only)
+// Errors (store/status.hpp): every call returns a Status. A getter answers
+// ok (and fills `out`), not_found, or a failure (unavailable, corrupt): a
+// failure is never reported as absence. Writers of a unique value (email,
+// username) answer conflict and write nothing; the store, not the caller,
+// keeps uniqueness, so an engine with unique indexes fits the same contract.
+//
+// Writes. Online writes go through a WriteBatch, driven by the single writer
+// actor (actors/writer.cpp): it runs many operations, each atomic on its own
+// (a failed one leaves no trace), and commits them together, durably (group
+// commit); nothing is acknowledged before that commit. Offline commands
+// (the CLI, start-up) use Backend::write, a batch of one.
+//
+// Threads. A Backend is shared by every thread. A transaction belongs to the
+// thread that uses it, one at a time. principal() is the hot read of every
+// token check and is safe to call from any thread at any rate.
 #pragma once
 
-#include "store/lmdb.hpp"
-#include "store/records.hpp"
+#include "domain/entities.hpp"
 #include "domain/retention.hpp"
+#include "store/status.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gh::store {
 
-/// The schema this build reads and writes. Bump with a migration in store.cpp.
-/// 2: the emails index is keyed by the Unicode-aware normal form (NFC and
+/// The schema this build reads and writes. Bump with a migration.
+/// 2: the email index is keyed by the Unicode-aware normal form (NFC and
 ///    full lowercase of the local part; domain/email.hpp).
 constexpr int kSchemaVersion = 2;
 
-/// How full the map is: pages in use (the file's high-water mark less the
-/// free list, which LMDB reuses) and the map size, in bytes.
+// ---- users (with their failed-login state) ----------------------------------
+class UsersRead {
+ public:
+  virtual ~UsersRead() = default;
+  virtual Status user(std::string_view id, domain::User& out) const = 0;
+  /// The account with this (normalised) email.
+  virtual Status user_by_email(std::string_view email, domain::User& out) const = 0;
+  /// The account with this username, compared in ASCII lower case.
+  virtual Status user_by_username(std::string_view username, domain::User& out) const = 0;
+  /// Users in email order from `from` (excluding it when `exclusive`: a page
+  /// cursor). `visit` returns false to stop.
+  virtual Status users_by_email(std::string_view from, bool exclusive,
+                                const std::function<bool(const domain::User&)>& visit) const = 0;
+};
+class UsersWrite {
+ public:
+  virtual ~UsersWrite() = default;
+  /// A new account: conflict (nothing written) when its email or username
+  /// belongs to another account.
+  virtual Status insert_user(const domain::User& u) = 0;
+  /// Replaces an existing account (not_found if there is none), moving its
+  /// email and username index entries when they changed: conflict (nothing
+  /// written) when the new email or username belongs to another account.
+  virtual Status update_user(const domain::User& u) = 0;
+};
+
+// ---- sessions and refresh tokens ---------------------------------------------
+class SessionsRead {
+ public:
+  virtual ~SessionsRead() = default;
+  virtual Status session(std::string_view id, domain::Session& out) const = 0;
+  /// Every session of a user, live or not, oldest id first.
+  virtual Status sessions_of(std::string_view user_id, std::vector<domain::Session>& out) const = 0;
+  /// The refresh token with this hash (every token ever issued, until pruned).
+  virtual Status refresh(std::string_view token_hash, domain::RefreshRef& out) const = 0;
+};
+class SessionsWrite {
+ public:
+  virtual ~SessionsWrite() = default;
+  /// Writes (creates or replaces) a session and its per-user index entry.
+  virtual Status put_session(const domain::Session& s) = 0;
+  /// Deletes a session with its index entry and its current refresh token.
+  /// Refresh tokens of earlier generations then name no session (refused like
+  /// unknown ones) and go at the next prune.
+  virtual Status delete_session(const domain::Session& s) = 0;
+  virtual Status put_refresh(std::string_view token_hash, const domain::RefreshRef& r) = 0;
+};
+
+// ---- API keys --------------------------------------------------------------------
+class ApiKeysRead {
+ public:
+  virtual ~ApiKeysRead() = default;
+  /// The key whose secret hashes to `secret_hash`.
+  virtual Status api_key(std::string_view secret_hash, domain::ApiKey& out) const = 0;
+  /// (secret hash, key) of every API key of a user, in key id order.
+  virtual Status api_keys_of(std::string_view user_id,
+                             std::vector<std::pair<std::string, domain::ApiKey>>& out) const = 0;
+};
+class ApiKeysWrite {
+ public:
+  virtual ~ApiKeysWrite() = default;
+  virtual Status put_api_key(std::string_view secret_hash, const domain::ApiKey& k) = 0;
+};
+
+// ---- one-time tokens (links and codes) -------------------------------------------
+class OneTimeRead {
+ public:
+  virtual ~OneTimeRead() = default;
+  virtual Status otp(std::string_view token_hash, domain::OneTimeToken& out) const = 0;
+};
+class OneTimeWrite {
+ public:
+  virtual ~OneTimeWrite() = default;
+  /// Writes a token as it is (marking one used goes through here).
+  virtual Status put_otp(std::string_view token_hash, const domain::OneTimeToken& o) = 0;
+  /// Issues a token unless its user already has `max_live` live (unused,
+  /// unexpired at `now`) ones of its purpose; earlier ones stay valid.
+  /// `issued` says which.
+  virtual Status issue_otp(std::string_view token_hash, const domain::OneTimeToken& o, int max_live,
+                           std::int64_t now, bool& issued) = 0;
+  /// Marks every live token of `user_id` and `purpose` used.
+  virtual Status retire_otps(std::string_view user_id, std::string_view purpose) = 0;
+};
+
+// ---- avatars ---------------------------------------------------------------------
+class AvatarsRead {
+ public:
+  virtual ~AvatarsRead() = default;
+  virtual Status avatar(std::string_view user_id, domain::Avatar& out) const = 0;
+};
+class AvatarsWrite {
+ public:
+  virtual ~AvatarsWrite() = default;
+  virtual Status put_avatar(std::string_view user_id, const domain::Avatar& a) = 0;
+};
+
+// ---- signing keys and server secrets ------------------------------------------------
+class KeysRead {
+ public:
+  virtual ~KeysRead() = default;
+  virtual Status key(std::string_view kid, domain::SigningKey& out) const = 0;
+  /// A named server value (current_kid, rotation_secret, schema_version…).
+  virtual Status meta(std::string_view name, std::string& out) const = 0;
+};
+class KeysWrite {
+ public:
+  virtual ~KeysWrite() = default;
+  virtual Status put_key(const domain::SigningKey& k) = 0;
+  virtual Status delete_key(std::string_view kid) = 0;
+  virtual Status put_meta(std::string_view name, std::string_view value) = 0;
+};
+
+// ---- the audit log ---------------------------------------------------------------
+/// One record of the hash chain (domain/audit.hpp says how it links).
+struct AuditRecord {
+  std::uint64_t seq = 0;
+  std::string prev, hash, canonical;
+};
+class AuditRead {
+ public:
+  virtual ~AuditRead() = default;
+  /// Records with seq > `after`, in order, until `visit` returns false.
+  /// A record that does not decode is skipped (the verifier sees the gap).
+  virtual Status audit_after(std::uint64_t after,
+                             const std::function<bool(const AuditRecord&)>& visit) const = 0;
+  /// (seq, hash) of the last record; (0, "") when the log is empty.
+  virtual Status audit_head(std::uint64_t& seq, std::string& hash) const = 0;
+};
+class AuditWrite {
+ public:
+  virtual ~AuditWrite() = default;
+  /// Appends an event's canonical bytes, extending the chain with the
+  /// backend's audit key (Backend::set_audit_key). `out` (optional) gets
+  /// the new record. unavailable when the chain is keyed and no key is set.
+  virtual Status append_audit(const std::string& canonical, AuditRecord* out = nullptr) = 0;
+};
+
+// ---- maintenance -------------------------------------------------------------------
+/// Tables the background prune walks (actors/janitor.cpp), in this order.
+enum class PruneTable { sessions, refresh, api_keys, otp };
+constexpr int kPruneTables = 4;
+
+class Maintenance {
+ public:
+  virtual ~Maintenance() = default;
+  /// One bounded step of the prune: looks at up to `limit` records of `table`
+  /// after the key `cursor` (from the first when empty), deletes those `rules`
+  /// call dead with their index entries, leaves in `cursor` the last key
+  /// looked at (cleared at the table's end). `deleted` gets the count.
+  /// A refresh token whose session is gone is dead too.
+  virtual Status prune(PruneTable table, std::string& cursor, std::size_t limit,
+                       const domain::PruneRules& rules, std::size_t& deleted) = 0;
+};
+
+// ---- transactions ------------------------------------------------------------------
+/// A consistent snapshot: every read side.
+class ReadTxn : public UsersRead,
+                public SessionsRead,
+                public ApiKeysRead,
+                public OneTimeRead,
+                public AvatarsRead,
+                public KeysRead,
+                public AuditRead {};
+
+/// An atomic unit of writes, reading its own writes.
+class WriteTxn : public ReadTxn,
+                 public UsersWrite,
+                 public SessionsWrite,
+                 public ApiKeysWrite,
+                 public OneTimeWrite,
+                 public AvatarsWrite,
+                 public KeysWrite,
+                 public AuditWrite,
+                 public Maintenance {};
+
+/// One operation of a batch: returns true to keep its writes, false to roll
+/// them back (the batch goes on without them).
+using WriteFn = std::function<bool(WriteTxn&)>;
+
+/// Group commit: operations applied one by one, committed together.
+class WriteBatch {
+ public:
+  virtual ~WriteBatch() = default;
+  /// Runs `op` atomically inside the batch. ok: its writes joined the batch
+  /// or were rolled back as it asked. A failure means the batch itself
+  /// broke: it was given up, with every operation in it, and the next apply
+  /// starts a new one.
+  virtual Status apply(const WriteFn& op) = 0;
+  /// Operations in the open batch.
+  virtual std::size_t size() const = 0;
+  /// Makes the batch durable; afterwards a new batch starts empty. A failure
+  /// means none of its operations happened.
+  virtual Status commit() = 0;
+};
+
+/// The hot read of a token check: a session and the user it belongs to,
+/// read together.
+struct Principal {
+  domain::Session session;
+  domain::User user;
+};
+
+/// How full the store is (for engines with a fixed-size map; 0 when unknown).
 struct Fill {
   std::uint64_t used_bytes = 0;
   std::uint64_t map_bytes = 0;
 };
 
-/// Tables the background prune walks (actors/janitor.cpp), in this order.
-enum class PruneTable { sessions, refresh, api_keys, otp };
-constexpr int kPruneTables = 4;
-
-/// Which records of each table are dead: domain/retention.hpp.
-using domain::PruneRules;
-
-struct Options {
-  std::string path;
-  std::size_t map_size_bytes = std::size_t{1} << 30;
-  /// Open an existing store read-only (MDB_RDONLY): nothing is created, and
-  /// a store whose tables are missing is refused. For the read-only commands.
-  bool read_only = false;
-};
-
-class Store {
+class Backend {
  public:
-  /// Opens the environment and its tables. `rc` gets an LMDB code on failure.
-  static std::unique_ptr<Store> open(const Options& opts, int& rc, std::string& why);
+  virtual ~Backend() = default;
 
-  /// The schema version on disk; 0 for a new, empty store.
-  int schema_version() const;
+  /// A read-only snapshot, or null with a failure in `st`.
+  virtual std::unique_ptr<ReadTxn> read(Status& st) const = 0;
+  /// Runs `fn` in one write transaction and commits it when `fn` answers ok;
+  /// for offline commands and start-up (online writes use batch()).
+  virtual Status write(const std::function<Status(WriteTxn&)>& fn) = 0;
+  /// The batch of the single online writer.
+  virtual std::unique_ptr<WriteBatch> batch() = 0;
+
+  /// Session `session_id` and its user: not_found when either is missing.
+  virtual Status principal(std::string_view session_id, Principal& out) const = 0;
+
+  /// The schema version stored; 0 for a new, empty store.
+  virtual Status schema_version(int& out) const = 0;
   /// How the caller normalises an email today (the store does not know the
   /// rules): the normal form, or nullopt for an address it would refuse.
   using EmailNormalizer = std::function<std::optional<std::string>(std::string_view)>;
-  /// Brings a store to kSchemaVersion in one transaction. Returns false (and
-  /// `why`) if it cannot: a store written by a newer Gatehouse, or a failed
-  /// commit. Step 1 -> 2 re-keys every account whose stored email differs
-  /// from `normalize(email)`; an account whose new form is taken by another
-  /// one, or that `normalize` refuses, is left as it is and named in `notes`
-  /// for the operator to decide.
-  bool migrate(std::string& why, const EmailNormalizer& normalize = {},
-               std::vector<std::string>* notes = nullptr);
+  /// Brings the store to kSchemaVersion in one transaction; fails (with a
+  /// message) for a store of a newer build. 1 -> 2 re-keys every account
+  /// whose email differs from `normalize(email)`; one whose new form is
+  /// another's, or that `normalize` refuses, is left and named in `notes`.
+  virtual Status migrate(const EmailNormalizer& normalize = {}, std::vector<std::string>* notes = nullptr) = 0;
 
-  /// A read-only transaction (MDB_RDONLY); rc != 0 leaves it closed.
-  Txn read(int& rc) const;
-  /// A write transaction; for the writer actor and for offline commands only.
-  Txn write(int& rc);
+  /// The audit MAC key: records from `keyed_from` on are linked with it. Set
+  /// before the first append, by every process that writes the store.
+  virtual void set_audit_key(std::string key, std::uint64_t keyed_from) = 0;
 
-  // ---- typed access; getters work in any transaction --------------------
-  std::optional<User> user(const Txn& t, std::string_view id) const;
-  std::optional<std::string> user_id_by_email(const Txn& t, std::string_view email) const;
-  std::optional<std::string> user_id_by_username(const Txn& t, std::string_view username) const;
-  /// Writes the user and its email (and username) index entries.
-  int put_user(Txn& t, const User& u);
-
-  std::optional<Session> session(const Txn& t, std::string_view id) const;
-  /// Writes the session and its per-user index entry.
-  int put_session(Txn& t, const Session& s);
-  /// Every session of a user, live or not, oldest id first.
-  std::vector<Session> sessions_of(const Txn& t, std::string_view user_id) const;
-  /// Deletes a session with its per-user index entry and its current
-  /// refresh token: what prune() deletes for a dead session. Refresh tokens
-  /// of earlier generations then point at no session (refused like unknown
-  /// ones) and go at the next prune of the refresh table.
-  int del_session(Txn& t, const Session& s);
-
-  std::optional<RefreshRef> refresh(const Txn& t, std::string_view token_hash) const;
-  int put_refresh(Txn& t, std::string_view token_hash, const RefreshRef& r);
-
-  /// Users in email order from `from` (excluding it when `exclusive`: a page
-  /// cursor). `visit` returns false to stop.
-  void users_by_email(const Txn& t, std::string_view from, bool exclusive,
-                      const std::function<bool(const User&)>& visit) const;
-  /// Removes the username index entry of a user (before a rename).
-  int del_username(Txn& t, std::string_view username);
-
-  std::optional<ApiKey> api_key(const Txn& t, std::string_view secret_hash) const;
-  int put_api_key(Txn& t, std::string_view secret_hash, const ApiKey& k);
-  /// (secret hash, key) of every API key of a user.
-  std::vector<std::pair<std::string, ApiKey>> api_keys_of(const Txn& t, std::string_view user_id) const;
-
-  std::optional<OneTimeToken> otp(const Txn& t, std::string_view token_hash) const;
-  int put_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o);
-  /// Issues a one-time token unless its user already has `max_live` live
-  /// (unused, unexpired at `now`) ones of that purpose; earlier ones stay
-  /// valid. `issued` says which. Index entries of dead tokens are dropped.
-  int issue_otp(Txn& t, std::string_view token_hash, const OneTimeToken& o, int max_live, std::int64_t now,
-                bool& issued);
-  /// Marks every live token of `user_id` and `purpose` used (one of them was
-  /// redeemed: the others must not work any more).
-  int retire_otps(Txn& t, std::string_view user_id, std::string_view purpose);
-
-  /// The audit MAC key (actors/keystore.hpp, open_audit_key): records from
-  /// `keyed_from` on are linked with a keyed BLAKE2b MAC. Set before the
-  /// first append_audit, by every process that writes the store.
-  void set_audit_key(std::string key, std::uint64_t keyed_from);
-  /// Appends an audit event's canonical bytes, extending the hash chain;
-  /// the head (seq, hash) is kept in meta "audit_head".
-  /// `seq_out`/`hash_out` (optional) get the new record's number and hash.
-  /// EACCES when the store's chain is keyed (meta "audit_keyed_from") and no
-  /// key was set: an unkeyed link would break it.
-  int append_audit(Txn& t, const std::string& canonical, std::uint64_t* seq_out = nullptr,
-                   std::string* hash_out = nullptr);
-  /// Records with seq > `after`, in order, until `visit` returns false.
-  void audit_after(const Txn& t, std::uint64_t after,
-                   const std::function<bool(std::uint64_t seq, const std::string& prev,
-                                            const std::string& hash, const std::string& canonical)>& visit) const;
-  /// (seq, hash) of the last record; (0, "") when empty.
-  std::pair<std::uint64_t, std::string> audit_head(const Txn& t) const;
-  /// For tamper tests and tools: the table handle.
-  MDB_dbi audit_dbi_for_test() const { return audit_; }
-
-  std::optional<Avatar> avatar(const Txn& t, std::string_view user_id) const;
-  int put_avatar(Txn& t, std::string_view user_id, const Avatar& a);
-
-  /// One bounded step of the background prune: looks at up to `limit`
-  /// records of `table` after the key `cursor` (from the first when empty),
-  /// deletes those `rules` call dead together with their index entries, and
-  /// leaves in `cursor` the last key looked at, or clears it at the table's
-  /// end. Undecodable records are left alone. `deleted` gets the count.
-  /// A refresh token whose session is gone (del_session) is dead too.
-  int prune(Txn& t, PruneTable table, std::string& cursor, std::size_t limit, const PruneRules& rules,
-            std::size_t& deleted);
-  /// Fill of the map (mdb_env_info, mdb_env_stat and the free list); rc != 0 on failure.
-  Fill fill(int& rc) const;
-
-  std::optional<SigningKey> key(const Txn& t, std::string_view kid) const;
-  int put_key(Txn& t, const SigningKey& k);
-  int del_key(Txn& t, std::string_view kid);
-
-  std::optional<std::string> meta(const Txn& t, std::string_view name) const;
-  int put_meta(Txn& t, std::string_view name, std::string_view value);
-
-  MDB_env* env() const { return env_.get(); }
-
- private:
-  Store() = default;
-  Env env_;
-  MDB_dbi meta_ = 0, users_ = 0, emails_ = 0, usernames_ = 0, sessions_ = 0, user_sessions_ = 0, refresh_ = 0,
-          keys_ = 0, api_keys_ = 0, user_api_keys_ = 0, avatars_ = 0,
-          otp_ = 0, user_otp_ = 0, audit_ = 0;
-  int rekey_emails(Txn& t, const EmailNormalizer& normalize, std::vector<std::string>* notes);
-  /// The (table, key) entries of a session: the record, its per-user index
-  /// entry and its current refresh token (shared by prune and del_session).
-  void session_entries(const Session& s, std::vector<std::pair<MDB_dbi, std::string>>& out) const;
-
-  std::string audit_key_;
-  std::uint64_t audit_keyed_from_ = 0;
+  virtual Status fill(Fill& out) const = 0;
 };
 
 }  // namespace gh::store
