@@ -25,7 +25,7 @@ struct WriterStats {
 /// The single LMDB writer (detached: it blocks in fsync). Groups every write
 /// that arrives while it commits into the next transaction, and answers each
 /// only after the commit that contains it succeeded.
-writer_actor spawn_writer(caf::actor_system& sys, store::Store& store, int max_batch,
+writer_actor spawn_writer(caf::actor_system& sys, store::Backend& store, int max_batch,
                           std::shared_ptr<WriterStats> stats = nullptr);
 
 /// A pool of `workers` detached Argon2id workers behind a queue of at most
@@ -55,14 +55,14 @@ domain::AuditEvent audit_event(std::string type, const ClientInfo& client, std::
 /// The audit actor over the writer. `lost` counts events that could not be
 /// kept (a backlog beyond `limit`); it stays 0 in normal operation.
 /// Committed records are also handed to the sinks configured in [audit].
-Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
+Auditor spawn_auditor(caf::actor_system& sys, store::Backend& store, writer_actor writer, std::size_t limit,
                       std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks,
                       std::shared_ptr<AuditFeed> feed);
 
 /// Sessions and refresh-token families (create, rotate, revoke, list), and
 /// API tokens; `limits` caps both per user.
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, const config::Limits& limits,
-                            store::Store& store, writer_actor writer, token_actor tokens,
+                            store::Backend& store, writer_actor writer, token_actor tokens,
                             std::string rotation_secret, Auditor audit);
 
 /// The background prune ([limits] prune_*): every interval, walks the
@@ -71,7 +71,7 @@ session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, c
 /// interleave) and deletes the dead ones (domain/retention.hpp). Each
 /// pass also checks the store fill and logs a warning when it passes
 /// store.warn_fill_percent.
-janitor_actor spawn_janitor(caf::actor_system& sys, store::Store& store, writer_actor writer,
+janitor_actor spawn_janitor(caf::actor_system& sys, store::Backend& store, writer_actor writer,
                             const config::Limits& limits, int warn_fill_percent);
 
 /// The notifier actor and the bound in front of it.
@@ -97,7 +97,7 @@ struct AccountOptions {
 };
 
 /// Users: registration, password login, profile and account management.
-user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
+user_actor spawn_user(caf::actor_system& sys, store::Backend& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
                       std::shared_ptr<const domain::Roles> roles, AccountOptions options,
                       Notifier notifier);

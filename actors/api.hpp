@@ -7,7 +7,7 @@
 #pragma once
 
 #include "actors/audit_feed.hpp"
-#include "actors/errors.hpp"
+#include "domain/errors.hpp"
 #include "domain/audit.hpp"
 #include "domain/device.hpp"
 #include "domain/keyring.hpp"
@@ -133,7 +133,7 @@ class Services {
 
   /// Starts the actor system and every actor over an open, migrated store.
   /// Loads or creates the signing keys. Returns null with `why` on failure.
-  static std::unique_ptr<Services> start(const config::Config& cfg, store::Store& store,
+  static std::unique_ptr<Services> start(const config::Config& cfg, store::Backend& store,
                                          std::shared_ptr<const domain::Roles> roles,
                                          std::string& why);
 

@@ -16,7 +16,7 @@ namespace gh {
 namespace {
 
 struct audit_state {
-  store::Store* store = nullptr;
+  store::Backend* store = nullptr;
   writer_actor writer;
   std::deque<std::string> pending;  ///< canonical events, oldest first
   bool writing = false;             ///< one batch in the writer at a time keeps the chain in order
@@ -37,16 +37,14 @@ void write_batch(audit_ptr self) {
   st.writing = true;
   auto batch = std::make_shared<std::vector<std::string>>(st.pending.begin(), st.pending.end());
   st.pending.clear();
-  auto* db = st.store;
   // (seq, hash) of each appended record; the writer thread does no more than append.
   auto links = std::make_shared<std::vector<std::pair<std::uint64_t, std::string>>>();
-  WriteOp op{[db, batch, links](store::Txn& t) -> caf::error {
+  WriteOp op{[batch, links](store::WriteTxn& t) -> caf::error {
     links->clear();
     for (auto& c : *batch) {
-      std::uint64_t seq = 0;
-      std::string hash;
-      if (db->append_audit(t, c, &seq, &hash)) return make_error(Errc::unavailable, "audit append failed");
-      links->emplace_back(seq, std::move(hash));
+      store::AuditRecord rec;
+      if (auto status = t.append_audit(c, &rec); !status.ok()) return store_error(status);
+      links->emplace_back(rec.seq, std::move(rec.hash));
     }
     return caf::none;
   }};
@@ -58,12 +56,8 @@ void write_batch(audit_ptr self) {
             bool listened = s.feed && s.feed->size() > 0;
             if (s.sink || listened) {  // the records as JSON lines, for the sinks and live readers
               AuditBatch out;
-              for (std::size_t i = 0; i < batch->size(); ++i) {
-                auto j = nlohmann::json::parse((*batch)[i], nullptr, false);
-                j["seq"] = (*links)[i].first;
-                j["hash"] = domain::hex((*links)[i].second);
-                out.lines.push_back(j.dump());
-              }
+              for (std::size_t i = 0; i < batch->size(); ++i)
+                out.lines.push_back(domain::audit_line((*batch)[i], (*links)[i].first, (*links)[i].second));
               if (listened) s.feed->publish(out.lines);
               if (s.sink) self->send(s.sink, audit_atom::value, std::move(out));
             }
@@ -104,7 +98,7 @@ audit_sink_actor::behavior_type sink_fn(audit_sink_actor::pointer, config::Audit
   };
 }
 
-audit_actor::behavior_type audit_fn(audit_ptr self, store::Store* db, writer_actor writer, std::size_t limit,
+audit_actor::behavior_type audit_fn(audit_ptr self, store::Backend* db, writer_actor writer, std::size_t limit,
                                     std::shared_ptr<std::atomic<std::uint64_t>> lost, audit_sink_actor sink,
                                     std::shared_ptr<AuditFeed> feed) {
   auto& st = self->state;
@@ -157,7 +151,7 @@ void Auditor::publish(domain::AuditEvent e) const {
   caf::anon_send(actor, audit_atom::value, std::move(e));
 }
 
-Auditor spawn_auditor(caf::actor_system& sys, store::Store& store, writer_actor writer, std::size_t limit,
+Auditor spawn_auditor(caf::actor_system& sys, store::Backend& store, writer_actor writer, std::size_t limit,
                       std::shared_ptr<std::atomic<std::uint64_t>> lost, const config::AuditSinks& sinks,
                       std::shared_ptr<AuditFeed> feed) {
   audit_sink_actor sink;

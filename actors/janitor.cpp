@@ -16,7 +16,7 @@ namespace gh {
 namespace {
 
 struct janitor_state {
-  store::Store* store = nullptr;
+  store::Backend* store = nullptr;
   writer_actor writer;
   config::Limits limits;
   int warn_fill_percent = 80;
@@ -32,9 +32,8 @@ using janitor_ptr = janitor_actor::stateful_pointer<janitor_state>;
 // Warns once each time the fill passes the threshold (again after it fell below).
 void check_fill(janitor_ptr self) {
   auto& st = self->state;
-  int rc = 0;
-  auto f = st.store->fill(rc);
-  if (rc || f.map_bytes == 0) return;
+  store::Fill f;
+  if (!st.store->fill(f).ok() || f.map_bytes == 0) return;
   double percent = 100.0 * static_cast<double>(f.used_bytes) / static_cast<double>(f.map_bytes);
   if (percent < st.warn_fill_percent) {
     st.fill_warned = false;
@@ -75,12 +74,12 @@ void step(janitor_ptr self) {
   // prune() advances its cursor in place: each run of the op starts from the
   // step's own cursor and hands its result out only on success, so an op
   // that is run again (or failed half-way) never skips a batch.
-  WriteOp op{[db = st.store, out, table, from = st.cursor, limit = static_cast<std::size_t>(st.limits.prune_batch),
-              retention = static_cast<std::int64_t>(st.limits.expired_retention_s)](store::Txn& t) -> caf::error {
+  WriteOp op{[out, table, from = st.cursor, limit = static_cast<std::size_t>(st.limits.prune_batch),
+              retention = static_cast<std::int64_t>(st.limits.expired_retention_s)](store::WriteTxn& t) -> caf::error {
     std::string cursor = from;
     std::size_t deleted = 0;
-    if (int rc = db->prune(t, table, cursor, limit, domain::prune_rules(now_s(), retention), deleted)) {
-      telemetry::log_warn("prune step failed", {{"error", store::lmdb_error(rc)}});
+    if (auto status = t.prune(table, cursor, limit, domain::prune_rules(now_s(), retention), deleted); !status.ok()) {
+      telemetry::log_warn("prune step failed", {{"error", status.to_string()}});
       return make_error(Errc::unavailable, "prune step failed");
     }
     out->cursor = std::move(cursor);
@@ -99,7 +98,7 @@ void step(janitor_ptr self) {
           [=](caf::error&) { end_pass(self); });  // try again next interval
 }
 
-janitor_actor::behavior_type janitor_fn(janitor_ptr self, store::Store* store, writer_actor writer,
+janitor_actor::behavior_type janitor_fn(janitor_ptr self, store::Backend* store, writer_actor writer,
                                         config::Limits limits, int warn_fill_percent) {
   auto& st = self->state;
   st.store = store;
@@ -117,7 +116,7 @@ janitor_actor::behavior_type janitor_fn(janitor_ptr self, store::Store* store, w
 
 }  // namespace
 
-janitor_actor spawn_janitor(caf::actor_system& sys, store::Store& store, writer_actor writer,
+janitor_actor spawn_janitor(caf::actor_system& sys, store::Backend& store, writer_actor writer,
                             const config::Limits& limits, int warn_fill_percent) {
   return sys.spawn(janitor_fn, &store, std::move(writer), limits, warn_fill_percent);
 }

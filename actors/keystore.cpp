@@ -13,148 +13,155 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace gh {
 namespace {
 
+// meta `name`, or nullopt when it is not set; a store failure is returned.
+store::Status meta_opt(const store::ReadTxn& t, std::string_view name, std::optional<std::string>& out) {
+  std::string v;
+  auto st = t.meta(name, v);
+  out.reset();
+  if (st.is_not_found()) return store::Status::OK();
+  if (st.ok()) out = std::move(v);
+  return st;
+}
+
 // meta "retired_keys": [{"kid", "retired_at"}], newest first. A store of an
 // older build has only "previous_kid": that key is retired, time unknown (0).
-std::vector<domain::RetiredKey> retired_of(store::Store& db, const store::Txn& t) {
-  std::vector<domain::RetiredKey> out;
-  if (auto s = db.meta(t, "retired_keys")) {
+store::Status retired_of(const store::ReadTxn& t, std::vector<domain::RetiredKey>& out) {
+  out.clear();
+  std::optional<std::string> s, prev;
+  if (auto st = meta_opt(t, "retired_keys", s); !st.ok()) return st;
+  if (s) {
     auto j = nlohmann::json::parse(*s, nullptr, false);
     if (j.is_array())
       for (auto& e : j)
         if (e.is_object() && e.value("kid", nlohmann::json()).is_string())
           out.push_back({e["kid"].get<std::string>(), e.value("retired_at", std::int64_t{0})});
-  } else if (auto prev = db.meta(t, "previous_kid")) {
-    out.push_back({*prev, 0});
+    return store::Status::OK();
   }
-  return out;
+  if (auto st = meta_opt(t, "previous_kid", prev); !st.ok()) return st;
+  if (prev) out.push_back({*prev, 0});
+  return store::Status::OK();
 }
 
-int put_retired(store::Store& db, store::Txn& t, const std::vector<domain::RetiredKey>& keys) {
+store::Status put_retired(store::WriteTxn& t, const std::vector<domain::RetiredKey>& keys) {
   auto j = nlohmann::json::array();
   for (auto& k : keys) j.push_back({{"kid", k.kid}, {"retired_at", k.retired_at}});
-  int rc = db.put_meta(t, "retired_keys", j.dump());
+  auto st = t.put_meta("retired_keys", j.dump());
   // Older builds read only previous_kid: give them the newest retired key.
-  if (!rc && !keys.empty()) rc = db.put_meta(t, "previous_kid", keys.front().kid);
-  return rc;
+  if (st.ok() && !keys.empty()) st = t.put_meta("previous_kid", keys.front().kid);
+  return st;
 }
 
 // Deletes the retired keys whose tokens have all expired; their kids go to `dropped`.
-int prune(store::Store& db, store::Txn& t, std::vector<domain::RetiredKey>& keys, std::int64_t now,
-          std::int64_t keep_s, std::vector<std::string>& dropped) {
+store::Status prune(store::WriteTxn& t, std::vector<domain::RetiredKey>& keys, std::int64_t now,
+                    std::int64_t keep_s, std::vector<std::string>& dropped) {
   std::vector<domain::RetiredKey> kept;
   for (auto& k : keys) {
     if (!domain::retired_key_expired(k, now, keep_s)) {
       kept.push_back(k);
       continue;
     }
-    if (int rc = db.del_key(t, k.kid)) return rc;
+    if (auto st = t.delete_key(k.kid); !st.ok()) return st;
     dropped.push_back(k.kid);
   }
   keys = std::move(kept);
-  return 0;
+  return store::Status::OK();
 }
 
-std::shared_ptr<const domain::KeyRing> ring_from(store::Store& db, const store::Txn& t) {
-  auto cur_kid = db.meta(t, "current_kid");
-  if (!cur_kid) return nullptr;
-  auto cur = db.key(t, *cur_kid);
-  if (!cur) return nullptr;
+store::Status ring_from(const store::ReadTxn& t, std::shared_ptr<const domain::KeyRing>& out) {
+  std::string cur_kid;
+  domain::SigningKey cur;
+  if (auto st = t.meta("current_kid", cur_kid); !st.ok()) return st;
+  if (auto st = t.key(cur_kid, cur); !st.ok())
+    return st.is_not_found() ? store::Status::Corrupt("the current signing key record is missing") : st;
+  std::vector<domain::RetiredKey> retired_kids;
+  if (auto st = retired_of(t, retired_kids); !st.ok()) return st;
   std::vector<domain::SigningKey> retired;
-  for (auto& r : retired_of(db, t))
-    if (auto k = db.key(t, r.kid)) retired.push_back(std::move(*k));
-  return std::make_shared<const domain::KeyRing>(*cur, retired);
+  for (auto& r : retired_kids) {
+    domain::SigningKey k;
+    auto st = t.key(r.kid, k);
+    if (st.ok()) retired.push_back(std::move(k));
+    else if (!st.is_not_found()) return st;
+  }
+  out = std::make_shared<const domain::KeyRing>(cur, retired);
+  return store::Status::OK();
 }
 
 }  // namespace
 
-std::shared_ptr<const domain::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why) {
-  int rc = 0;
-  auto t = db.write(rc);
-  if (rc) {
-    why = store::lmdb_error(rc);
-    return nullptr;
-  }
-  auto now = now_s();
-  auto cur_kid = db.meta(t, "current_kid");
-  if (cur_kid && !db.key(t, *cur_kid)) {
-    why = "the current signing key record is unreadable";
-    return nullptr;
-  }
-  if (!cur_kid) {
-    auto key = domain::KeyRing::generate(now);
-    if ((rc = db.put_key(t, key)) || (rc = db.put_meta(t, "current_kid", key.kid))) {
-      why = "cannot store signing key: " + store::lmdb_error(rc);
-      return nullptr;
+std::shared_ptr<const domain::KeyRing> load_keys(store::Backend& db, std::int64_t keep_s, std::string& why) {
+  std::shared_ptr<const domain::KeyRing> ring;
+  auto st = db.write([&](store::WriteTxn& t) -> store::Status {
+    auto now = now_s();
+    std::optional<std::string> cur_kid;
+    if (auto s = meta_opt(t, "current_kid", cur_kid); !s.ok()) return s;
+    if (!cur_kid) {
+      auto key = domain::KeyRing::generate(now);
+      if (auto s = t.put_key(key); !s.ok()) return s;
+      if (auto s = t.put_meta("current_kid", key.kid); !s.ok()) return s;
     }
-  }
-  // This process is the only signer from now on: keys retired while an older
-  // process was still signing with them are retired as of now.
-  auto retired = retired_of(db, t);
-  for (auto& k : retired)
-    if (k.retired_at == 0) k.retired_at = now;
-  std::vector<std::string> dropped;
-  if ((rc = prune(db, t, retired, now, keep_s, dropped)) || (rc = put_retired(db, t, retired))) {
-    why = "cannot store signing keys: " + store::lmdb_error(rc);
-    return nullptr;
-  }
-  auto ring = ring_from(db, t);
-  if ((rc = t.commit())) {
-    why = "cannot store signing keys: " + store::lmdb_error(rc);
+    // This process is the only signer from now on: keys retired while an older
+    // process was still signing with them are retired as of now.
+    std::vector<domain::RetiredKey> retired;
+    if (auto s = retired_of(t, retired); !s.ok()) return s;
+    for (auto& k : retired)
+      if (k.retired_at == 0) k.retired_at = now;
+    std::vector<std::string> dropped;
+    if (auto s = prune(t, retired, now, keep_s, dropped); !s.ok()) return s;
+    if (auto s = put_retired(t, retired); !s.ok()) return s;
+    return ring_from(t, ring);
+  });
+  if (!st.ok()) {
+    why = "cannot load the signing keys: " + st.to_string();
     return nullptr;
   }
   return ring;
 }
 
-bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
-                 const std::function<int(store::Txn&, const KeyRotation&)>& also) {
-  int rc = 0;
-  auto t = db.write(rc);
-  if (rc) {
-    why = store::lmdb_error(rc);
-    return false;
-  }
-  auto now = now_s();
-  auto key = domain::KeyRing::generate(now);
-  out = KeyRotation{key.kid, {}, {}};
-  auto retired = retired_of(db, t);
-  rc = prune(db, t, retired, now, keep_s, out.dropped);
-  if (auto old = db.meta(t, "current_kid")) {
-    out.retired_kid = *old;
-    // 0: a running server may sign with it until it restarts (load_keys).
-    retired.insert(retired.begin(), domain::RetiredKey{*old, 0});
-  }
-  if (rc || (rc = put_retired(db, t, retired)) || (rc = db.put_key(t, key)) ||
-      (rc = db.put_meta(t, "current_kid", key.kid))) {
-    why = "cannot store signing key: " + store::lmdb_error(rc);
-    return false;
-  }
-  if (also && (rc = also(t, out))) {
-    why = "cannot write the audit record: " + store::lmdb_error(rc);
-    return false;
-  }
-  if ((rc = t.commit())) {
-    why = "cannot store signing key: " + store::lmdb_error(rc);
-    return false;
-  }
-  return true;
+bool rotate_keys(store::Backend& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
+                 const std::function<store::Status(store::WriteTxn&, const KeyRotation&)>& also) {
+  auto st = db.write([&](store::WriteTxn& t) -> store::Status {
+    auto now = now_s();
+    auto key = domain::KeyRing::generate(now);
+    out = KeyRotation{key.kid, {}, {}};
+    std::vector<domain::RetiredKey> retired;
+    if (auto s = retired_of(t, retired); !s.ok()) return s;
+    if (auto s = prune(t, retired, now, keep_s, out.dropped); !s.ok()) return s;
+    std::optional<std::string> old;
+    if (auto s = meta_opt(t, "current_kid", old); !s.ok()) return s;
+    if (old) {
+      out.retired_kid = *old;
+      // 0: a running server may sign with it until it restarts (load_keys).
+      retired.insert(retired.begin(), domain::RetiredKey{*old, 0});
+    }
+    if (auto s = put_retired(t, retired); !s.ok()) return s;
+    if (auto s = t.put_key(key); !s.ok()) return s;
+    if (auto s = t.put_meta("current_kid", key.kid); !s.ok()) return s;
+    return also ? also(t, out) : store::Status::OK();
+  });
+  if (!st.ok()) why = "cannot store the signing key: " + st.to_string();
+  return st.ok();
 }
 
-std::string load_secret(store::Store& db, const std::string& name, std::string& why) {
-  int rc = 0;
-  auto t = db.write(rc);
-  if (rc) {
-    why = store::lmdb_error(rc);
-    return {};
-  }
-  if (auto s = db.meta(t, name); s && s->size() == 32) return *s;
-  auto secret = domain::random_bytes(32);
-  if ((rc = db.put_meta(t, name, secret)) || (rc = t.commit())) {
-    why = "cannot store " + name + ": " + store::lmdb_error(rc);
+std::string load_secret(store::Backend& db, const std::string& name, std::string& why) {
+  std::string secret;
+  auto st = db.write([&](store::WriteTxn& t) -> store::Status {
+    std::optional<std::string> s;
+    if (auto r = meta_opt(t, name, s); !r.ok()) return r;
+    if (s && s->size() == 32) {
+      secret = *s;
+      return store::Status::OK();
+    }
+    secret = domain::random_bytes(32);
+    return t.put_meta(name, secret);
+  });
+  if (!st.ok()) {
+    why = "cannot store " + name + ": " + st.to_string();
     return {};
   }
   return secret;
@@ -232,29 +239,36 @@ bool read_audit_key(const std::string& path, AuditKey& out, std::string& why) {
   return true;
 }
 
-bool audit_key_matches(const store::Store& db, const store::Txn& t, const AuditKey& k, std::string& why) {
-  auto from = db.meta(t, "audit_keyed_from");
+bool audit_key_matches(const store::ReadTxn& t, const AuditKey& k, std::string& why) {
+  std::optional<std::string> from, id;
+  auto st = meta_opt(t, "audit_keyed_from", from);
+  if (st.ok() && from) st = meta_opt(t, "audit_key_id", id);
+  if (!st.ok()) {
+    why = "cannot read the store: " + st.to_string();
+    return false;
+  }
   if (!from) return true;
-  if (*from != seq_text(k.keyed_from) || db.meta(t, "audit_key_id") != key_id(k.key)) {
+  if (*from != seq_text(k.keyed_from) || id != key_id(k.key)) {
     why = "the audit key file is not the key this store's audit chain was keyed with";
     return false;
   }
   return true;
 }
 
-bool open_audit_key(store::Store& db, const std::string& path, std::string& why) {
-  int rc = 0;
+bool open_audit_key(store::Backend& db, const std::string& path, std::string& why) {
   AuditKey k;
-  bool keyed = false;
+  std::optional<std::string> keyed;
   std::uint64_t head = 0;
   {
-    auto t = db.read(rc);
-    if (rc) {
-      why = store::lmdb_error(rc);
+    store::Status st;
+    auto t = db.read(st);
+    std::string hash;
+    if (t) st = meta_opt(*t, "audit_keyed_from", keyed);
+    if (st.ok()) st = t->audit_head(head, hash);
+    if (!st.ok()) {
+      why = "cannot read the store: " + st.to_string();
       return false;
     }
-    keyed = db.meta(t, "audit_keyed_from").has_value();
-    head = db.audit_head(t).first;
   }
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
     if (keyed) {
@@ -271,41 +285,32 @@ bool open_audit_key(store::Store& db, const std::string& path, std::string& why)
     }
   }
   if (!read_audit_key(path, k, why)) return false;
-  auto t = db.write(rc);
-  if (rc) {
-    why = store::lmdb_error(rc);
-    return false;
-  }
-  if (!audit_key_matches(db, t, k, why)) return false;
-  db.set_audit_key(k.key, k.keyed_from);
-  if (!db.meta(t, "audit_keyed_from")) {  // first use of the key with this store
-    head = db.audit_head(t).first;
+  std::string refused;  // a reason that is not the store's
+  auto st = db.write([&](store::WriteTxn& t) -> store::Status {
+    if (!audit_key_matches(t, k, refused)) return store::Status::Unavailable();
+    db.set_audit_key(k.key, k.keyed_from);
+    std::optional<std::string> from;
+    if (auto s = meta_opt(t, "audit_keyed_from", from); !s.ok() || from) return s;
+    // First use of the key with this store.
+    std::string hash;
+    if (auto s = t.audit_head(head, hash); !s.ok()) return s;
     if (k.keyed_from != head + 1) {
-      why = "the audit key file '" + path + "' keys from record " + seq_text(k.keyed_from) +
-            " but this store's chain has " + seq_text(head) + " records: it belongs to another store";
-      return false;
+      refused = "the audit key file '" + path + "' keys from record " + seq_text(k.keyed_from) +
+                " but this store's chain has " + seq_text(head) + " records: it belongs to another store";
+      return store::Status::Unavailable();
     }
-    if ((rc = db.put_meta(t, "audit_keyed_from", seq_text(k.keyed_from))) ||
-        (rc = db.put_meta(t, "audit_key_id", key_id(k.key)))) {
-      why = store::lmdb_error(rc);
-      return false;
-    }
-    if (head > 0) {  // an existing store: say where the keyed records start
-      domain::AuditEvent e;
-      e.type = "audit_keyed";
-      e.time = now_s();
-      e.details = {{"unkeyed_records", head}};
-      if ((rc = db.append_audit(t, e.canonical()))) {
-        why = store::lmdb_error(rc);
-        return false;
-      }
-    }
-    if ((rc = t.commit())) {
-      why = "cannot key the audit chain: " + store::lmdb_error(rc);
-      return false;
-    }
-  }
-  return true;
+    if (auto s = t.put_meta("audit_keyed_from", seq_text(k.keyed_from)); !s.ok()) return s;
+    if (auto s = t.put_meta("audit_key_id", key_id(k.key)); !s.ok()) return s;
+    if (head == 0) return store::Status::OK();
+    // An existing store: say where the keyed records start.
+    domain::AuditEvent e;
+    e.type = "audit_keyed";
+    e.time = now_s();
+    e.details = {{"unkeyed_records", head}};
+    return t.append_audit(e.canonical());
+  });
+  if (!st.ok()) why = !refused.empty() ? refused : "cannot key the audit chain: " + st.to_string();
+  return st.ok();
 }
 
 }  // namespace gh

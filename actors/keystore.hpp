@@ -21,7 +21,7 @@ namespace gh {
 /// whose tokens have all expired (`keep_s` = access-token lifetime + leeway
 /// after retirement) are deleted. Null with `why` if the store cannot be read
 /// or written.
-std::shared_ptr<const domain::KeyRing> load_keys(store::Store& db, std::int64_t keep_s, std::string& why);
+std::shared_ptr<const domain::KeyRing> load_keys(store::Backend& db, std::int64_t keep_s, std::string& why);
 
 struct KeyRotation {
   std::string kid;                   ///< the new current key
@@ -31,16 +31,16 @@ struct KeyRotation {
 
 /// Makes a new current key; the old current one joins the retired keys (still
 /// in the JWKS). `also` runs in the same write transaction before the commit
-/// (the audit record); a non-zero return aborts. False with `why`.
-bool rotate_keys(store::Store& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
-                 const std::function<int(store::Txn&, const KeyRotation&)>& also = {});
+/// (the audit record); a status that is not ok aborts. False with `why`.
+bool rotate_keys(store::Backend& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
+                 const std::function<store::Status(store::WriteTxn&, const KeyRotation&)>& also = {});
 
 /// The 32-byte server secret kept in meta `name`; created once. Empty with
 /// `why` if the store cannot be read or written.
-std::string load_secret(store::Store& db, const std::string& name, std::string& why);
+std::string load_secret(store::Backend& db, const std::string& name, std::string& why);
 
 /// The secret that derives successor refresh tokens (meta "rotation_secret").
-inline std::string load_rotation_secret(store::Store& db, std::string& why) {
+inline std::string load_rotation_secret(store::Backend& db, std::string& why) {
   return load_secret(db, "rotation_secret", why);
 }
 
@@ -56,13 +56,13 @@ bool read_audit_key(const std::string& path, AuditKey& out, std::string& why);
 /// Checks that `k` is the key this store's chain was keyed with (meta
 /// "audit_keyed_from" and "audit_key_id"). A store not yet keyed matches any
 /// key. False with `why`.
-bool audit_key_matches(const store::Store& db, const store::Txn& t, const AuditKey& k, std::string& why);
+bool audit_key_matches(const store::ReadTxn& t, const AuditKey& k, std::string& why);
 
 /// For every process that appends to the audit chain (the server and the
 /// CLI's write commands): reads the key file, or creates it (mode 0600) when
 /// the store is not keyed yet; keys a store that has unkeyed records with an
 /// `audit_keyed` record; and sets the key on the store. False with `why`
 /// (the key file is missing for a keyed store, or belongs to another store).
-bool open_audit_key(store::Store& db, const std::string& path, std::string& why);
+bool open_audit_key(store::Backend& db, const std::string& path, std::string& why);
 
 }  // namespace gh

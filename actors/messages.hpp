@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/api.hpp"
+#include "domain/flows/outcome.hpp"
 #include "domain/audit.hpp"
 #include "domain/clock.hpp"
 #include "domain/jwt.hpp"
@@ -58,13 +59,24 @@ inline caf::error make_error(Errc code, std::string description) {
 /// The Failure a CAF error stands for (errors from CAF itself are internal).
 Failure to_failure(const caf::error& e);
 
+inline caf::error to_error(const Failure& f) { return make_error(f.code, f.description); }
+/// A flow's outcome as the actor's answer (none when it is done).
+inline caf::error to_error(const flows::Outcome& o) { return o ? to_error(*o) : caf::error{}; }
+/// None for ok, else the answer to the Status (flows::store_failure).
+inline caf::error store_error_if(const store::Status& st);
+/// A store Status that is not ok as the answer (flows::store_failure).
+inline caf::error store_error(const store::Status& st, const char* missing = "not found") {
+  return to_error(flows::store_failure(st, missing));
+}
+inline caf::error store_error_if(const store::Status& st) { return st.ok() ? caf::error{} : store_error(st); }
+
 /// One unit of work for the writer: runs inside the batch's write
 /// transaction (in a nested transaction of its own). Returning an error rolls
 /// back this op only; the caller gets that error. Runs on the writer thread:
 /// it may capture shared state to hand results back, never references to
 /// the caller's stack.
 struct WriteOp {
-  std::function<caf::error(store::Txn&)> fn;
+  std::function<caf::error(store::WriteTxn&)> fn;
 };
 
 /// Group-committing writer: replies `true` once the op's batch is durable.

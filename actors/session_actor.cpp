@@ -1,5 +1,5 @@
-#include "actors/accounts.hpp"
 #include "actors/actors.hpp"
+#include "domain/flows/sessions.hpp"
 
 #include "domain/base64url.hpp"
 #include "domain/retention.hpp"
@@ -21,7 +21,7 @@ namespace {
 struct session_state {
   config::Tokens cfg;
   config::Limits limits;
-  store::Store* store = nullptr;
+  store::Backend* store = nullptr;
   writer_actor writer;
   token_actor tokens;
   std::string secret;  ///< rotation secret (32 bytes)
@@ -33,7 +33,6 @@ using session_ptr = session_actor::stateful_pointer<session_state>;
 using pair_promise = caf::typed_response_promise<TokenPair>;
 
 caf::error bad_grant(const char* why) { return make_error(Errc::invalid_grant, why); }
-caf::error store_error() { return make_error(Errc::unavailable, "the store is unavailable; retry later"); }
 
 // Signs an access token for the family and answers with the pair.
 void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& client, std::string user_id,
@@ -62,32 +61,14 @@ void answer_with_pair(session_ptr self, pair_promise rp, const ClientInfo& clien
 pair_promise create(session_ptr self, domain::User& user, ClientInfo& client, WriteOp& first) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
-  auto now = now_s();
-  domain::Session s;
-  s.id = domain::random_id();
-  s.user_id = user.id;
-  s.token_hash.clear();
-  s.rotated_at = s.created_at = s.last_used_at = now;
-  s.expires_at = now + st.cfg.refresh_ttl_s;
-  s.ip = client.ip;
-  s.user_agent = client.user_agent.substr(0, 256);
-  std::string refresh = domain::new_refresh_token();
-  s.token_hash = domain::blake2b256(refresh);
-  auto* store = st.store;
+  auto fresh = flows::new_session(user, client.ip, client.user_agent, now_s(), st.cfg.refresh_ttl_s);
+  auto s = fresh.session;
+  auto refresh = fresh.refresh_token;
   auto evicted = std::make_shared<std::vector<std::string>>();
-  WriteOp op{[store, s, evicted, cap = st.limits.sessions_per_user, first = std::move(first.fn)](store::Txn& t) -> caf::error {
+  WriteOp op{[s, evicted, cap = st.limits.sessions_per_user, first = std::move(first.fn)](store::WriteTxn& t) -> caf::error {
     if (first)
       if (auto err = first(t)) return err;
-    evicted->clear();
-    auto mine = store->sessions_of(t, s.user_id);
-    for (auto i : domain::sessions_over_cap(mine, now_s(), cap)) {
-      if (store->del_session(t, mine[i])) return store_error();
-      evicted->push_back(mine[i].id);
-    }
-    if (store->put_session(t, s) ||
-        store->put_refresh(t, s.token_hash, {s.id, s.generation, s.expires_at}))
-      return store_error();
-    return caf::none;
+    return to_error(flows::open_session(t, s, cap, now_s(), *evicted));
   }};
   telemetry::SpanTimer commit(client.trace_id, client.span_id, "store.commit");
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
@@ -107,55 +88,13 @@ pair_promise create(session_ptr self, domain::User& user, ClientInfo& client, Wr
   return rp;
 }
 
-// What the rotation transaction decided, handed from the writer thread back
-// to this actor (the writer's reply orders the two).
-struct RotationOutcome {
-  domain::RefreshDecision decision = domain::RefreshDecision::invalid;
-  std::string next_token, user_id, role, sid;
-};
-
 pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
   auto rp = self->make_response_promise<TokenPair>();
   auto& st = self->state;
-  auto out = std::make_shared<RotationOutcome>();
-  auto* store = st.store;
-  std::int64_t grace = st.cfg.rotation_grace_s;
-  WriteOp op{[store, out, token, grace, secret = st.secret, ip = client.ip](store::Txn& t) -> caf::error {
-    auto now = now_s();
-    auto hash = domain::blake2b256(token);
-    auto ref = store->refresh(t, hash);
-    auto s = ref ? store->session(t, ref->session_id) : std::nullopt;
-    auto d = domain::decide_refresh(ref ? &*ref : nullptr, s ? &*s : nullptr, now, grace);
-    out->decision = d;
-    if (d == domain::RefreshDecision::invalid)
-      return bad_grant("the refresh token is invalid or expired");
-    if (d == domain::RefreshDecision::reuse) {  // revoke the family, then refuse
-      out->user_id = s->user_id;
-      out->sid = s->id;
-      s->revoked = true;
-      s->revoke_reason = "reuse";
-      return store->put_session(t, *s) ? store_error() : caf::none;
-    }
-    auto user = store->user(t, s->user_id);
-    if (!user || !user->active) return bad_grant("the refresh token is invalid or expired");
-    auto next = domain::next_refresh_token(secret, token);
-    auto next_hash = domain::blake2b256(next);
-    if (d == domain::RefreshDecision::grace_replay) {
-      if (next_hash != s->token_hash) return bad_grant("the refresh token is invalid or expired");
-    } else {
-      s->generation += 1;
-      s->token_hash = next_hash;
-      s->rotated_at = s->last_used_at = now;
-      s->ip = ip;
-      if (store->put_session(t, *s) ||
-          store->put_refresh(t, next_hash, {s->id, s->generation, s->expires_at}))
-        return store_error();
-    }
-    out->next_token = std::move(next);
-    out->user_id = user->id;
-    out->role = user->role;
-    out->sid = s->id;
-    return caf::none;
+  auto out = std::make_shared<flows::Rotation>();
+  WriteOp op{[out, token, grace = std::int64_t{st.cfg.rotation_grace_s}, secret = st.secret,
+              ip = client.ip](store::WriteTxn& t) -> caf::error {
+    return to_error(flows::rotate(t, token, secret, ip, now_s(), grace, *out));
   }};
   telemetry::SpanTimer commit(client.trace_id, client.span_id, "store.commit");
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
@@ -165,14 +104,14 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
             if (out->decision == domain::RefreshDecision::reuse) {
               telemetry::record_sessions_ended(1);
               self->state.audit.publish(audit_event("refresh_reuse_detected", client, "", out->user_id,
-                                                    {{"session_id", out->sid}}));
+                                                    {{"session_id", out->session_id}}));
               rp.deliver(bad_grant("refresh token reuse detected; the session was revoked"));
               return;
             }
             self->state.audit.publish(audit_event("refresh", client, out->user_id, out->user_id,
-                                                  {{"session_id", out->sid},
+                                                  {{"session_id", out->session_id},
                                                    {"grace_replay", out->decision == domain::RefreshDecision::grace_replay}}));
-            answer_with_pair(self, rp, client, out->user_id, out->role, out->sid, out->next_token);
+            answer_with_pair(self, rp, client, out->user_id, out->role, out->session_id, out->next_token);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -181,58 +120,36 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
 caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, std::string& sid,
                                         bool all, bool api_tokens, std::string& reason) {
   auto rp = self->make_response_promise<int>();
-  auto* store = self->state.store;
-  auto count = std::make_shared<int>(0);
-  auto keys = std::make_shared<int>(0);
-  WriteOp op{[=](store::Txn& t) -> caf::error {
-    *count = *keys = 0;
-    if (api_tokens && revoke_api_keys(*store, t, user_id, *keys)) return store_error();
-    std::vector<domain::Session> targets;
-    if (all) {
-      targets = store->sessions_of(t, user_id);
-    } else {
-      auto s = store->session(t, sid);
-      if (!s || s->user_id != user_id) return make_error(Errc::not_found, "no such session");
-      targets.push_back(std::move(*s));
-    }
-    for (auto& s : targets) {
-      if (s.revoked) continue;
-      s.revoked = true;
-      s.revoke_reason = reason;
-      if (store->put_session(t, s)) return store_error();
-      ++*count;
-    }
-    return caf::none;
+  auto out = std::make_shared<flows::Revocation>();
+  WriteOp op{[=](store::WriteTxn& t) -> caf::error {
+    return to_error(flows::revoke(t, user_id, sid, all, api_tokens, reason, *out));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
-              telemetry::record_sessions_ended(static_cast<std::size_t>(*count));
+              telemetry::record_sessions_ended(static_cast<std::size_t>(out->sessions));
               self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
                                                     ClientInfo{}, user_id, user_id,
-                                                    {{"reason", reason}, {"sessions", *count},
-                                                     {"api_tokens_revoked", *keys},
+                                                    {{"reason", reason}, {"sessions", out->sessions},
+                                                     {"api_tokens_revoked", out->api_tokens},
                                                      {"session_id", all ? std::string() : sid}}));
-              rp.deliver(*count);
+              rp.deliver(out->sessions);
             },
             [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
 caf::result<std::vector<domain::Session>> list(session_ptr self, const std::string& user_id) {
-  int rc = 0;
-  auto t = self->state.store->read(rc);
-  if (rc) return store_error();
-  auto now = now_s();
+  store::Status st;
+  auto t = self->state.store->read(st);
+  if (!t) return store_error(st);
   std::vector<domain::Session> live;
-  for (auto& s : self->state.store->sessions_of(t, user_id))
-    if (!s.revoked && s.expires_at > now) live.push_back(std::move(s));
+  if (auto f = flows::live_sessions(*t, user_id, now_s(), live)) return to_error(f);
   return live;
 }
 
 caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string& user_id,
                                                   ApiKeyRequest& req) {
   auto rp = self->make_response_promise<NewApiKey>();
-  auto* store = self->state.store;
   auto now = now_s();
   NewApiKey out;
   out.secret = "gh_" + domain::b64url_encode(domain::random_bytes(32));
@@ -243,15 +160,9 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
   out.key.allowed_ips = req.allowed_ips;
   out.key.created_at = now;
   out.key.expires_at = req.expires_in_s > 0 ? now + req.expires_in_s : 0;
-  WriteOp op{[store, key = out.key, hash = domain::blake2b256(out.secret),
-              cap = self->state.limits.api_tokens_per_user](store::Txn& t) -> caf::error {
-    auto mine = store->api_keys_of(t, key.user_id);
-    auto live = std::count_if(mine.begin(), mine.end(),
-                              [now = now_s()](const auto& k) { return domain::api_key_live(k.second, now); });
-    if (live >= cap)
-      return make_error(Errc::conflict, "this account already has " + std::to_string(cap) +
-                                            " live API tokens, the most allowed; revoke one first");
-    return store->put_api_key(t, hash, key) ? store_error() : caf::none;
+  WriteOp op{[key = out.key, hash = domain::blake2b256(out.secret),
+              cap = self->state.limits.api_tokens_per_user](store::WriteTxn& t) -> caf::error {
+    return to_error(flows::add_api_key(t, hash, key, cap, now_s()));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
@@ -267,14 +178,8 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
 caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_id,
                                             std::string& key_id) {
   auto rp = self->make_response_promise<int>();
-  auto* store = self->state.store;
-  WriteOp op{[store, user_id, key_id](store::Txn& t) -> caf::error {
-    for (auto& [hash, k] : store->api_keys_of(t, user_id)) {
-      if (k.id != key_id) continue;
-      k.revoked = true;
-      return store->put_api_key(t, hash, k) ? store_error() : caf::none;
-    }
-    return make_error(Errc::not_found, "no such API token");
+  WriteOp op{[user_id, key_id](store::WriteTxn& t) -> caf::error {
+    return to_error(flows::revoke_api_key(t, user_id, key_id));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
@@ -287,7 +192,7 @@ caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_
 }
 
 session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, config::Limits limits,
-                                        store::Store* store, writer_actor writer, token_actor tokens,
+                                        store::Backend* store, writer_actor writer, token_actor tokens,
                                         std::string secret, Auditor audit) {
   auto& st = self->state;
   st.limits = limits;
@@ -315,7 +220,7 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, co
 }  // namespace
 
 session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, const config::Limits& limits,
-                            store::Store& store, writer_actor writer, token_actor tokens,
+                            store::Backend& store, writer_actor writer, token_actor tokens,
                             std::string rotation_secret, Auditor audit) {
   return sys.spawn(session_fn, cfg, limits, &store, std::move(writer), std::move(tokens),
                    std::move(rotation_secret), std::move(audit));

@@ -18,23 +18,6 @@
 
 namespace gh {
 
-const char* error_code(Errc e) {
-  switch (e) {
-    case Errc::invalid_request: return "invalid_request";
-    case Errc::invalid_credentials: return "invalid_credentials";
-    case Errc::invalid_grant: return "invalid_grant";
-    case Errc::invalid_token: return "invalid_token";
-    case Errc::forbidden: return "forbidden";
-    case Errc::not_found: return "not_found";
-    case Errc::conflict: return "conflict";
-    case Errc::invalid_password: return "invalid_password";
-    case Errc::overloaded: return "overloaded";
-    case Errc::unavailable: return "unavailable";
-    case Errc::internal: return "server_error";
-  }
-  return "server_error";
-}
-
 Failure to_failure(const caf::error& e) {
   if (e.category() == kErrCategory && e.code() >= 1 &&
       e.code() <= static_cast<std::uint8_t>(Errc::internal)) {
@@ -56,7 +39,7 @@ int default_threads(int configured) {
 
 class ActorServices final : public Services {
  public:
-  ActorServices(const config::Config& cfg, store::Store& db,
+  ActorServices(const config::Config& cfg, store::Backend& db,
                 std::shared_ptr<const domain::Roles> roles)
       : cfg_(cfg), db_(db), roles_(std::move(roles)) {
     int threads = default_threads(cfg.server.threads);
@@ -239,7 +222,7 @@ class ActorServices final : public Services {
   }
 
   const config::Config& cfg_;
-  store::Store& db_;
+  store::Backend& db_;
   std::shared_ptr<const domain::Roles> roles_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
@@ -260,7 +243,7 @@ class ActorServices final : public Services {
 
 }  // namespace
 
-std::unique_ptr<Services> Services::start(const config::Config& cfg, store::Store& db,
+std::unique_ptr<Services> Services::start(const config::Config& cfg, store::Backend& db,
                                           std::shared_ptr<const domain::Roles> roles,
                                           std::string& why) {
   if (sodium_init() < 0) {

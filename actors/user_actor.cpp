@@ -1,5 +1,7 @@
-#include "actors/accounts.hpp"
 #include "actors/actors.hpp"
+#include "domain/flows/accounts.hpp"
+#include "domain/flows/links.hpp"
+#include "domain/flows/sessions.hpp"
 
 #include "domain/base64url.hpp"
 #include "domain/device_failures.hpp"
@@ -22,7 +24,7 @@ namespace gh {
 namespace {
 
 struct user_state {
-  store::Store* store = nullptr;
+  store::Backend* store = nullptr;
   writer_actor writer;
   hasher_actor hasher;
   session_actor sessions;
@@ -39,15 +41,14 @@ using user_ptr = user_actor::stateful_pointer<user_state>;
 using auth_promise = caf::typed_response_promise<AuthResult>;
 
 caf::error forbidden(const char* why) { return make_error(Errc::forbidden, why); }
-caf::error store_failed() { return make_error(Errc::unavailable, "the store is unavailable"); }
 caf::error bad_login() { return make_error(Errc::invalid_credentials, "invalid email or password"); }
 
-std::optional<domain::User> find_by_email(store::Store& db, const std::string& email) {
-  int rc = 0;
-  auto t = db.read(rc);
-  if (rc) return std::nullopt;
-  auto id = db.user_id_by_email(t, email);
-  return id ? db.user(t, *id) : std::nullopt;
+// The account with `email`: ok, not_found, or a store failure (answered 503,
+// never as an unknown email).
+store::Status find_by_email(const store::Backend& db, const std::string& email, domain::User& out) {
+  store::Status st;
+  auto t = db.read(st);
+  return t ? t->user_by_email(email, out) : st;
 }
 
 // Opens a session for `user` and answers with it; `first` runs in the same
@@ -71,13 +72,14 @@ void open_session(user_ptr self, auth_promise rp, domain::User user, ClientInfo 
 // Stores a hash made with the current parameters, unless the password
 // changed meanwhile. Best effort: the login does not wait for it.
 void upgrade_hash(user_ptr self, const domain::User& user, std::string new_phc) {
-  auto* db = self->state.store;
-  WriteOp op{[db, id = user.id, old = user.password_hash, new_phc](store::Txn& t) -> caf::error {
-    auto u = db->user(t, id);
-    if (!u || u->password_hash != old) return caf::none;
-    u->password_hash = new_phc;
-    u->updated_at = now_s();
-    return db->put_user(t, *u) ? make_error(Errc::unavailable, "store") : caf::none;
+  WriteOp op{[id = user.id, old = user.password_hash, new_phc](store::WriteTxn& t) -> caf::error {
+    domain::User u;
+    auto st = t.user(id, u);
+    if (st.is_not_found() || (st.ok() && u.password_hash != old)) return caf::none;
+    if (!st.ok()) return store_error(st);
+    u.password_hash = new_phc;
+    u.updated_at = now_s();
+    return store_error_if(t.update_user(u));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([](bool) {}, [id = user.id](caf::error&) {
@@ -89,15 +91,16 @@ void upgrade_hash(user_ptr self, const domain::User& user, std::string new_phc) 
 // Not awaited: the answer does not wait for it, so every failure answers in
 // the same time; group commit makes it durable within one fsync.
 void record_attempt(user_ptr self, const std::string& id, bool failed) {
-  auto* db = self->state.store;
   auto backoff = self->state.opts.backoff;
-  WriteOp op{[db, id, failed, backoff](store::Txn& t) -> caf::error {
-    auto u = db->user(t, id);
-    if (!u) return caf::none;
+  WriteOp op{[id, failed, backoff](store::WriteTxn& t) -> caf::error {
+    domain::User u;
+    auto st = t.user(id, u);
+    if (st.is_not_found()) return caf::none;
+    if (!st.ok()) return store_error(st);
     auto now = now_s();
-    u->failed_logins = failed ? backoff.live_count(u->failed_logins, u->last_failed_at, now) + 1 : 0;
-    if (failed) u->last_failed_at = now;
-    return db->put_user(t, *u) ? make_error(Errc::unavailable, "store") : caf::none;
+    u.failed_logins = failed ? backoff.live_count(u.failed_logins, u.last_failed_at, now) + 1 : 0;
+    if (failed) u.last_failed_at = now;
+    return store_error_if(t.update_user(u));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([](bool) {}, [id](caf::error&) {
@@ -120,7 +123,13 @@ bool backing_off(user_state& st, const LoginRequest& req, const domain::User& us
 // one hash of the same cost and gives the same answer.
 auth_promise login(user_ptr self, LoginRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
-  auto user = find_by_email(*self->state.store, req.email);
+  std::optional<domain::User> user(std::in_place);
+  auto st = find_by_email(*self->state.store, req.email, *user);
+  if (st.failed()) {
+    rp.deliver(store_error(st));
+    return rp;
+  }
+  if (!st.ok()) user.reset();
   bool waiting = user && backing_off(self->state, req, *user);
   HashJob job{true, std::move(req.password), user ? user->password_hash : self->state.dummy_phc};
   telemetry::SpanTimer span(req.client.trace_id, req.client.span_id, "hash.verify");
@@ -159,14 +168,8 @@ auth_promise login(user_ptr self, LoginRequest& req) {
 }
 
 // Inserts a new user unless its email or username is taken.
-std::function<caf::error(store::Txn&)> insert_op(store::Store* db, domain::User u) {
-  return [db, u](store::Txn& t) -> caf::error {
-    bool conflict = false;
-    if (insert_account(*db, t, u, conflict))
-      return make_error(Errc::unavailable, "the store is unavailable");
-    if (conflict) return make_error(Errc::conflict, "an account with this email or username already exists");
-    return caf::none;
-  };
+std::function<caf::error(store::WriteTxn&)> insert_op(domain::User u) {
+  return [u](store::WriteTxn& t) -> caf::error { return store_error_if(t.insert_user(u)); };
 }
 
 // Hashes a new password on the pool and calls `next` with its PHC string;
@@ -199,10 +202,9 @@ domain::User completed(domain::User draft, std::string phc) {
 // Failures are delivered to `rp`.
 template <class Promise, class Done>
 void add_user(user_ptr self, domain::User draft, std::string password, Promise rp, Done done) {
-  auto* db = self->state.store;
   hash_new_password(self, std::move(password), rp, [=](std::string phc) mutable {
     auto u = completed(draft, std::move(phc));
-    self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(db, u)})
+    self->request(self->state.writer, caf::infinite, write_atom::value, WriteOp{insert_op(u)})
         .then([=](bool) mutable { done(u); }, [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   });
 }
@@ -218,7 +220,13 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req);
 auth_promise register_user(user_ptr self, RegisterRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
   bool hide = self->state.opts.auth.existing_email == "notify";
-  if (auto existing = find_by_email(*self->state.store, req.email)) {
+  auto existing = std::make_shared<domain::User>();
+  auto st = find_by_email(*self->state.store, req.email, *existing);
+  if (st.failed()) {
+    rp.deliver(store_error(st));
+    return rp;
+  }
+  if (st.ok()) {
     if (!hide) {  // cheap early answer; the insert checks again in its transaction
       rp.deliver(make_error(Errc::conflict, "an account with this email already exists"));
       return rp;
@@ -239,10 +247,9 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
     self->state.opts.audit.publish(audit_event("register", client, added.id, added.id));
   };
   if (!hide) {  // the user and its first session in one commit
-    auto* db = self->state.store;
     hash_new_password(self, std::move(req.password), rp, [=, client = req.client](std::string phc) mutable {
       auto added = completed(u, std::move(phc));
-      open_session(self, rp, added, client, WriteOp{insert_op(db, added)}, registered);
+      open_session(self, rp, added, client, WriteOp{insert_op(added)}, registered);
     });
     return rp;
   }
@@ -263,15 +270,15 @@ template <class Change>
 caf::typed_response_promise<domain::User> change_user(user_ptr self, std::string id, Change change,
                                                      std::function<void(const domain::User&)> after = {}) {
   auto rp = self->make_response_promise<domain::User>();
-  auto* db = self->state.store;
   auto out = std::make_shared<domain::User>();
-  WriteOp op{[db, id, change, out](store::Txn& t) -> caf::error {
-    auto u = db->user(t, id);
-    if (!u) return make_error(Errc::not_found, "no such user");
-    if (auto err = change(t, *u)) return err;
-    u->updated_at = now_s();
-    if (db->put_user(t, *u)) return store_failed();
-    *out = std::move(*u);
+  WriteOp op{[id, change, out](store::WriteTxn& t) -> caf::error {
+    domain::User u;
+    if (auto st = t.user(id, u); !st.ok()) return store_error(st, "no such user");
+    if (auto err = change(t, u)) return err;
+    u.updated_at = now_s();
+    if (auto st = t.update_user(u); !st.ok())
+      return st.is_conflict() ? make_error(Errc::conflict, "this username is taken") : store_error(st);
+    *out = std::move(u);
     return caf::none;
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
@@ -286,7 +293,6 @@ caf::typed_response_promise<domain::User> change_user(user_ptr self, std::string
 
 caf::typed_response_promise<domain::User> update(user_ptr self, ActingUser& by, std::string& id,
                                                 UserPatch& patch) {
-  auto* db = self->state.store;
   auto roles = self->state.roles;
   auto old_role = std::make_shared<std::string>();
   auto audit = self->state.opts.audit;
@@ -300,7 +306,7 @@ caf::typed_response_promise<domain::User> update(user_ptr self, ActingUser& by, 
     if (*old_role != u.role)
       audit.publish(audit_event("role_changed", by.client, by.user_id, u.id, {{"from", *old_role}, {"to", u.role}}));
   };
-  return change_user(self, id, [db, roles, by, patch, old_role](store::Txn& t, domain::User& u) -> caf::error {
+  return change_user(self, id, [roles, by, patch, old_role](store::WriteTxn&, domain::User& u) -> caf::error {
     *old_role = u.role;
     bool own = by.user_id == u.id;
     if (!own && !roles->may(by.role, domain::Manage::update, u.role))
@@ -311,14 +317,7 @@ caf::typed_response_promise<domain::User> update(user_ptr self, ActingUser& by, 
         return forbidden("your role may not give this role");
       u.role = *patch.role;
     }
-    if (patch.username && *patch.username != u.username) {
-      if (!patch.username->empty()) {
-        auto holder = db->user_id_by_username(t, *patch.username);
-        if (holder && *holder != u.id) return make_error(Errc::conflict, "this username is taken");
-      }
-      if (!u.username.empty() && db->del_username(t, u.username)) return store_failed();
-      u.username = *patch.username;
-    }
+    if (patch.username) u.username = *patch.username;  // the store refuses another's (conflict)
     if (patch.full_name) u.full_name = *patch.full_name;
     if (patch.onboarding) u.onboarding = *patch.onboarding;
     if (patch.data) u.data = *patch.data;
@@ -330,9 +329,8 @@ caf::typed_response_promise<domain::User> update(user_ptr self, ActingUser& by, 
 // Deactivation revokes every session and API key in the same transaction.
 caf::typed_response_promise<domain::User> set_active(user_ptr self, ActingUser& by, std::string& id,
                                                     bool active) {
-  auto* db = self->state.store;
   auto roles = self->state.roles;
-  return change_user(self, id, [db, roles, by, active](store::Txn& t, domain::User& u) -> caf::error {
+  return change_user(self, id, [roles, by, active](store::WriteTxn& t, domain::User& u) -> caf::error {
     if (by.user_id == u.id) return forbidden("you cannot change your own activation");
     if (!roles->may(by.role, domain::Manage::deactivate, u.role))
       return forbidden("your role may not (de)activate this user");
@@ -340,7 +338,7 @@ caf::typed_response_promise<domain::User> set_active(user_ptr self, ActingUser& 
       u.active = true;
       return caf::none;
     }
-    return deactivate_account(*db, t, u) ? store_failed() : caf::none;
+    return to_error(flows::deactivate(t, u));
   }, [audit = self->state.opts.audit, by, active](const domain::User& u) {
     audit.publish(audit_event(active ? "user_reactivated" : "user_deactivated", by.client, by.user_id, u.id));
   });
@@ -373,9 +371,8 @@ caf::typed_response_promise<domain::User> create(user_ptr self, ActingUser& by, 
 
 caf::typed_response_promise<domain::User> put_avatar(user_ptr self, std::string& id,
                                                     domain::Avatar& avatar, std::string& url) {
-  auto* db = self->state.store;
-  return change_user(self, id, [db, avatar, url](store::Txn& t, domain::User& u) -> caf::error {
-    if (db->put_avatar(t, u.id, avatar)) return store_failed();
+  return change_user(self, id, [avatar, url](store::WriteTxn& t, domain::User& u) -> caf::error {
+    if (auto st = t.put_avatar(u.id, avatar); !st.ok()) return store_error(st);
     u.avatar_url = url;
     return caf::none;
   });
@@ -396,8 +393,10 @@ std::int64_t ttl_of(const config::Auth& a, const std::string& purpose) {
 // issues the token (earlier ones stay valid) and sends the link once the
 // token is durable.
 caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
-  auto user = find_by_email(*self->state.store, req.email);
-  if (!user || !user->active) return true;
+  auto user = std::make_shared<domain::User>();
+  auto st = find_by_email(*self->state.store, req.email, *user);
+  if (st.failed()) return store_error(st);
+  if (!st.ok() || !user->active) return true;
   auto token = domain::b64url_encode(domain::random_bytes(32));
   auto now = now_s();
   auto expires = now + ttl_of(self->state.opts.auth, req.purpose);
@@ -406,11 +405,10 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   bool magic = req.purpose == "magic";
   domain::OneTimeToken otp{req.purpose, user->id, expires, false, magic ? req.redirect_to : "",
                           magic ? req.code_challenge : ""};
-  auto* db = self->state.store;
   auto issued = std::make_shared<bool>(false);
-  WriteOp op{[db, otp, hash = domain::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
-              issued](store::Txn& t) -> caf::error {
-    return db->issue_otp(t, hash, otp, max, now, *issued) ? store_failed() : caf::none;
+  WriteOp op{[otp, hash = domain::blake2b256(token), max = self->state.opts.auth.max_live_links, now,
+              issued](store::WriteTxn& t) -> caf::error {
+    return store_error_if(t.issue_otp(hash, otp, max, now, *issued));
   }};
   static const std::map<std::string, std::string> paths = {
       {"magic", "/auth/magic-link"}, {"verify", "/auth/verify-email"}, {"reset", "/auth/password/reset"}};
@@ -435,26 +433,6 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   return true;
 }
 
-// Consumes a one-time token of `purpose` inside the transaction: it must be
-// usable (domain::otp_usable) and, for a code, proven by the PKCE verifier of
-// its challenge. Every refusal has the same answer and, the transaction
-// being rolled back, uses nothing: a wrong verifier leaves the code to its
-// owner. Using a link retires the user's other live links of its purpose;
-// a code retires nothing (another app or tab may hold one).
-caf::error consume(store::Store& db, store::Txn& t, const std::string& hash, const std::string& purpose,
-                   domain::User& user, const std::string& verifier = std::string()) {
-  const auto refuse = make_error(Errc::invalid_grant, "the link is invalid or has expired");
-  auto otp = db.otp(t, hash);
-  if (!otp) return refuse;
-  auto u = db.user(t, otp->user_id);
-  if (!domain::otp_usable(*otp, u ? &*u : nullptr, purpose, now_s())) return refuse;
-  if (purpose == "code" && !domain::pkce_matches(verifier, otp->code_challenge)) return refuse;
-  otp->used = true;
-  if (db.put_otp(t, hash, *otp) || (purpose != "code" && db.retire_otps(t, u->id, purpose))) return store_failed();
-  user = std::move(*u);
-  return caf::none;
-}
-
 // How long the code of a magic link with a redirect lives: the browser
 // lands on the application, whose backend exchanges it at once.
 constexpr std::int64_t kMagicCodeTtlS = 60;
@@ -470,23 +448,24 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
   auto* db = self->state.store;
   auto out = std::make_shared<domain::User>();
   auto hash = domain::blake2b256(token);
-  WriteOp op{[db, purpose, hash, verifier, out](store::Txn& t) -> caf::error {
-    if (auto err = consume(*db, t, hash, purpose, *out, verifier)) return err;
+  WriteOp op{[purpose, hash, verifier, out](store::WriteTxn& t) -> caf::error {
+    if (auto f = flows::consume_token(t, hash, purpose, now_s(), *out, verifier)) return to_error(f);
     out->email_verified = true;
     out->updated_at = now_s();
-    return db->put_user(t, *out) ? store_failed() : caf::none;
+    return store_error_if(t.update_user(*out));
   }};
   if (purpose == "magic" || purpose == "code") {
     // The link is used and the session opened in one commit: a 503 leaves
     // the link unused. The session needs its user before the transaction,
     // so the link is looked up first and must still name that user inside.
-    std::optional<domain::OneTimeToken> otp;
-    std::optional<domain::User> user;
-    int rc = 0;
-    if (auto t = db->read(rc); rc == 0)
-      if ((otp = db->otp(t, hash))) user = db->user(t, otp->user_id);
-    if (!user) {
-      rp.deliver(rc ? store_failed() : make_error(Errc::invalid_grant, "the link is invalid or has expired"));
+    auto otp = std::make_shared<domain::OneTimeToken>();
+    auto user = std::make_shared<domain::User>();
+    store::Status st;
+    auto t = db->read(st);
+    flows::Outcome found = t ? flows::peek_token(*t, hash, *otp, *user) : flows::store_failure(st);
+    t.reset();
+    if (found) {
+      rp.deliver(to_error(found));
       return rp;
     }
     if (purpose == "magic" && !otp->redirect_to.empty()) {
@@ -495,14 +474,13 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
       // carries the challenge: its exchange must prove it.
       auto code = domain::b64url_encode(domain::random_bytes(32));
       auto redirect = domain::with_query(otp->redirect_to, "code", code);
-      WriteOp with_code{[op = std::move(op.fn), db, out, code_hash = domain::blake2b256(code),
-                         challenge = otp->code_challenge](store::Txn& t) -> caf::error {
+      WriteOp with_code{[op = std::move(op.fn), out, code_hash = domain::blake2b256(code),
+                         challenge = otp->code_challenge](store::WriteTxn& t) -> caf::error {
         if (auto err = op(t)) return err;
         auto now = now_s();
         domain::OneTimeToken c{"code", out->id, now + kMagicCodeTtlS, false, "", challenge};
         bool issued = false;  // uncapped: each code comes from a link used in this commit
-        return db->issue_otp(t, code_hash, c, std::numeric_limits<int>::max(), now, issued) ? store_failed()
-                                                                                           : caf::none;
+        return store_error_if(t.issue_otp(code_hash, c, std::numeric_limits<int>::max(), now, issued));
       }};
       self->request(self->state.writer, caf::infinite, write_atom::value, std::move(with_code))
           .then(
@@ -515,7 +493,7 @@ auth_promise redeem(user_ptr self, std::string& purpose, std::string& token, std
       return rp;
     }
     user->email_verified = true;
-    WriteOp first{[op = std::move(op.fn), out, id = user->id](store::Txn& t) -> caf::error {
+    WriteOp first{[op = std::move(op.fn), out, id = user->id](store::WriteTxn& t) -> caf::error {
       if (auto err = op(t)) return err;
       return out->id == id ? caf::none : make_error(Errc::invalid_grant, "the link is invalid or has expired");
     }};
@@ -543,20 +521,21 @@ template <class Check>
 void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::string new_password,
                   std::string keep, bool revoke, bool revoke_keys, ClientInfo client, const char* event,
                   Check check) {
-  auto* db = self->state.store;
   hash_new_password(self, std::move(new_password), rp, [=](std::string phc) mutable {
     auto out = std::make_shared<domain::User>();
     auto counts = std::make_shared<std::pair<int, int>>(0, 0);  // sessions, API tokens
-    WriteOp op{[db, check, phc, keep, revoke, revoke_keys, out, counts](store::Txn& t) -> caf::error {
+    WriteOp op{[check, phc, keep, revoke, revoke_keys, out, counts](store::WriteTxn& t) -> caf::error {
       *counts = {0, 0};  // a retried op counts afresh
       if (auto err = check(t, *out)) return err;
       out->password_hash = phc;
       out->failed_logins = 0;
       ++out->device_epoch;  // voids every device token issued under the old password
       out->updated_at = now_s();
-      if (db->put_user(t, *out)) return store_failed();
-      if (revoke && revoke_sessions(*db, t, out->id, keep, "password_changed", counts->first)) return store_failed();
-      if (revoke_keys && revoke_api_keys(*db, t, out->id, counts->second)) return store_failed();
+      if (auto st = t.update_user(*out); !st.ok()) return store_error(st);
+      if (revoke)
+        if (auto f = flows::revoke_sessions(t, out->id, keep, "password_changed", counts->first)) return to_error(f);
+      if (revoke_keys)
+        if (auto f = flows::revoke_api_keys(t, out->id, counts->second)) return to_error(f);
       return caf::none;
     }};
     self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
@@ -579,11 +558,10 @@ void set_password(user_ptr self, caf::typed_response_promise<bool> rp, std::stri
 
 caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& token, std::string& password) {
   auto rp = self->make_response_promise<bool>();
-  auto* db = self->state.store;
   // Recovery: every session and every API token goes (an intruder's too).
   set_password(self, rp, std::move(password), "", true, true, ClientInfo{}, "password_reset",
-               [db, hash = domain::blake2b256(token)](store::Txn& t, domain::User& u) {
-                 return consume(*db, t, hash, "reset", u);
+               [hash = domain::blake2b256(token)](store::WriteTxn& t, domain::User& u) {
+                 return to_error(flows::consume_token(t, hash, "reset", now_s(), u));
                });
   return rp;
 }
@@ -591,13 +569,11 @@ caf::typed_response_promise<bool> reset_password(user_ptr self, std::string& tok
 // Verifies the current password first (403 when wrong), like a login.
 caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange& req) {
   auto rp = self->make_response_promise<bool>();
-  int rc = 0;
-  auto* db = self->state.store;
-  auto t = db->read(rc);
-  auto user = rc ? std::nullopt : db->user(t, req.user_id);
-  t.abort();
-  if (!user) {
-    rp.deliver(store_failed());
+  auto user = std::make_shared<domain::User>();
+  store::Status st;
+  if (auto t = self->state.store->read(st)) st = t->user(req.user_id, *user);
+  if (!st.ok()) {
+    rp.deliver(store_error(st, "no such user"));
     return rp;
   }
   // A wrong current password counts twice: on the account's back-off, like
@@ -625,11 +601,13 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
             auto old = user->password_hash;
             set_password(self, rp, req.new_password, req.session_id, req.revoke_other_sessions,
                          req.revoke_api_tokens, req.client, "password_changed",
-                         [db, id = user->id, old](store::Txn& t, domain::User& u) -> caf::error {
-                           auto cur = db->user(t, id);
-                           if (!cur || cur->password_hash != old)
+                         [id = user->id, old](store::WriteTxn& t, domain::User& u) -> caf::error {
+                           domain::User cur;
+                           auto st = t.user(id, cur);
+                           if (st.failed()) return store_error(st);
+                           if (!st.ok() || cur.password_hash != old)
                              return make_error(Errc::conflict, "the password changed meanwhile");
-                           u = std::move(*cur);
+                           u = std::move(cur);
                            return caf::none;
                          });
           },
@@ -637,7 +615,7 @@ caf::typed_response_promise<bool> change_password(user_ptr self, PasswordChange&
   return rp;
 }
 
-user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor writer,
+user_actor::behavior_type user_fn(user_ptr self, store::Backend* db, writer_actor writer,
                                   hasher_actor hasher, session_actor sessions,
                                   std::string dummy_phc,
                                   std::shared_ptr<const domain::Roles> roles,
@@ -676,7 +654,7 @@ user_actor::behavior_type user_fn(user_ptr self, store::Store* db, writer_actor 
 
 }  // namespace
 
-user_actor spawn_user(caf::actor_system& sys, store::Store& store, writer_actor writer,
+user_actor spawn_user(caf::actor_system& sys, store::Backend& store, writer_actor writer,
                       hasher_actor hasher, session_actor sessions, std::string dummy_phc,
                       std::shared_ptr<const domain::Roles> roles, AccountOptions options,
                       Notifier notifier) {

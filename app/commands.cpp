@@ -7,6 +7,7 @@
 #include "domain/email.hpp"
 #include "http/metrics_server.hpp"
 #include "http/server.hpp"
+#include "store/lmdb/backend.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
@@ -50,11 +51,10 @@ std::shared_ptr<const domain::Roles> load_roles(const config::Config& cfg) {
   }
 }
 
-static std::unique_ptr<store::Store> open_store(const config::Config& cfg, bool read_only = false) {
-  int rc = 0;
-  std::string why;
-  auto db = store::Store::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, rc, why);
-  if (!db) telemetry::log_error("cannot open store", {{"error", why}});
+static std::unique_ptr<store::Backend> open_store(const config::Config& cfg, bool read_only = false) {
+  store::Status st;
+  auto db = store::lmdb::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, st);
+  if (!db) telemetry::log_error("cannot open store", {{"error", st.message()}});
   return db;
 }
 
@@ -83,7 +83,7 @@ domain::AuditEvent operator_event(std::string type, std::string subject_user_id,
 
 // The common start of the server and the offline commands that write:
 // config, logging, the store, its audit key.
-std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code) {
+std::unique_ptr<store::Backend> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code) {
   exit_code = 2;
   if (!load_config(o, cfg)) return nullptr;
   telemetry::init(cfg.log.level);
@@ -96,9 +96,11 @@ std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cf
   exit_code = 1;
   auto db = open_store(cfg);
   if (!db) return nullptr;
-  int version = db->schema_version();
-  if (version == 0 && !db->migrate(why)) {  // a new store: create the layout
-    telemetry::log_error("cannot initialise store", {{"error", why}});
+  int version = 0;
+  auto st = db->schema_version(version);
+  if (st.ok() && version == 0) st = db->migrate();  // a new store: create the layout
+  if (!st.ok()) {
+    telemetry::log_error("cannot initialise store", {{"error", st.to_string()}});
     return nullptr;
   }
   if (version != 0 && version != store::kSchemaVersion) {
@@ -114,7 +116,7 @@ std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cf
 }
 
 int with_read(const CommonOptions& o,
-              const std::function<int(const config::Config&, store::Store&, const store::Txn&)>& fn) {
+              const std::function<int(const config::Config&, const store::ReadTxn&)>& fn) {
   config::Config cfg;
   if (!load_config(o, cfg)) return 2;
   telemetry::init(cfg.log.level);
@@ -126,33 +128,42 @@ int with_read(const CommonOptions& o,
   }
   auto db = open_store(cfg, true);
   if (!db) return 1;
-  int version = db->schema_version();
+  int version = 0;
+  if (auto st = db->schema_version(version); !st.ok()) {
+    std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
+    return 1;
+  }
   if (version != store::kSchemaVersion) {
     std::cerr << "gatehouse: the store at '" << cfg.store.path << "' has schema " << version << ", this build reads "
               << store::kSchemaVersion << (version == 0 ? " (never initialised)" : "; run `gatehouse migrate`")
               << "\n";
     return 2;
   }
-  int rc = 0;
-  auto t = db->read(rc);
-  return rc ? 1 : fn(cfg, *db, t);
+  store::Status st;
+  auto t = db->read(st);
+  if (!t) {
+    std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
+    return 1;
+  }
+  return fn(cfg, *t);
 }
 
 // Start-up check of the audit chain's tail (the last records, and the head
 // against the file sink's anchor): warns, does not refuse to start.
-static void check_audit_tail(const config::Config& cfg, store::Store& db) {
+static void check_audit_tail(const config::Config& cfg, store::Backend& db) {
   constexpr std::uint64_t kTail = 1000;
   std::string why;
   AuditKey key;
   if (!read_audit_key(cfg.audit_key_path(), key, why)) return;  // prepare() has just opened it
-  int rc = 0;
-  auto t = db.read(rc);
-  if (rc) return;
-  auto head = db.audit_head(t).first;
+  store::Status st;
+  auto t = db.read(st);
+  std::uint64_t head = 0;
+  std::string head_hash;
+  if (!t || !t->audit_head(head, head_hash).ok()) return;
   std::uint64_t last = 0;
   std::string problem;
-  bool ok = check_audit_chain(db, t, &key, head > kTail ? head - kTail + 1 : 1, last, problem);
-  if (ok && !cfg.audit.file.empty()) ok = check_audit_anchor(db, t, cfg.audit.file, problem);
+  bool ok = check_audit_chain(*t, &key, head > kTail ? head - kTail + 1 : 1, last, problem);
+  if (ok && !cfg.audit.file.empty()) ok = check_audit_anchor(*t, cfg.audit.file, problem);
   if (!ok)
     telemetry::log_warn("audit chain tail does not verify; run `gatehouse audit verify`", {{"problem", problem}});
 }
@@ -191,11 +202,11 @@ int serve(const CommonOptions& o) {
     return 1;
   }
   telemetry::set_store_fill_source([store = db.get()](std::uint64_t& used, std::uint64_t& map) {
-    int rc = 0;
-    auto f = store->fill(rc);
+    store::Fill f;
+    bool ok = store->fill(f).ok();
     used = f.used_bytes;
     map = f.map_bytes;
-    return rc == 0;
+    return ok;
   });
   http::Server server(cfg, *db, *services, roles);
   if (!server.start(cfg.server.listen, why)) {
@@ -224,7 +235,7 @@ int serve(const CommonOptions& o) {
   services->stop();
   services.reset();
   telemetry::set_store_fill_source(nullptr);
-  db.reset();  // closes the LMDB environment
+  db.reset();  // closes the store
   telemetry::stop_exporter();
   telemetry::announce("stopped", {{"drained", drained}});
   telemetry::shutdown();
@@ -237,15 +248,16 @@ int migrate(const CommonOptions& o) {
   telemetry::init(cfg.log.level);
   auto db = open_store(cfg);
   if (!db) return 1;
-  int from = db->schema_version();
-  std::string why;
+  int from = 0;
   std::vector<std::string> notes;
   auto normalize = [](std::string_view email) {
     std::string ignored;
     return domain::normalize_email(email, ignored);
   };
-  if (!db->migrate(why, normalize, &notes)) {
-    telemetry::log_error("migration failed", {{"error", why}});
+  auto st = db->schema_version(from);
+  if (st.ok()) st = db->migrate(normalize, &notes);
+  if (!st.ok()) {
+    telemetry::log_error("migration failed", {{"error", st.message().empty() ? st.to_string() : st.message()}});
     return 1;
   }
   for (auto& n : notes) telemetry::log_warn("migration", {{"note", n}});
@@ -262,11 +274,11 @@ int keys_rotate(const CommonOptions& o) {
   std::string why;
   KeyRotation r;
   bool ok = rotate_keys(*db, std::int64_t{cfg.tokens.access_ttl_s} + cfg.tokens.leeway_s, r, why,
-                        [&](store::Txn& t, const KeyRotation& k) {
+                        [&](store::WriteTxn& t, const KeyRotation& k) {
                           auto e = operator_event("signing_key_rotated", "",
                                                   {{"kid", k.kid}, {"retired_kid", k.retired_kid},
                                                    {"dropped_kids", k.dropped}});
-                          return db->append_audit(t, e.canonical());
+                          return t.append_audit(e.canonical());
                         });
   if (!ok) {
     telemetry::log_error("key rotation failed", {{"error", why}});

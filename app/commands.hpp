@@ -51,12 +51,12 @@ bool load_config(const CommonOptions& o, config::Config& cfg);
 std::shared_ptr<const domain::Roles> load_roles(const config::Config& cfg);
 /// Config, logging, the store (created when new) and its audit key, for the
 /// server and the offline commands that write; null with the exit code to return.
-std::unique_ptr<store::Store> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
+std::unique_ptr<store::Backend> prepare(const CommonOptions& o, config::Config& cfg, int& exit_code);
 /// An offline read-only command: opens an existing store read-only (exit 2
 /// when there is none), runs `fn` with it and a read transaction and returns
 /// its exit code (or the set-up's on failure).
 int with_read(const CommonOptions& o,
-              const std::function<int(const config::Config&, store::Store&, const store::Txn&)>& fn);
+              const std::function<int(const config::Config&, const store::ReadTxn&)>& fn);
 
 /// The audit key file of `cfg`; empty with `why` when it lies inside the store folder.
 std::string audit_key_path(const config::Config& cfg, std::string& why);
@@ -67,12 +67,12 @@ domain::AuditEvent operator_event(std::string type, std::string subject_user_id,
 /// Walks the chain from record `from` (1: all of it; a later record: a tail
 /// check that trusts the link into it) to the head. `key` null: no key, only
 /// records before a keying can be checked. `last` gets the last seq checked.
-bool check_audit_chain(store::Store& db, const store::Txn& t, const AuditKey* key, std::uint64_t from,
+bool check_audit_chain(const store::ReadTxn& t, const AuditKey* key, std::uint64_t from,
                        std::uint64_t& last, std::string& problem);
 /// Checks the store against the last record of a JSON-lines sink file:
 /// the store must hold that record, with the same MAC. No file or an empty
 /// one passes.
-bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string& sink_file,
+bool check_audit_anchor(const store::ReadTxn& t, const std::string& sink_file,
                         std::string& problem);
 
 }  // namespace gh::app

@@ -9,19 +9,34 @@
 
 namespace gh::app {
 
-bool check_audit_chain(store::Store& db, const store::Txn& t, const AuditKey* key, std::uint64_t from,
+namespace {
+
+// The store's audit head; a read failure is a problem of the check.
+bool head_of(const store::ReadTxn& t, std::uint64_t& seq, std::string& hash, std::string& problem) {
+  auto st = t.audit_head(seq, hash);
+  if (!st.ok()) problem = "cannot read the store: " + st.to_string();
+  return st.ok();
+}
+
+}  // namespace
+
+bool check_audit_chain(const store::ReadTxn& t, const AuditKey* key, std::uint64_t from,
                        std::uint64_t& last, std::string& problem) {
   auto v = key ? domain::ChainVerifier(key->key, key->keyed_from) : domain::ChainVerifier();
   bool ok = true, first = true;
-  db.audit_after(t, from > 0 ? from - 1 : 0,
-                 [&](std::uint64_t seq, const std::string& prev, const std::string& hash,
-                     const std::string& canonical) {
-                   if (first && from > 1) v.start_after(seq - 1, prev);  // a tail check trusts the link into it
-                   first = false;
-                   ok = v.feed({seq, prev, hash, canonical}, problem);
-                   return ok;
-                 });
-  auto [head_seq, head_hash] = db.audit_head(t);
+  auto st = t.audit_after(from > 0 ? from - 1 : 0, [&](const store::AuditRecord& r) {
+    if (first && from > 1) v.start_after(r.seq - 1, r.prev);  // a tail check trusts the link into it
+    first = false;
+    ok = v.feed({r.seq, r.prev, r.hash, r.canonical}, problem);
+    return ok;
+  });
+  if (!st.ok()) {
+    problem = "cannot read the store: " + st.to_string();
+    return false;
+  }
+  std::uint64_t head_seq = 0;
+  std::string head_hash;
+  if (!head_of(t, head_seq, head_hash, problem)) return false;
   if (ok && first && from > 1 && head_seq >= from) {
     ok = false;
     problem = "records " + std::to_string(from) + " to " + std::to_string(head_seq) + " are missing";
@@ -31,7 +46,7 @@ bool check_audit_chain(store::Store& db, const store::Txn& t, const AuditKey* ke
   return ok;
 }
 
-bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string& sink_file,
+bool check_audit_anchor(const store::ReadTxn& t, const std::string& sink_file,
                         std::string& problem) {
   std::ifstream in(sink_file, std::ios::binary);
   if (!in) return true;
@@ -53,17 +68,23 @@ bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string
     }
   }
   if (seq == 0) return true;
-  auto head = db.audit_head(t).first;
+  std::uint64_t head = 0;
+  std::string head_hash;
+  if (!head_of(t, head, head_hash, problem)) return false;
   if (head < seq) {
     problem = "the store's head is record " + std::to_string(head) + " but the sink '" + sink_file +
               "' holds record " + std::to_string(seq) + " (records removed from the end)";
     return false;
   }
   std::string stored;
-  db.audit_after(t, seq - 1, [&](std::uint64_t s, const std::string&, const std::string& hash, const std::string&) {
-    if (s == seq) stored = domain::hex(hash);
+  auto st = t.audit_after(seq - 1, [&](const store::AuditRecord& r) {
+    if (r.seq == seq) stored = domain::hex(r.hash);
     return false;
   });
+  if (!st.ok()) {
+    problem = "cannot read the store: " + st.to_string();
+    return false;
+  }
   if (stored != mac) {
     problem = "record " + std::to_string(seq) + " differs from its copy in the sink '" + sink_file + "'";
     return false;
@@ -72,7 +93,7 @@ bool check_audit_anchor(store::Store& db, const store::Txn& t, const std::string
 }
 
 int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed) {
-  return with_read(o, [&](const config::Config& cfg, store::Store& db, const store::Txn& t) {
+  return with_read(o, [&](const config::Config& cfg, const store::ReadTxn& t) {
     std::string why;
     auto path = audit_key_path(cfg, why);
     if (path.empty()) {
@@ -81,17 +102,25 @@ int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed
     }
     AuditKey key;
     bool have_key = read_audit_key(path, key, why);
-    bool keyed = db.meta(t, "audit_keyed_from").has_value();
+    std::string keyed_from, head_hash;
+    std::uint64_t head = 0;
+    auto st = t.meta("audit_keyed_from", keyed_from);
+    bool keyed = st.ok();
+    if (st.is_not_found()) st = store::Status::OK();
+    if (st.ok()) st = t.audit_head(head, head_hash);
+    if (!st.ok()) {
+      std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
+      return 1;
+    }
     if (!have_key && keyed) {
       std::cerr << "gatehouse: " << why << "\naudit verify needs the audit MAC key of this store "
                 << "(audit.key_file, GATEHOUSE_AUDIT_KEY_FILE)\n";
       return 2;
     }
-    if (have_key && !audit_key_matches(db, t, key, why)) {
+    if (have_key && !audit_key_matches(t, key, why)) {
       std::cerr << "gatehouse: " << why << " ('" << path << "')\n";
       return 2;
     }
-    auto head = db.audit_head(t).first;
     // Without the key an unkeyed chain proves nothing: whoever can write the
     // store can delete meta "audit_keyed_from" and recompute every link.
     // Only an explicit --unkeyed (a store from before the key) accepts that.
@@ -112,8 +141,8 @@ int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed
     }
     std::uint64_t count = 0;
     std::string problem;
-    bool ok = check_audit_chain(db, t, have_key ? &key : nullptr, 1, count, problem);
-    if (ok && !anchor.empty()) ok = check_audit_anchor(db, t, anchor, problem);
+    bool ok = check_audit_chain(t, have_key ? &key : nullptr, 1, count, problem);
+    if (ok && !anchor.empty()) ok = check_audit_anchor(t, anchor, problem);
     if (!ok) {
       std::cout << "audit log BROKEN: " << problem << "\n";
       return 1;
@@ -130,17 +159,14 @@ int audit_verify(const CommonOptions& o, const std::string& anchor, bool unkeyed
 }
 
 int audit_export(const CommonOptions& o, std::uint64_t after) {
-  return with_read(o, [after](const config::Config&, store::Store& db, const store::Txn& t) {
-    db.audit_after(
-        t, after,
-        [](std::uint64_t seq, const std::string&, const std::string& hash, const std::string& canonical) {
-          auto j = nlohmann::json::parse(canonical, nullptr, false);
-          j["seq"] = seq;
-          j["hash"] = domain::hex(hash);
-          std::cout << j.dump() << "\n";
-          return true;
-        });
-    return 0;
+  return with_read(o, [after](const config::Config&, const store::ReadTxn& t) {
+    auto st = t.audit_after(after, [](const store::AuditRecord& r) {
+      std::cout << domain::audit_line(r.canonical, r.seq, r.hash) << "\n";
+      return true;
+    });
+    if (st.ok()) return 0;
+    std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
+    return 1;
   });
 }
 

@@ -1,10 +1,10 @@
 // Operator commands on accounts: seed, user create|set-role|deactivate|list,
 // import. They work on the store directly, each in its own write transaction
 // (LMDB serialises them with a running server's writer), and apply the same
-// rules as the HTTP routes (actors/accounts.hpp, domain/): the same
+// rules as the HTTP routes (domain/flows/, domain/): the same
 // password policy, and every change appended to the audit chain in the same
 // transaction, with the operator ("cli:<unix user>") as actor.
-#include "actors/accounts.hpp"
+#include "domain/flows/accounts.hpp"
 #include "domain/base64url.hpp"
 #include "domain/clock.hpp"
 #include "domain/email.hpp"
@@ -37,35 +37,24 @@ domain::HashParams params(const config::Config& cfg) {
   return {cfg.hashing.ops_limit, cfg.hashing.mem_limit_kib * 1024};
 }
 
-std::optional<domain::User> by_email(store::Store& db, const store::Txn& t, const std::string& raw) {
+// The account with the email `raw` (normalised first): ok, not_found or a failure.
+store::Status by_email(const store::ReadTxn& t, const std::string& raw, domain::User& out) {
   std::string why;
   auto email = domain::normalize_email(raw, why);
-  if (!email) return std::nullopt;
-  auto id = db.user_id_by_email(t, *email);
-  return id ? db.user(t, *id) : std::nullopt;
+  if (!email) return store::Status::NotFound();
+  return t.user_by_email(*email, out);
 }
 
-// Commits `t`; prints why not. Returns the exit code.
-int commit(store::Txn& t) {
-  if (int rc = t.commit()) {
-    std::cerr << "gatehouse: commit failed: " << store::lmdb_error(rc) << "\n";
-    return 1;
-  }
-  return 0;
-}
-
-// Appends the audit record of a change in the change's transaction; prints why not.
-int audit(store::Store& db, store::Txn& t, const domain::AuditEvent& e) {
-  if (int rc = db.append_audit(t, e.canonical())) {
-    std::cerr << "gatehouse: cannot write the audit record: " << store::lmdb_error(rc) << "\n";
-    return 1;
-  }
-  return 0;
+// Prints why a store call failed (when it did). Returns the exit code.
+int report(const store::Status& st, const char* what = "the store failed") {
+  if (st.ok()) return 0;
+  std::cerr << "gatehouse: " << what << ": " << st.to_string() << "\n";
+  return 1;
 }
 
 // Creates an account with a password (checked against the password policy
 // and hashed here). Returns the exit code.
-int create_account(store::Store& db, const config::Config& cfg, const std::string& raw_email,
+int create_account(store::Backend& db, const config::Config& cfg, const std::string& raw_email,
                    const std::string& role, const char* password_var, bool verified) {
   std::string why;
   auto email = domain::normalize_email(raw_email, why);
@@ -95,20 +84,17 @@ int create_account(store::Store& db, const config::Config& cfg, const std::strin
   u.role = role;
   u.email_verified = verified;
   u.created_at = u.updated_at = now_s();
-  int rc = 0;
-  auto t = db.write(rc);
-  bool conflict = false;
-  if (rc || (rc = insert_account(db, t, u, conflict))) {
-    std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
-    return 1;
-  }
-  if (conflict) {
+  auto source = std::string(password_var) == "GATEHOUSE_ADMIN_PASSWORD" ? "seed" : "user create";
+  auto st = db.write([&](store::WriteTxn& t) {
+    auto s = t.insert_user(u);
+    return s.ok() ? t.append_audit(operator_event("user_created", u.id, {{"role", role}, {"via", source}}).canonical())
+                  : s;
+  });
+  if (st.is_conflict()) {
     std::cerr << "gatehouse: an account with this email already exists\n";
     return 1;
   }
-  auto source = std::string(password_var) == "GATEHOUSE_ADMIN_PASSWORD" ? "seed" : "user create";
-  if (int code = audit(db, t, operator_event("user_created", u.id, {{"role", role}, {"via", source}}))) return code;
-  if (int code = commit(t)) return code;
+  if (int code = report(st, "cannot create the account")) return code;
   std::cout << "created " << role << " " << u.email << " (id " << u.id << ")\n";
   if (generated) std::cout << "password (shown once): " << password << "\n";
   sodium_memzero(password.data(), password.size());
@@ -122,15 +108,14 @@ int seed(const CommonOptions& o) {
   int code = 0;
   auto db = prepare(o, cfg, code);
   if (!db) return code;
-  int rc = 0;
   std::string existing;
-  {
-    auto t = db->read(rc);
-    db->users_by_email(t, "", false, [&](const domain::User& u) {
+  store::Status st;
+  if (auto t = db->read(st))
+    st = t->users_by_email("", false, [&](const domain::User& u) {
       if (u.role == "admin" && u.active) existing = u.email;
       return existing.empty();
     });
-  }
+  if (int c = report(st)) return c;
   if (!existing.empty()) {
     std::cout << "an admin already exists (" << existing << "); nothing changed\n";
     return 0;
@@ -163,26 +148,24 @@ int change_user(const CommonOptions& o, const UserOptions& u, Change change) {
   int code = 0;
   auto db = prepare(o, cfg, code);
   if (!db) return code;
-  int rc = 0;
-  auto t = db->write(rc);
-  auto user = rc ? std::nullopt : by_email(*db, t, u.email);
-  if (!user) {
-    std::cerr << "gatehouse: no user with email '" << u.email << "'\n";
-    return 1;
-  }
-  domain::AuditEvent event;
-  if (int c = change(cfg, *db, t, *user, event)) return c;
-  user->updated_at = now_s();
-  if ((rc = db->put_user(t, *user))) {
-    std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
-    return 1;
-  }
-  if (int c = audit(*db, t, event)) return c;
-  return commit(t);
+  int exit_code = 0;
+  auto st = db->write([&](store::WriteTxn& t) {
+    domain::User user;
+    auto s = by_email(t, u.email, user);
+    if (s.is_not_found()) std::cerr << "gatehouse: no user with email '" << u.email << "'\n";
+    if (!s.ok()) return s;
+    domain::AuditEvent event;
+    if ((exit_code = change(cfg, t, user, event))) return store::Status::NotFound();  // rolled back
+    user.updated_at = now_s();
+    if (s = t.update_user(user); !s.ok()) return s;
+    return t.append_audit(event.canonical());
+  });
+  if (exit_code) return exit_code;
+  return st.is_not_found() ? 1 : report(st);
 }
 
 int user_set_role(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [&](const config::Config& cfg, store::Store&, store::Txn&, domain::User& user,
+  return change_user(o, u, [&](const config::Config& cfg, store::WriteTxn&, domain::User& user,
                                domain::AuditEvent& event) {
     auto roles = load_roles(cfg);
     if (!roles || !roles->exists(u.role)) {
@@ -197,10 +180,10 @@ int user_set_role(const CommonOptions& o, const UserOptions& u) {
 }
 
 int user_deactivate(const CommonOptions& o, const UserOptions& u) {
-  return change_user(o, u, [](const config::Config&, store::Store& db, store::Txn& t, domain::User& user,
+  return change_user(o, u, [](const config::Config&, store::WriteTxn& t, domain::User& user,
                               domain::AuditEvent& event) {
-    if (int rc = deactivate_account(db, t, user)) {
-      std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
+    if (auto f = flows::deactivate(t, user)) {
+      std::cerr << "gatehouse: " << f->description << "\n";
       return 1;
     }
     event = operator_event("user_deactivated", user.id);
@@ -210,16 +193,15 @@ int user_deactivate(const CommonOptions& o, const UserOptions& u) {
 }
 
 int user_list(const CommonOptions& o, const UserOptions& u) {
-  return with_read(o, [&](const config::Config&, store::Store& db, const store::Txn& t) {
-    db.users_by_email(t, "", false, [&](const domain::User& user) {
+  return with_read(o, [&](const config::Config&, const store::ReadTxn& t) {
+    return report(t.users_by_email("", false, [&](const domain::User& user) {
       if (u.role.empty() || user.role == u.role)
         std::cout << nlohmann::json{{"id", user.id}, {"email", user.email}, {"role", user.role},
                                     {"active", user.active}}
                          .dump()
                   << "\n";
       return true;
-    });
-    return 0;
+    }));
   });
 }
 
@@ -239,15 +221,13 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
     std::cerr << "gatehouse: cannot read " << u.file << "\n";
     return 2;
   }
-  int rc = 0;
-  auto t = db->write(rc);
-  if (rc) return 1;
   std::string line;
   int n = 0, imported = 0, bad = 0;
   auto reject = [&](const std::string& why) {
     std::cerr << u.file << ":" << n << ": " << why << "\n";
     ++bad;
   };
+  auto st = db->write([&](store::WriteTxn& t) -> store::Status {
   while (std::getline(in, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -281,19 +261,19 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
     user.full_name = str("full_name");
     user.username = str("username");
     user.created_at = user.updated_at = now_s();
-    bool conflict = false;
-    if ((rc = insert_account(*db, t, user, conflict))) {
-      std::cerr << "gatehouse: " << store::lmdb_error(rc) << "\n";
-      return 1;
-    }
-    if (conflict) {
+    if (auto s = t.insert_user(user); s.is_conflict()) {
       reject("email or username already exists");
       continue;
+    } else if (!s.ok()) {
+      return s;
     }
-    if (int c = audit(*db, t, operator_event("user_created", user.id, {{"role", role}, {"via", "import"}}))) return c;
+    auto s = t.append_audit(operator_event("user_created", user.id, {{"role", role}, {"via", "import"}}).canonical());
+    if (!s.ok()) return s;
     ++imported;
   }
-  if (int c = commit(t)) return c;
+  return store::Status::OK();
+  });
+  if (int c = report(st, "import failed, nothing imported")) return c;
   std::cout << "imported " << imported << " users, " << bad << " lines rejected\n";
   return bad ? 1 : 0;
 }

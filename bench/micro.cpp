@@ -70,12 +70,12 @@ BENCHMARK(BM_VerifiedTokenPath)->Threads(1)->Threads(2);
 
 struct BenchStore {
   std::string dir = std::filesystem::temp_directory_path() / ("gh-bench-" + std::to_string(::getpid()));
-  std::unique_ptr<store::Store> db;
+  std::unique_ptr<store::Backend> db;
   BenchStore() {
     std::filesystem::remove_all(dir);
     int rc = 0;
     std::string why;
-    db = store::Store::open({dir, std::size_t{1} << 30}, rc, why);
+    db = store::Backend::open({dir, std::size_t{1} << 30}, rc, why);
     auto t = db->write(rc);
     for (int i = 0; i < 10000; ++i) {
       domain::User u;

@@ -1,8 +1,18 @@
 #include "domain/audit.hpp"
 
+#include "domain/base64url.hpp"
+
 #include <sodium.h>
 
 namespace gh::domain {
+
+std::string audit_line(const std::string& canonical, std::uint64_t seq, const std::string& hash) {
+  auto j = nlohmann::json::parse(canonical, nullptr, false);
+  if (!j.is_object()) j = nlohmann::json::object();
+  j["seq"] = seq;
+  j["hash"] = hex(hash);
+  return j.dump();
+}
 
 std::string audit_chain_hash(const std::string& prev, const std::string& canonical, const std::string& key) {
   std::string in = prev + canonical, out(32, '\0');

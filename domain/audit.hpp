@@ -19,6 +19,10 @@
 
 namespace gh::domain {
 
+/// A committed record as one JSON line: the event with its "seq" and its
+/// "hash" (hex), as the sinks, the live stream and `gatehouse audit` show it.
+std::string audit_line(const std::string& canonical, std::uint64_t seq, const std::string& hash);
+
 /// The audit chain link: BLAKE2b-256(prev || canonical), keyed with `key`
 /// (a MAC) when it is not empty. STABLE: see the format above.
 std::string audit_chain_hash(const std::string& prev, const std::string& canonical,

@@ -3,6 +3,7 @@
 #include "domain/base64url.hpp"
 #include "domain/cidr.hpp"
 #include "domain/clock.hpp"
+#include "domain/flows/outcome.hpp"
 
 #include <algorithm>
 
@@ -10,6 +11,7 @@ namespace gh::http {
 namespace {
 
 Failure denied(std::string why) { return {Errc::invalid_token, std::move(why)}; }
+Failure unavailable(const store::Status& st) { return flows::store_failure(st); }
 
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -36,7 +38,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization, std
   return token;
 }
 
-AuthCheck::AuthCheck(const config::Config& cfg, store::Store& db, Services& services)
+AuthCheck::AuthCheck(const config::Config& cfg, store::Backend& db, Services& services)
     : db_(db),
       services_(services),
       opts_{cfg.tokens.issuer, cfg.tokens.audience, cfg.tokens.leeway_s},
@@ -61,34 +63,38 @@ Expected<Principal> AuthCheck::check(std::string_view authorization) {
   if (auto err = domain::check_claims(claims, opts_, now); err != domain::JwtError::ok)
     return denied(domain::describe(err));
 
-  int rc = 0;
-  auto t = db_.read(rc);
-  if (rc) return Failure{Errc::unavailable, "the store is unavailable; retry later"};
-  auto session = db_.session(t, claims.sid);
-  if (!session || session->revoked || session->expires_at <= now || session->user_id != claims.sub)
+  // One read of the contract: the session and its user (a store failure is
+  // 503, never "the session has ended").
+  store::Principal p;
+  auto st = db_.principal(claims.sid, p);
+  if (st.failed()) return unavailable(st);
+  if (!st.ok() || p.session.revoked || p.session.expires_at <= now || p.session.user_id != claims.sub ||
+      !p.user.active)
     return denied("the session has ended");
-  auto user = db_.user(t, claims.sub);
-  if (!user || !user->active) return denied("the session has ended");
-  return Principal{std::move(*user), std::move(claims.sid), {}, {}};
+  return Principal{std::move(p.user), std::move(claims.sid), {}, {}};
 }
 
 Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_view ip) {
   if (key.empty() || key.size() > 128) return denied("the API key is invalid");
-  int rc = 0;
-  auto t = db_.read(rc);
-  if (rc) return Failure{Errc::unavailable, "the store is unavailable; retry later"};
-  auto k = db_.api_key(t, domain::blake2b256(key));
-  if (!k || k->revoked || (k->expires_at != 0 && k->expires_at <= now_s()))
+  store::Status st;
+  auto t = db_.read(st);
+  if (!t) return unavailable(st);
+  domain::ApiKey k;
+  st = t->api_key(domain::blake2b256(key), k);
+  if (st.failed()) return unavailable(st);
+  if (!st.ok() || k.revoked || (k.expires_at != 0 && k.expires_at <= now_s()))
     return denied("the API key is invalid, revoked or expired");
-  if (!k->allowed_ips.empty() &&
-      std::none_of(k->allowed_ips.begin(), k->allowed_ips.end(), [&](const std::string& c) {
+  if (!k.allowed_ips.empty() &&
+      std::none_of(k.allowed_ips.begin(), k.allowed_ips.end(), [&](const std::string& c) {
         auto cidr = domain::Cidr::parse(c);
         return cidr && cidr->contains(ip);
       }))
     return Failure{Errc::forbidden, "this API key may not be used from this address"};
-  auto user = db_.user(t, k->user_id);
-  if (!user || !user->active) return denied("the API key is invalid, revoked or expired");
-  return Principal{std::move(*user), {}, k->id, k->scopes};
+  domain::User user;
+  st = t->user(k.user_id, user);
+  if (st.failed()) return unavailable(st);
+  if (!st.ok() || !user.active) return denied("the API key is invalid, revoked or expired");
+  return Principal{std::move(user), {}, k.id, k.scopes};
 }
 
 }  // namespace gh::http

@@ -30,7 +30,7 @@ struct Principal {
 
 class AuthCheck {
  public:
-  AuthCheck(const config::Config& cfg, store::Store& db, Services& services);
+  AuthCheck(const config::Config& cfg, store::Backend& db, Services& services);
 
   /// `authorization` is the raw Authorization header ("" if absent). Only the
   /// header is accepted: tokens in the query string or body are ignored.
@@ -41,7 +41,7 @@ class AuthCheck {
   Expected<Principal> check_api_key(std::string_view key, std::string_view ip);
 
  private:
-  store::Store& db_;
+  store::Backend& db_;
   Services& services_;
   domain::VerifyOptions opts_;
   domain::TokenCache cache_;

@@ -2,6 +2,7 @@
 
 #include "domain/clock.hpp"
 #include "domain/email.hpp"
+#include "domain/flows/outcome.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
 #include "telemetry/log.hpp"
@@ -147,22 +148,24 @@ std::string Ctx::device_for(const std::string& email) const {
   if (token.empty()) return {};
   // The epoch is the account's now: a password change or reset since the
   // token was issued voids it (store unavailable or no account: unknown client).
-  int rc = 0;
-  auto t = app.store.read(rc);
-  if (rc) return {};
-  auto id = app.store.user_id_by_email(t, email);
-  auto user = id ? app.store.user(t, *id) : std::nullopt;
-  t.abort();
-  if (!user) return {};
-  return app.services.devices().verify(token, email, user->device_epoch, now_s()).value_or("");
+  domain::User user;
+  store::Status st;
+  if (auto t = app.store.read(st)) st = t->user_by_email(email, user);
+  if (!st.ok()) return {};
+  return app.services.devices().verify(token, email, user.device_epoch, now_s()).value_or("");
 }
 
-std::optional<store::Txn> Ctx::read_txn() {
-  int rc = 0;
-  auto t = app.store.read(rc);
-  if (rc == 0) return t;
-  res->failure(Failure{Errc::unavailable, "the store is unavailable; retry later"});
-  return std::nullopt;
+std::unique_ptr<store::ReadTxn> Ctx::read_txn() {
+  store::Status st;
+  auto t = app.store.read(st);
+  if (!t) res->failure(flows::store_failure(st));
+  return t;
+}
+
+bool Ctx::read_ok(const store::Status& st, const char* missing) {
+  if (st.ok()) return true;
+  res->failure(flows::store_failure(st, missing));
+  return false;
 }
 
 bool Ctx::allowed(const std::string& permission) const {

@@ -25,7 +25,7 @@ namespace gh::http {
 /// Shared by every handler; built once at start-up, read-only afterwards.
 struct App {
   const config::Config& cfg;
-  store::Store& store;
+  store::Backend& store;
   Services& services;
   domain::PasswordPolicy policy;
   AuthCheck auth;
@@ -73,8 +73,11 @@ struct Ctx {
   /// when a token is sent); else "".
   std::string device_for(const std::string& email) const;
 
-  /// A short read-only store transaction, or answers 503 and returns nullopt.
-  std::optional<store::Txn> read_txn();
+  /// A short read-only store transaction, or answers 503 and returns null.
+  std::unique_ptr<store::ReadTxn> read_txn();
+  /// True for ok; else answers the Status (404 with `missing`, 503 for a
+  /// store failure) and returns false.
+  bool read_ok(const store::Status& st, const char* missing = "not found");
 
   /// May the caller use `permission`? Its role must grant it and, for an API
   /// key with scopes, the scopes must name it.

@@ -22,7 +22,7 @@
 // client closes, at the latest at the keep-alive timeout).
 #pragma once
 
-#include "actors/errors.hpp"
+#include "domain/errors.hpp"
 #include "telemetry/trace.hpp"
 
 #include <pistache/http.h>

@@ -49,7 +49,7 @@ void list_users(Ctx& c) {
   auto users = json::array();
   std::string next;
   bool from_cursor = !cursor.empty() && cursor >= prefix;
-  c.app.store.users_by_email(*t, from_cursor ? cursor : prefix, from_cursor, [&](const domain::User& u) {
+  auto st = t->users_by_email(from_cursor ? cursor : prefix, from_cursor, [&](const domain::User& u) {
     if (u.email.compare(0, prefix.size(), prefix) != 0) return false;
     if (!role.empty() && u.role != role) return true;
     if (static_cast<int>(users.size()) == limit) {
@@ -59,15 +59,16 @@ void list_users(Ctx& c) {
     users.push_back(user_json(u));
     return true;
   });
+  if (!c.read_ok(st)) return;
   c.res->json(200, {{"users", users}, {"next_cursor", next.empty() ? json() : json(next)}});
 }
 
 void get_user(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
-  auto u = c.app.store.user(*t, c.params.at(0));
-  if (!u) return c.res->error(404, "not_found", "no such user");
-  c.res->json_text(200, user_json_text(*u));
+  domain::User u;
+  if (!c.read_ok(t->user(c.params.at(0), u), "no such user")) return;
+  c.res->json_text(200, user_json_text(u));
 }
 
 void create_user(Ctx& c) {
@@ -129,18 +130,18 @@ void list_audit(Ctx& c) {
   if (!t) return;
   auto events = json::array();
   std::uint64_t last = after;
-  c.app.store.audit_after(*t, after, [&](std::uint64_t seq, const std::string&, const std::string&,
-                                          const std::string& canonical) {
-    last = seq;
-    auto e = json::parse(canonical, nullptr, false);
+  auto st = t->audit_after(after, [&](const store::AuditRecord& r) {
+    last = r.seq;
+    auto e = json::parse(r.canonical, nullptr, false);
     if (!e.is_object()) return true;
     if (!type.empty() && e.value("type", "") != type) return true;
     if (!user.empty() && e.value("subject_user_id", "") != user && e.value("actor_user_id", "") != user)
       return true;
-    e["seq"] = seq;
+    e["seq"] = r.seq;
     events.push_back(std::move(e));
     return static_cast<int>(events.size()) < limit;
   });
+  if (!c.read_ok(st)) return;
   c.res->json(200, {{"events", events}, {"next_after", last}});
 }
 
@@ -228,16 +229,12 @@ void stream_audit(Ctx& c) {
         return false;
       },
       [&] {  // under the feed's lock: everything published so far is committed, so visible here
-        int rc = 0;
-        auto t = c.app.store.read(rc);
-        if (rc) return;
+        store::Status st;
+        auto t = c.app.store.read(st);
+        if (!t) return;
         std::string events;
-        c.app.store.audit_after(t, after, [&](std::uint64_t seq, const std::string&, const std::string& hash,
-                                              const std::string& canonical) {
-          auto j = json::parse(canonical, nullptr, false);
-          j["seq"] = seq;
-          j["hash"] = domain::hex(hash);
-          events += sse_event(seq, j.dump());
+        t->audit_after(after, [&](const store::AuditRecord& r) {
+          events += sse_event(r.seq, domain::audit_line(r.canonical, r.seq, r.hash));
           return events.size() < 256 * 1024;
         });
         if (events.empty()) return;

@@ -106,10 +106,15 @@ std::optional<std::string> magic_link_account(Ctx& c) {
   auto v = c.req.query().get("token");
   auto t = c.read_txn();
   if (!t) return std::nullopt;
-  auto otp = c.app.store.otp(*t, domain::blake2b256(v ? *v : std::string()));
-  if (!otp) return std::string();
-  auto u = c.app.store.user(*t, otp->user_id);
-  return domain::otp_usable(*otp, u ? &*u : nullptr, "magic", now_s()) ? u->email : std::string();
+  domain::OneTimeToken otp;
+  domain::User u;
+  auto st = t->otp(domain::blake2b256(v ? *v : std::string()), otp);
+  if (st.ok()) st = t->user(otp.user_id, u);
+  if (st.failed()) {
+    c.read_ok(st);
+    return std::nullopt;
+  }
+  return st.ok() && domain::otp_usable(otp, &u, "magic", now_s()) ? u.email : std::string();
 }
 
 void magic_page(Ctx& c) {

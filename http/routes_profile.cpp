@@ -37,10 +37,11 @@ void patch_me(Ctx& c) {
 void public_profile(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
-  auto id = c.app.store.user_id_by_username(*t, c.params.at(0));
-  auto user = id ? c.app.store.user(*t, *id) : std::nullopt;
-  if (!user || !user->active) return c.res->error(404, "not_found", "no such user");
-  c.res->json(200, public_user_json(*user));
+  domain::User user;
+  auto st = t->user_by_username(c.params.at(0), user);
+  if (st.ok() && !user.active) st = store::Status::NotFound();
+  if (!c.read_ok(st, "no such user")) return;
+  c.res->json(200, public_user_json(user));
 }
 
 void put_avatar(Ctx& c) {
@@ -68,9 +69,11 @@ constexpr int kAvatarMaxAgeS = 300;
 void get_avatar(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
-  auto user = c.app.store.user(*t, c.params.at(0));
-  auto avatar = user && user->active ? c.app.store.avatar(*t, user->id) : std::nullopt;
-  if (!avatar) return c.res->error(404, "not_found", "no avatar");
+  domain::User user;
+  std::optional<domain::Avatar> avatar(std::in_place);
+  auto st = t->user(c.params.at(0), user);
+  if (st.ok()) st = user.active ? t->avatar(user.id, *avatar) : store::Status::NotFound();
+  if (!c.read_ok(st, "no avatar")) return;
   // Served through the same strip as an upload: avatars stored before the
   // strip existed (or written around it) go out as their image only, and
   // one that no longer parses is not served at all.
@@ -147,8 +150,10 @@ void create_api_token(Ctx& c) {
 void list_api_tokens(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
+  std::vector<std::pair<std::string, domain::ApiKey>> keys;
+  if (!c.read_ok(t->api_keys_of(c.who->user.id, keys))) return;
   auto list = json::array();
-  for (auto& [hash, k] : c.app.store.api_keys_of(*t, c.who->user.id))
+  for (auto& [hash, k] : keys)
     if (!k.revoked) list.push_back(key_json(k));
   c.res->json(200, {{"api_tokens", list}});
 }

@@ -260,7 +260,7 @@ class GatehouseHandler : public Http::Handler {
 
 struct Server::Impl {
   const config::Config& cfg;
-  store::Store& store;
+  store::Backend& store;
   Services& services;
   std::shared_ptr<const domain::Roles> roles;
   std::shared_ptr<Shared> shared;
@@ -268,7 +268,7 @@ struct Server::Impl {
   std::string host;
 };
 
-Server::Server(const config::Config& cfg, store::Store& store, Services& services,
+Server::Server(const config::Config& cfg, store::Backend& store, Services& services,
                std::shared_ptr<const domain::Roles> roles)
     : impl_(new Impl{cfg, store, services, std::move(roles), nullptr, nullptr, {}}) {}
 

@@ -16,7 +16,7 @@ namespace gh::http {
 
 class Server {
  public:
-  Server(const config::Config& cfg, store::Store& store, Services& services,
+  Server(const config::Config& cfg, store::Backend& store, Services& services,
          std::shared_ptr<const domain::Roles> roles);
   ~Server();
 

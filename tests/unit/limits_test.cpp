@@ -224,7 +224,7 @@ TEST_CASE("links stay valid until one is used, at most max_live at once", "[stor
   std::filesystem::remove_all(dir);
   int rc = 0;
   std::string why;
-  auto db = store::Store::open({dir.string(), 16u << 20}, rc, why);
+  auto db = store::Backend::open({dir.string(), 16u << 20}, rc, why);
   REQUIRE(db);
   auto t = db->write(rc);
   REQUIRE(rc == 0);

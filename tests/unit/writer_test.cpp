@@ -17,12 +17,12 @@ namespace {
 
 struct Fixture {
   std::string dir = std::filesystem::temp_directory_path() / ("gh-writer-" + std::to_string(::getpid()));
-  std::unique_ptr<store::Store> db;
+  std::unique_ptr<store::Backend> db;
   Fixture() {
     std::filesystem::remove_all(dir);
     int rc = 0;
     std::string why;
-    db = store::Store::open({dir, 64u << 20}, rc, why);
+    db = store::Backend::open({dir, 64u << 20}, rc, why);
     REQUIRE(db);
   }
   ~Fixture() {
@@ -31,7 +31,7 @@ struct Fixture {
   }
 };
 
-WriteOp put_meta(store::Store* db, std::string key, bool fail_after_put) {
+WriteOp put_meta(store::Backend* db, std::string key, bool fail_after_put) {
   return WriteOp{[=](store::Txn& t) -> caf::error {
     if (db->put_meta(t, key, "v")) return make_error(Errc::unavailable, "put failed");
     if (fail_after_put) return make_error(Errc::conflict, "refused");
@@ -112,13 +112,13 @@ namespace {
 // A store whose map is only `mib` MiB.
 struct SmallFixture {
   std::string dir;
-  std::unique_ptr<store::Store> db;
+  std::unique_ptr<store::Backend> db;
   explicit SmallFixture(std::size_t mib)
       : dir(std::filesystem::temp_directory_path() / ("gh-writer-small-" + std::to_string(::getpid()))) {
     std::filesystem::remove_all(dir);
     int rc = 0;
     std::string why;
-    db = store::Store::open({dir, mib << 20}, rc, why);
+    db = store::Backend::open({dir, mib << 20}, rc, why);
     REQUIRE(db);
   }
   ~SmallFixture() {
@@ -127,7 +127,7 @@ struct SmallFixture {
   }
 };
 
-WriteOp put_sized(store::Store* db, std::string key, std::size_t bytes) {
+WriteOp put_sized(store::Backend* db, std::string key, std::size_t bytes) {
   return WriteOp{[=](store::Txn& t) -> caf::error {
     if (db->put_meta(t, key, std::string(bytes, 'x'))) return make_error(Errc::unavailable, "put failed");
     return caf::none;
@@ -136,7 +136,7 @@ WriteOp put_sized(store::Store* db, std::string key, std::size_t bytes) {
 
 // A faulty op that ignores the failure of its put: its nested commit then
 // fails and LMDB flags the parent (the batch) MDB_TXN_ERROR.
-WriteOp put_ignoring_errors(store::Store* db, std::string key, std::size_t bytes) {
+WriteOp put_ignoring_errors(store::Backend* db, std::string key, std::size_t bytes) {
   return WriteOp{[=](store::Txn& t) -> caf::error {
     (void)db->put_meta(t, key, std::string(bytes, 'x'));
     return caf::none;
@@ -144,14 +144,14 @@ WriteOp put_ignoring_errors(store::Store* db, std::string key, std::size_t bytes
 }
 
 // A small put in a nested transaction of `parent`, committed into it.
-void put_in_child(store::Store& db, store::Txn& parent, const std::string& key) {
+void put_in_child(store::Backend& db, store::Txn& parent, const std::string& key) {
   store::Txn child;
   REQUIRE(store::Txn::begin(db.env(), parent.get(), 0, child) == 0);
   REQUIRE(db.put_meta(child, key, "v") == 0);
   REQUIRE(child.commit() == 0);
 }
 
-bool visible(store::Store& db, const std::string& key) {
+bool visible(store::Backend& db, const std::string& key) {
   int rc = 0;
   auto t = db.read(rc);
   REQUIRE(rc == 0);
