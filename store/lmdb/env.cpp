@@ -1,11 +1,11 @@
-#include "store/lmdb.hpp"
+#include "store/lmdb/env.hpp"
 
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 
-namespace gh::store {
+namespace gh::store::lmdb {
 
 std::string lmdb_error(int rc) { return mdb_strerror(rc); }
 
@@ -69,36 +69,50 @@ void Txn::abort() {
   }
 }
 
-std::optional<std::string_view> Txn::get(MDB_dbi dbi, std::string_view key) const {
+int get(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view& out) {
+  if (!txn) return EINVAL;
+  if (key.empty() || key.size() > static_cast<std::size_t>(mdb_env_get_maxkeysize(mdb_txn_env(txn))))
+    return MDB_NOTFOUND;  // no such key can be stored
   MDB_val k = as_val(key), v{0, nullptr};
-  if (mdb_get(txn_, dbi, &k, &v) != 0) return std::nullopt;
-  return as_view(v);
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == 0) out = as_view(v);
+  return rc;
 }
 
-int Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
+int put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
+  if (!txn) return EINVAL;
   MDB_val k = as_val(key), v = as_val(value);
-  return mdb_put(txn_, dbi, &k, &v, flags);
+  return mdb_put(txn, dbi, &k, &v, flags);
 }
 
-int Txn::del(MDB_dbi dbi, std::string_view key) {
+int del(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
+  if (!txn) return EINVAL;
   MDB_val k = as_val(key);
-  int rc = mdb_del(txn_, dbi, &k, nullptr);
+  int rc = mdb_del(txn, dbi, &k, nullptr);
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-Cursor::Cursor(const Txn& txn, MDB_dbi dbi) { mdb_cursor_open(txn.get(), dbi, &cur_); }
+Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) {
+  open_rc_ = txn ? mdb_cursor_open(txn, dbi, &cur_) : EINVAL;
+  if (open_rc_) cur_ = nullptr;
+}
 
 Cursor::~Cursor() {
   if (cur_) mdb_cursor_close(cur_);
 }
 
-bool Cursor::step(MDB_cursor_op op) { return cur_ && mdb_cursor_get(cur_, &key_, &val_, op) == 0; }
+int Cursor::step(MDB_cursor_op op) {
+  if (!cur_) return open_rc_ ? open_rc_ : EINVAL;
+  return mdb_cursor_get(cur_, &key_, &val_, op);
+}
 
-bool Cursor::seek(std::string_view key) {
+int Cursor::seek(std::string_view key) {
+  if (!cur_) return open_rc_ ? open_rc_ : EINVAL;
+  if (key.empty()) return MDB_NOTFOUND;  // LMDB refuses an empty key; callers start with first()
   key_ = as_val(key);
   return step(MDB_SET_RANGE);
 }
-bool Cursor::first() { return step(MDB_FIRST); }
-bool Cursor::next() { return step(MDB_NEXT); }
+int Cursor::first() { return step(MDB_FIRST); }
+int Cursor::next() { return step(MDB_NEXT); }
 
-}  // namespace gh::store
+}  // namespace gh::store::lmdb

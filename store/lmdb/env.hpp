@@ -6,16 +6,16 @@
 // the single writer actor (actors/writer.cpp); LMDB serialises writers anyway.
 //
 // Errors are LMDB return codes (int, 0 = success, MDB_NOTFOUND etc.); a
-// wrapper never throws, except Env::open, which returns a code as well.
+// wrapper never throws. Lookups and cursor steps return the code too, so that
+// a failed read (MDB_BAD_TXN, EIO…) is never mistaken for an absent key.
 #pragma once
 
 #include <lmdb.h>
 
-#include <optional>
 #include <string>
 #include <string_view>
 
-namespace gh::store {
+namespace gh::store::lmdb {
 
 /// Human-readable LMDB / errno message, for logs only (never sent to clients).
 std::string lmdb_error(int rc);
@@ -26,6 +26,12 @@ inline MDB_val as_val(std::string_view s) {
 inline std::string_view as_view(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
+
+/// The operations of Txn on a transaction it does not own (a nested one, or
+/// one a Backend keeps): same codes.
+int get(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view& out);
+int put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+int del(MDB_txn* txn, MDB_dbi dbi, std::string_view key);
 
 class Env {
  public:
@@ -64,11 +70,17 @@ class Txn {
   bool open() const { return txn_ != nullptr; }
   MDB_txn* get() const { return txn_; }
 
-  /// Looks up `key`; the view is valid until this transaction ends or writes.
-  std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
-  int put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  /// Looks up `key`: 0 (and `out`, valid until this transaction ends or
+  /// writes), MDB_NOTFOUND, or the error. A key longer than LMDB's maximum
+  /// cannot be stored, so it is MDB_NOTFOUND.
+  int get(MDB_dbi dbi, std::string_view key, std::string_view& out) const {
+    return lmdb::get(txn_, dbi, key, out);
+  }
+  int put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0) {
+    return lmdb::put(txn_, dbi, key, value, flags);
+  }
   /// Deletes `key`; deleting a missing key is not an error.
-  int del(MDB_dbi dbi, std::string_view key);
+  int del(MDB_dbi dbi, std::string_view key) { return lmdb::del(txn_, dbi, key); }
 
  private:
   MDB_txn* txn_ = nullptr;
@@ -77,24 +89,28 @@ class Txn {
 /// A cursor over one database inside a transaction.
 class Cursor {
  public:
-  Cursor(const Txn& txn, MDB_dbi dbi);
+  Cursor(const Txn& txn, MDB_dbi dbi) : Cursor(txn.get(), dbi) {}
+  Cursor(MDB_txn* txn, MDB_dbi dbi);
   Cursor(const Cursor&) = delete;
   Cursor& operator=(const Cursor&) = delete;
   ~Cursor();
 
-  /// Positions at the first key >= `key`. False when there is none.
-  bool seek(std::string_view key);
-  /// Positions at the first key. False when the database is empty.
-  bool first();
-  bool next();
+  /// Each step answers 0 (positioned), MDB_NOTFOUND (no such key: the end)
+  /// or the error, including the one of opening the cursor.
+  /// Positions at the first key >= `key`.
+  int seek(std::string_view key);
+  /// Positions at the first key.
+  int first();
+  int next();
   std::string_view key() const { return as_view(key_); }
   std::string_view value() const { return as_view(val_); }
 
  private:
-  bool step(MDB_cursor_op op);
+  int step(MDB_cursor_op op);
   MDB_cursor* cur_ = nullptr;
+  int open_rc_ = 0;
   MDB_val key_{0, nullptr};
   MDB_val val_{0, nullptr};
 };
 
-}  // namespace gh::store
+}  // namespace gh::store::lmdb

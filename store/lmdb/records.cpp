@@ -1,4 +1,4 @@
-#include "store/records.hpp"
+#include "store/lmdb/records.hpp"
 
 #include <sodium.h>
 

@@ -1,4 +1,4 @@
-// Fuzzes decoding the records Gatehouse keeps in LMDB (store/records.hpp):
+// Fuzzes decoding the records Gatehouse keeps in LMDB (store/lmdb/records.hpp):
 // bytes read back from disk, which may be corrupt. The first byte picks the
 // record type, the rest is the stored value (version byte + CBOR map).
 //
@@ -6,7 +6,7 @@
 // malformed decodes to false"); a decoded record encodes to bytes that decode
 // again and re-encode to the very same bytes (decode(encode(r)) round-trips).
 #include "fuzz_check.hpp"
-#include "store/records.hpp"
+#include "store/lmdb/records.hpp"
 
 namespace {
 
