@@ -40,9 +40,12 @@ void batch_lost(writer_ptr self, const store::Status& st) {
 void flush(writer_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.pending.empty()) return;
   auto batch = std::move(st.pending);
   st.pending.clear();
+  if (batch.empty()) {  // only refused ops: end the (empty) transaction, which holds the write lock
+    st.batch->commit();
+    return;
+  }
   auto start = std::chrono::steady_clock::now();
   auto status = st.batch->commit();
   telemetry::record_commit(batch.size(),
