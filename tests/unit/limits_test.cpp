@@ -7,7 +7,7 @@
 #include "config/config.hpp"
 #include "http/body_guard.hpp"
 #include "http/forwarded.hpp"
-#include "store/store.hpp"
+#include "store/lmdb/backend.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -222,36 +222,45 @@ TEST_CASE("new config keys are validated", "[config]") {
 TEST_CASE("links stay valid until one is used, at most max_live at once", "[store]") {
   auto dir = std::filesystem::temp_directory_path() / ("gh-limits-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  int rc = 0;
-  std::string why;
-  auto db = store::Backend::open({dir.string(), 16u << 20}, rc, why);
+  store::Status st;
+  auto db = store::lmdb::open({dir.string(), 16u << 20}, st);
   REQUIRE(db);
-  auto t = db->write(rc);
-  REQUIRE(rc == 0);
-  domain::OneTimeToken o{"reset", "u1", 1000, false, ""};
-  bool issued = false;
-  for (auto h : {"h1", "h2", "h3"}) {
-    REQUIRE(db->issue_otp(t, h, o, 3, 100, issued) == 0);
-    CHECK(issued);
-  }
-  REQUIRE(db->issue_otp(t, "h4", o, 3, 100, issued) == 0);
-  CHECK_FALSE(issued);  // at the cap
-  CHECK_FALSE(db->otp(t, "h4"));
-  for (auto h : {"h1", "h2", "h3"}) CHECK_FALSE(db->otp(t, h)->used);  // earlier ones still valid
-  // Another purpose and another user have their own.
-  REQUIRE(db->issue_otp(t, "m1", domain::OneTimeToken{"magic", "u1", 1000, false, ""}, 3, 100, issued) == 0);
-  CHECK(issued);
-  // Once they expire, new ones are issued again.
-  domain::OneTimeToken later{"reset", "u1", 2000, false, ""};
-  REQUIRE(db->issue_otp(t, "h5", later, 3, 1000, issued) == 0);
-  CHECK(issued);
-  // Using one retires the other live ones of that purpose only.
-  REQUIRE(db->issue_otp(t, "h6", later, 3, 1000, issued) == 0);
-  REQUIRE(db->retire_otps(t, "u1", "reset") == 0);
-  CHECK(db->otp(t, "h5")->used);
-  CHECK(db->otp(t, "h6")->used);
-  CHECK_FALSE(db->otp(t, "m1")->used);
-  t.abort();
+  auto batch = db->batch();
+  REQUIRE(batch->apply([](store::WriteTxn& t) {
+                 domain::OneTimeToken o{"reset", "u1", 1000, false, "", ""}, got;
+                 bool issued = false;
+                 for (auto h : {"h1", "h2", "h3"}) {
+                   REQUIRE(t.issue_otp(h, o, 3, 100, issued).ok());
+                   CHECK(issued);
+                 }
+                 REQUIRE(t.issue_otp("h4", o, 3, 100, issued).ok());
+                 CHECK_FALSE(issued);  // at the cap
+                 CHECK(t.otp("h4", got).is_not_found());
+                 for (auto h : {"h1", "h2", "h3"}) {  // earlier ones still valid
+                   REQUIRE(t.otp(h, got).ok());
+                   CHECK_FALSE(got.used);
+                 }
+                 // Another purpose and another user have their own.
+                 REQUIRE(t.issue_otp("m1", domain::OneTimeToken{"magic", "u1", 1000, false, "", ""}, 3, 100, issued).ok());
+                 CHECK(issued);
+                 // Once they expire, new ones are issued again.
+                 domain::OneTimeToken later{"reset", "u1", 2000, false, "", ""};
+                 REQUIRE(t.issue_otp("h5", later, 3, 1000, issued).ok());
+                 CHECK(issued);
+                 // Using one retires the other live ones of that purpose only.
+                 REQUIRE(t.issue_otp("h6", later, 3, 1000, issued).ok());
+                 REQUIRE(t.retire_otps("u1", "reset").ok());
+                 REQUIRE(t.otp("h5", got).ok());
+                 CHECK(got.used);
+                 REQUIRE(t.otp("h6", got).ok());
+                 CHECK(got.used);
+                 REQUIRE(t.otp("m1", got).ok());
+                 CHECK_FALSE(got.used);
+                 return false;  // rolled back
+               })
+              .ok());
+  CHECK(batch->size() == 0);
+  batch.reset();
   db.reset();
   std::filesystem::remove_all(dir);
 }

@@ -1,4 +1,6 @@
-#include "store/store.hpp"
+#include "store/lmdb/backend.hpp"
+#include "store/lmdb/records.hpp"
+#include "store/lmdb/testing.hpp"
 #include "domain/audit.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,20 +11,34 @@
 
 using namespace gh::store;
 
+#define REQUIRE_OK(expr)   \
+  do {                     \
+    auto st_ = (expr);     \
+    INFO(st_.to_string()); \
+    REQUIRE(st_.ok());     \
+  } while (0)
+
 namespace {
 
 // A fresh store in a temporary folder, removed afterwards.
 struct TempStore {
   std::string dir;
-  std::unique_ptr<Store> db;
+  std::unique_ptr<Backend> db;
   TempStore() {
     dir = std::filesystem::temp_directory_path() / ("gh-store-" + std::to_string(::getpid()) + "-" +
                                                     std::to_string(counter()++));
     std::filesystem::remove_all(dir);
-    int rc = 0;
-    std::string why;
-    db = Store::open({dir, 64u << 20}, rc, why);
+    Status st;
+    db = lmdb::open({dir, 64u << 20}, st);
+    INFO(st.to_string());
     REQUIRE(db);
+  }
+  std::unique_ptr<ReadTxn> read() {
+    Status st;
+    auto t = db->read(st);
+    INFO(st.to_string());
+    REQUIRE(t);
+    return t;
   }
   ~TempStore() {
     db.reset();
@@ -116,7 +132,7 @@ TEST_CASE("every record type round-trips every field", "[store]") {
   Avatar a{"image/png", std::string(300, '\x89'), 5}, a2;
   REQUIRE(decode(encode(a), a2));
   CHECK(a2.bytes == a.bytes);
-  OneTimeToken o{"reset", "uid", 77, true, ""}, o2;
+  OneTimeToken o{"reset", "uid", 77, true, "", ""}, o2;
   REQUIRE(decode(encode(o), o2));
   CHECK(std::tie(o2.purpose, o2.user_id, o2.expires_at, o2.used) == std::tie(o.purpose, o.user_id, o.expires_at, o.used));
 }
@@ -168,114 +184,113 @@ TEST_CASE("malformed or unknown-version bytes never decode", "[store]") {
 TEST_CASE("users are found by id, email and username", "[store]") {
   TempStore ts;
   auto& db = *ts.db;
-  int rc = 0;
-  {
-    auto t = db.write(rc);
-    REQUIRE(rc == 0);
-    REQUIRE(db.put_user(t, alice()) == 0);
-    REQUIRE(t.commit() == 0);
-  }
-  auto t = db.read(rc);
-  REQUIRE(rc == 0);
-  CHECK(db.user(t, alice().id)->email == "alice@example.com");
-  CHECK(*db.user_id_by_email(t, "alice@example.com") == alice().id);
-  CHECK(*db.user_id_by_username(t, "ALICE") == alice().id);
-  CHECK_FALSE(db.user_id_by_email(t, "bob@example.com"));
+  REQUIRE_OK(db.write([](WriteTxn& t) { return t.insert_user(alice()); }));
+  auto t = ts.read();
+  User u;
+  REQUIRE_OK(t->user(alice().id, u));
+  CHECK(u.email == "alice@example.com");
+  REQUIRE_OK(t->user_by_email("alice@example.com", u));
+  CHECK(u.id == alice().id);
+  REQUIRE_OK(t->user_by_username("ALICE", u));
+  CHECK(u.id == alice().id);
+  CHECK(t->user_by_email("bob@example.com", u).is_not_found());
 }
 
 TEST_CASE("sessions are listed per user and refresh entries found by hash", "[store]") {
   TempStore ts;
   auto& db = *ts.db;
-  int rc = 0;
-  auto t = db.write(rc);
-  for (const char* id : {"s1", "s2"}) {
-    Session s;
-    s.id = id;
-    s.user_id = "0123456789abcdef0123456789abcdef";
-    REQUIRE(db.put_session(t, s) == 0);
-  }
-  Session other;
-  other.id = "s3";
-  other.user_id = "fedcba9876543210fedcba9876543210";
-  REQUIRE(db.put_session(t, other) == 0);
-  REQUIRE(db.put_refresh(t, "hash-1", RefreshRef{"s1", 4, 99}) == 0);
-  REQUIRE(t.commit() == 0);
-  auto r = db.read(rc);
-  auto list = db.sessions_of(r, "0123456789abcdef0123456789abcdef");
+  REQUIRE_OK(db.write([](WriteTxn& t) {
+    for (const char* id : {"s1", "s2"}) {
+      Session s;
+      s.id = id;
+      s.user_id = "0123456789abcdef0123456789abcdef";
+      REQUIRE_OK(t.put_session(s));
+    }
+    Session other;
+    other.id = "s3";
+    other.user_id = "fedcba9876543210fedcba9876543210";
+    REQUIRE_OK(t.put_session(other));
+    return t.put_refresh("hash-1", RefreshRef{"s1", 4, 99});
+  }));
+  auto r = ts.read();
+  std::vector<Session> list;
+  REQUIRE_OK(r->sessions_of("0123456789abcdef0123456789abcdef", list));
   REQUIRE(list.size() == 2);
   CHECK(list[0].id == "s1");
   CHECK(list[1].id == "s2");
-  CHECK(db.refresh(r, "hash-1")->generation == 4);
-  CHECK_FALSE(db.refresh(r, "hash-2"));
+  RefreshRef ref;
+  REQUIRE_OK(r->refresh("hash-1", ref));
+  CHECK(ref.generation == 4);
+  CHECK(r->refresh("hash-2", ref).is_not_found());
 }
 
 TEST_CASE("migrate stamps the schema version and refuses a newer store", "[store]") {
   TempStore ts;
   auto& db = *ts.db;
-  CHECK(db.schema_version() == 0);
-  std::string why;
-  REQUIRE(db.migrate(why));
-  CHECK(db.schema_version() == kSchemaVersion);
-  int rc = 0;
-  {
-    auto t = db.write(rc);
-    db.put_meta(t, "schema_version", std::to_string(kSchemaVersion + 1));
-    REQUIRE(t.commit() == 0);
-  }
-  CHECK_FALSE(db.migrate(why));
-  CHECK(why.find("newer") != std::string::npos);
+  int v = -1;
+  REQUIRE_OK(db.schema_version(v));
+  CHECK(v == 0);
+  REQUIRE_OK(db.migrate());
+  REQUIRE_OK(db.schema_version(v));
+  CHECK(v == kSchemaVersion);
+  REQUIRE_OK(db.write([](WriteTxn& t) { return t.put_meta("schema_version", std::to_string(kSchemaVersion + 1)); }));
+  auto st = db.migrate();
+  CHECK(st.is_unavailable());
+  CHECK(st.message().find("newer") != std::string::npos);
 }
 
 TEST_CASE("data survives closing and reopening the environment", "[store]") {
   TempStore ts;
-  int rc = 0;
-  {
-    auto t = ts.db->write(rc);
-    REQUIRE(ts.db->put_user(t, alice()) == 0);
-    REQUIRE(t.commit() == 0);
-  }
+  REQUIRE_OK(ts.db->write([](WriteTxn& t) { return t.insert_user(alice()); }));
   ts.db.reset();
-  std::string why;
-  ts.db = Store::open({ts.dir, 64u << 20}, rc, why);
+  Status st;
+  ts.db = lmdb::open({ts.dir, 64u << 20}, st);
   REQUIRE(ts.db);
-  auto t = ts.db->read(rc);
-  CHECK(ts.db->user(t, alice().id));
+  auto t = ts.read();
+  User u;
+  CHECK(t->user(alice().id, u).ok());
 }
 
-#include "domain/audit.hpp"
+namespace {
+std::vector<gh::domain::AuditRecord> all_records(TempStore& ts) {
+  std::vector<gh::domain::AuditRecord> out;
+  auto t = ts.read();
+  REQUIRE_OK(t->audit_after(0, [&](const AuditRecord& r) {
+    out.push_back({r.seq, r.prev, r.hash, r.canonical});
+    return true;
+  }));
+  return out;
+}
+
+void append_n(Backend& db, int n) {
+  REQUIRE_OK(db.write([&](WriteTxn& t) {
+    for (int i = 0; i < n; ++i) REQUIRE_OK(t.append_audit("{\"n\":" + std::to_string(i) + "}"));
+    return Status::OK();
+  }));
+}
+}  // namespace
 
 TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audit]") {
   TempStore ts;
   auto& db = *ts.db;
-  int rc = 0;
-  {
-    auto t = db.write(rc);
+  REQUIRE_OK(db.write([](WriteTxn& t) {
     for (int i = 0; i < 5; ++i) {
       gh::domain::AuditEvent e;
       e.type = "login_succeeded";
       e.time = 1000 + i;
       e.subject_user_id = "u" + std::to_string(i);
-      REQUIRE(db.append_audit(t, e.canonical()) == 0);
+      REQUIRE_OK(t.append_audit(e.canonical()));
     }
-    REQUIRE(t.commit() == 0);
-  }
-  auto collect = [&] {
-    std::vector<gh::domain::AuditRecord> out;
-    auto t = db.read(rc);
-    db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash,
-                             const std::string& c) {
-      out.push_back({seq, prev, hash, c});
-      return true;
-    });
-    return out;
-  };
-  auto records = collect();
+    return Status::OK();
+  }));
+  auto records = all_records(ts);
   REQUIRE(records.size() == 5);
   gh::domain::ChainVerifier ok;
   std::string problem;
   for (auto& r : records) REQUIRE(ok.feed(r, problem));
-  auto t = db.read(rc);
-  auto [seq, hash] = db.audit_head(t);
+  std::uint64_t seq = 0;
+  std::string hash;
+  REQUIRE_OK(ts.read()->audit_head(seq, hash));
   CHECK(seq == 5);
   CHECK(ok.finish(seq, hash, problem));
 
@@ -295,33 +310,30 @@ TEST_CASE("the audit chain verifies and pinpoints the first broken link", "[audi
   gh::domain::ChainVerifier v3;
   for (int i = 0; i < 4; ++i) CHECK(v3.feed(records[i], problem));
   CHECK_FALSE(v3.finish(seq, hash, problem));
+
+  // Tampering with the stored bytes (the table itself): the record read back
+  // no longer verifies, and a deleted one is a gap.
+  std::string raw;
+  REQUIRE_OK(lmdb::testing::raw_get(db, "audit", lmdb::testing::audit_key(3), raw));
+  auto pos = raw.find("login_succeeded");
+  REQUIRE(pos != std::string::npos);
+  raw[pos] = 'L';
+  REQUIRE_OK(lmdb::testing::raw_put(db, "audit", lmdb::testing::audit_key(3), raw));
+  gh::domain::ChainVerifier v4;
+  auto tampered = all_records(ts);
+  REQUIRE(tampered.size() == 5);
+  CHECK(v4.feed(tampered[0], problem));
+  CHECK(v4.feed(tampered[1], problem));
+  CHECK_FALSE(v4.feed(tampered[2], problem));
+  CHECK(problem == "record 3 was altered (hash mismatch)");
+  REQUIRE_OK(lmdb::testing::raw_del(db, "audit", lmdb::testing::audit_key(2)));
+  gh::domain::ChainVerifier v5;
+  auto gap = all_records(ts);
+  REQUIRE(gap.size() == 4);
+  CHECK(v5.feed(gap[0], problem));
+  CHECK_FALSE(v5.feed(gap[1], problem));
+  CHECK(problem.find("record 2 is missing") == 0);
 }
-
-// ---- Issue 12 items 8, 15, 16 -------------------------------------------
-
-#include "actors/keystore.hpp"
-
-#include <fstream>
-
-namespace {
-std::vector<gh::domain::AuditRecord> all_records(Store& db) {
-  std::vector<gh::domain::AuditRecord> out;
-  int rc = 0;
-  auto t = db.read(rc);
-  db.audit_after(t, 0, [&](std::uint64_t seq, const std::string& prev, const std::string& hash, const std::string& c) {
-    out.push_back({seq, prev, hash, c});
-    return true;
-  });
-  return out;
-}
-
-void append_n(Store& db, int n) {
-  int rc = 0;
-  auto t = db.write(rc);
-  for (int i = 0; i < n; ++i) REQUIRE(db.append_audit(t, "{\"n\":" + std::to_string(i) + "}") == 0);
-  REQUIRE(t.commit() == 0);
-}
-}  // namespace
 
 TEST_CASE("the keyed audit chain: MACs from keyed_from on, unkeyed links before", "[audit]") {
   TempStore ts;
@@ -330,7 +342,7 @@ TEST_CASE("the keyed audit chain: MACs from keyed_from on, unkeyed links before"
   std::string key(32, 'K');
   db.set_audit_key(key, 3);
   append_n(db, 3);
-  auto records = all_records(db);
+  auto records = all_records(ts);
   REQUIRE(records.size() == 5);
   CHECK(records[1].hash == gh::domain::audit_chain_hash(records[1].prev, records[1].canonical));
   CHECK(records[2].hash == gh::domain::audit_chain_hash(records[2].prev, records[2].canonical, key));
@@ -361,86 +373,28 @@ TEST_CASE("the keyed audit chain: MACs from keyed_from on, unkeyed links before"
   tail.start_after(3, records[2].hash);
   CHECK(tail.feed(records[3], problem));
   CHECK(tail.feed(records[4], problem));
-}
-
-TEST_CASE("open_audit_key creates the key file once, keys an old chain and refuses a foreign key", "[audit]") {
-  TempStore ts;
-  auto& db = *ts.db;
-  std::string why;
-  REQUIRE(db.migrate(why));
-  append_n(db, 2);  // unkeyed records of an older build
-  auto path = ts.dir + ".audit-key";
-  std::filesystem::remove(path);
-  REQUIRE(gh::open_audit_key(db, path, why));
-  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
-        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
-  gh::AuditKey k;
-  REQUIRE(gh::read_audit_key(path, k, why));
-  CHECK(k.keyed_from == 3);
-  auto records = all_records(db);
-  REQUIRE(records.size() == 3);  // the audit_keyed record
-  CHECK(records[2].canonical.find("\"type\":\"audit_keyed\"") != std::string::npos);
-  CHECK(records[2].canonical.find("\"unkeyed_records\":2") != std::string::npos);
-  REQUIRE(gh::open_audit_key(db, path, why));  // again: no second record
-  CHECK(all_records(db).size() == 3);
-
-  // Without the key, nothing can be appended to the keyed chain.
-  int rc = 0;
-  {
-    db.set_audit_key("", 0);
-    auto t = db.write(rc);
-    CHECK(db.append_audit(t, "{}") == EACCES);
-  }
-  // Another key file, or none, is refused for this store.
-  auto other = ts.dir + ".other-key";
-  {
-    std::ofstream(other) << "key = " << std::string(64, 'a') << "\nkeyed_from = 3\n";
-  }
-  CHECK_FALSE(gh::open_audit_key(db, other, why));
-  CHECK(why.find("not the key") != std::string::npos);
-  std::filesystem::remove(path);
-  CHECK_FALSE(gh::open_audit_key(db, path, why));
-  CHECK(why.find("missing") != std::string::npos);
-  std::filesystem::remove(other);
+  // Once the store says it is keyed, no unkeyed link can be added.
+  REQUIRE_OK(db.write([](WriteTxn& t) { return t.put_meta("audit_keyed_from", "3"); }));
+  db.set_audit_key("", 0);
+  auto st = db.write([](WriteTxn& t) { return t.append_audit("{}"); });
+  CHECK(st.is_unavailable());
+  CHECK(st.message() == "the audit chain is keyed and no key is set");
 }
 
 TEST_CASE("a read-only open never creates a store", "[store]") {
   auto dir = std::filesystem::temp_directory_path() / ("gh-missing-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  int rc = 0;
-  std::string why;
-  CHECK_FALSE(Store::open({dir.string(), 64u << 20, true}, rc, why));
+  Status st;
+  CHECK_FALSE(lmdb::open({dir.string(), 64u << 20, true}, st));
+  CHECK(st.is_unavailable());
   CHECK_FALSE(std::filesystem::exists(dir));
   TempStore ts;
-  REQUIRE(ts.db->migrate(why));
+  REQUIRE_OK(ts.db->migrate());
   ts.db.reset();
-  auto ro = Store::open({ts.dir, 64u << 20, true}, rc, why);
+  auto ro = lmdb::open({ts.dir, 64u << 20, true}, st);
   REQUIRE(ro);
-  CHECK(ro->schema_version() == kSchemaVersion);
-  CHECK(ro->write(rc).open() == false);
-}
-
-TEST_CASE("retired signing keys stay until their tokens have expired", "[jwt]") {
-  TempStore ts;
-  auto& db = *ts.db;
-  std::string why;
-  const std::int64_t keep = 930;
-  auto ring = gh::load_keys(db, keep, why);
-  REQUIRE(ring);
-  auto first = ring->kid();
-  gh::KeyRotation r1, r2;
-  REQUIRE(gh::rotate_keys(db, keep, r1, why));
-  REQUIRE(gh::rotate_keys(db, keep, r2, why));
-  CHECK(r1.retired_kid == first);
-  CHECK(r2.dropped.empty());  // not yet stamped: a running server may still sign with it
-  ring = gh::load_keys(db, keep, why);
-  REQUIRE(ring);
-  CHECK(ring->kid() == r2.kid);
-  CHECK(ring->find(first));
-  CHECK(ring->find(r1.kid));
-  CHECK(ring->jwks()["keys"].size() == 3);
-
-  CHECK_FALSE(gh::domain::retired_key_expired({"k", 0}, 1'000'000, keep));
-  CHECK_FALSE(gh::domain::retired_key_expired({"k", 1000}, 1000 + keep, keep));
-  CHECK(gh::domain::retired_key_expired({"k", 1000}, 1001 + keep, keep));
+  int v = 0;
+  REQUIRE_OK(ro->schema_version(v));
+  CHECK(v == kSchemaVersion);
+  CHECK(ro->write([](WriteTxn& t) { return t.put_meta("x", "y"); }).is_unavailable());
 }
