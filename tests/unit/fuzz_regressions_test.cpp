@@ -4,7 +4,7 @@
 #include "domain/base64url.hpp"
 #include "domain/jwt.hpp"
 #include "http/form.hpp"
-#include "store/records.hpp"
+#include "store/lmdb/records.hpp"
 
 #include <catch2/catch.hpp>
 

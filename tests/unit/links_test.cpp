@@ -5,7 +5,7 @@
 #include "domain/pkce.hpp"
 #include "domain/redirect.hpp"
 #include "config/config.hpp"
-#include "store/records.hpp"
+#include "store/lmdb/records.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

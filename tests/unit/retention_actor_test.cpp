@@ -20,6 +20,7 @@
 
 using namespace gh;
 using namespace gh::store;
+using domain::Session;
 
 namespace {
 
