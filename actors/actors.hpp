@@ -22,7 +22,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> failed_commits{0};
 };
 
-/// The single LMDB writer (detached: it blocks in fsync). Groups every write
+/// The single store writer (detached: it blocks in fsync). Groups every write
 /// that arrives while it commits into the next transaction, and answers each
 /// only after the commit that contains it succeeded.
 writer_actor spawn_writer(caf::actor_system& sys, store::Backend& store, int max_batch,

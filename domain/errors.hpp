@@ -1,7 +1,7 @@
-// The one error enum of the actor layer. Every failure an actor reports to a
-// caller is one of these plus a client-safe description; the HTTP layer maps
+// The one error enum of the flows and actors. Every failure a flow or an
+// actor reports to a caller is one of these plus a client-safe description; the HTTP layer maps
 // each to its status and OAuth2 error code (http/response.cpp). Nothing here
-// ever carries an LMDB message, a hash or a token.
+// ever carries a store message, a hash or a token.
 #pragma once
 
 #include <cstdint>

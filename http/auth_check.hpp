@@ -1,9 +1,9 @@
 // Bearer-token authentication for the server's own routes, done on the HTTP
 // thread without an actor round trip: the JWT signature (skipped when the
-// token cache already verified it), then iss/aud/exp, then — in one short
-// LMDB read transaction — the session (not revoked, not expired, same user)
-// and the user (still active). A logout or deactivation therefore takes
-// effect on the very next request.
+// token cache already verified it), then iss/aud/exp, then — in one call of
+// the store contract, Backend::principal — the session (not revoked, not
+// expired, same user) and the user (still active). A logout or deactivation
+// therefore takes effect on the very next request; a store failure is 503.
 #pragma once
 
 #include "actors/api.hpp"

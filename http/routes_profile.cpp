@@ -1,5 +1,5 @@
 // The caller's own account beyond login: profile, public profiles, avatar
-// and personal API tokens. Reads run on the HTTP thread in a short LMDB read
+// and personal API tokens. Reads run on the HTTP thread in a short store read
 // transaction; every change goes through an actor.
 #include "domain/base64url.hpp"
 #include "domain/cidr.hpp"
