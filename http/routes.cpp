@@ -194,7 +194,7 @@ void logout(Ctx& c) {
     if (!body || !get_bool(c, *body, "all", all) || !get_bool(c, *body, "revoke_api_tokens", api_tokens)) return;
   }
   c.app.services.revoke(c.who->user.id, c.who->session_id, all, api_tokens, all ? "logout_all" : "logout",
-                        [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
+                        c.client, [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           Extra extra;
                           extra.set_cookie = clear_refresh_cookie(cfg);
@@ -220,7 +220,7 @@ void list_sessions(Ctx& c) {
 }
 
 void revoke_session(Ctx& c) {
-  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, "revoked_by_user",
+  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, "revoked_by_user", c.client,
                         [res = c.res](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           res->empty(204);
