@@ -146,7 +146,7 @@ class Services {
   /// delivers how many sessions were revoked. Another user's session is
   /// not_found.
   virtual void revoke(std::string user_id, std::string sid, bool all, bool api_tokens,
-                      std::string reason, ClientInfo client, Callback<int> done) = 0;
+                      domain::RevokeReason reason, ClientInfo client, Callback<int> done) = 0;
   /// Live sessions of a user.
   virtual void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) = 0;
   /// Changes a profile (the caller's own, or another's within the matrix).

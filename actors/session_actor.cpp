@@ -79,7 +79,8 @@ pair_promise create(session_ptr self, domain::User& user, ClientInfo& client, Wr
             if (!evicted->empty()) {
               telemetry::record_sessions_ended(evicted->size());
               self->state.audit.publish(audit_event("session_revoked", client, user.id, user.id,
-                                                    {{"reason", "session_limit"}, {"sessions", evicted->size()},
+                                                    {{"reason", domain::revoke_reason_name(domain::RevokeReason::session_limit)},
+                                                     {"sessions", evicted->size()},
                                                      {"session_ids", *evicted}}));
             }
             answer_with_pair(self, rp, client, user.id, user.role, s.id, refresh);
@@ -118,7 +119,7 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
 }
 
 caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, std::string& sid,
-                                        bool all, bool api_tokens, std::string& reason,
+                                        bool all, bool api_tokens, domain::RevokeReason reason,
                                         ClientInfo& client) {
   auto rp = self->make_response_promise<int>();
   auto out = std::make_shared<flows::Revocation>();
@@ -128,9 +129,10 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
               telemetry::record_sessions_ended(static_cast<std::size_t>(out->sessions));
-              self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
+              self->state.audit.publish(audit_event(reason == domain::RevokeReason::revoked_by_user ? "session_revoked" : "logout",
                                                     client, user_id, user_id,
-                                                    {{"reason", reason}, {"sessions", out->sessions},
+                                                    {{"reason", domain::revoke_reason_name(reason)},
+                                                     {"sessions", out->sessions},
                                                      {"api_tokens_revoked", out->api_tokens},
                                                      {"session_id", all ? std::string() : sid}}));
               rp.deliver(out->sessions);
@@ -207,7 +209,7 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, co
       [=](create_atom, domain::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
       [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
       [=](revoke_atom, std::string& user_id, std::string& sid, bool all, bool api_tokens,
-          std::string& reason, ClientInfo& c) {
+          domain::RevokeReason reason, ClientInfo& c) {
         return revoke(self, user_id, sid, all, api_tokens, reason, c);
       },
       [=](list_atom, std::string& user_id) { return list(self, user_id); },

@@ -98,10 +98,10 @@ class ActorServices final : public Services {
     ask<TokenPair>(sessions_, std::move(done), refresh_atom::value, std::move(token),
                    std::move(client));
   }
-  void revoke(std::string user_id, std::string sid, bool all, bool api_tokens, std::string reason,
+  void revoke(std::string user_id, std::string sid, bool all, bool api_tokens, domain::RevokeReason reason,
               ClientInfo client, Callback<int> done) override {
     ask<int>(sessions_, std::move(done), revoke_atom::value, std::move(user_id), std::move(sid),
-             all, api_tokens, std::move(reason), std::move(client));
+             all, api_tokens, reason, std::move(client));
   }
   void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) override {
     ask<std::vector<domain::Session>>(sessions_, std::move(done), list_atom::value,
