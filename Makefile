@@ -13,7 +13,7 @@ PACKAGES := build-essential cmake pkg-config ccache python3 curl jq \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
-  protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev
+  protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev zlib1g-dev
 # Only for `make bench` (load generator, the nginx ceiling) and `make fuzz`.
 BENCH_PACKAGES := wrk nginx-light
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev

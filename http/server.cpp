@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/base64url.hpp"
 #include "http/body_guard.hpp"
 #include "http/context.hpp"
@@ -11,7 +12,6 @@
 #include <pistache/peer.h>
 
 #include <sstream>
-#include <strings.h>
 #include <thread>
 
 namespace gh::http {
@@ -52,7 +52,7 @@ bool headers_too_large(const Http::Request& req) {
   bool cookie_seen = false;
   for (auto& [name, raw] : req.headers().rawList()) {
     total += name.size() + raw.value().size() + 4;  // ": " and CRLF
-    cookie_seen = cookie_seen || (name.size() == 6 && strcasecmp(name.c_str(), "Cookie") == 0);
+    cookie_seen = cookie_seen || domain::ascii_iequals(name, "Cookie");
   }
   if (!cookie_seen)
     for (const auto& c : req.cookies()) total += c.name.size() + c.value.size() + 3;
