@@ -68,7 +68,7 @@ bench-micro: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_micro
 	./$(BUILD_DIR)/bench_micro
 
-## bench: the load benchmark of PERFORMANCE.md (P1-P6) against its ceilings,
+## bench: the load benchmark of the brief's PERFORMANCE.md (P1-P6) against its ceilings,
 ## written to bench/RESULTS.md. `make bench BENCH_ARGS=--quick` is a one-minute smoke.
 BENCH_ARGS ?=
 bench: build bench-deps
