@@ -13,6 +13,7 @@
 #include "domain/keyring.hpp"
 #include "domain/roles.hpp"
 #include "config/config.hpp"
+#include "domain/flows/settings.hpp"
 #include "store/store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -75,13 +76,10 @@ struct ActingUser {
   ClientInfo client;  ///< for the audit record
 };
 
-/// A change to a user; fields left empty are not touched. `role` and
-/// `email_verified` are for administrators (HTTP refuses them on /auth/me).
-struct UserPatch {
-  std::optional<std::string> full_name, username, onboarding, role;
-  std::optional<nlohmann::json> data;
-  std::optional<bool> email_verified;
-};
+/// A change to a user (domain/flows/settings.hpp): fields left empty are not
+/// touched; `role` and `email_verified` are for administrators (HTTP refuses
+/// them on /auth/me).
+using UserPatch = flows::ProfilePatch;
 
 /// An account created by an administrator.
 struct NewUser {
@@ -180,10 +178,11 @@ class Services {
   virtual void exchange_magic_code(std::string code, std::string verifier, ClientInfo client,
                                    Callback<AuthResult> done) = 0;
   /// Marks the email of the token's user verified (single use).
-  virtual void verify_email(std::string token, Callback<bool> done) = 0;
+  virtual void verify_email(std::string token, ClientInfo client, Callback<bool> done) = 0;
   /// Sets a new (policy-checked) password with a reset token; revokes every
   /// session and API token and sends a security alert.
-  virtual void reset_password(std::string token, std::string new_password, Callback<bool> done) = 0;
+  virtual void reset_password(std::string token, std::string new_password, ClientInfo client,
+                              Callback<bool> done) = 0;
   /// Changes the password after checking the current one (forbidden if wrong).
   virtual void change_password(PasswordChange req, Callback<bool> done) = 0;
 

@@ -136,7 +136,7 @@ using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterReque
                                     caf::replies_to<avatar_atom, std::string, domain::Avatar, std::string>::with<domain::User>,
                                     caf::replies_to<link_atom, LinkRequest>::with<bool>,
                                     caf::replies_to<redeem_atom, std::string, std::string, std::string, ClientInfo>::with<AuthResult>,
-                                    caf::replies_to<reset_atom, std::string, std::string>::with<bool>,
+                                    caf::replies_to<reset_atom, std::string, std::string, ClientInfo>::with<bool>,
                                     caf::replies_to<passwd_atom, PasswordChange>::with<bool>,
                                     caf::replies_to<ping_atom>::with<bool>>;
 

@@ -147,14 +147,14 @@ class ActorServices final : public Services {
     ask<AuthResult>(users_, std::move(done), redeem_atom::value, std::string("code"), std::move(code),
                     std::move(verifier), std::move(client));
   }
-  void verify_email(std::string token, Callback<bool> done) override {
+  void verify_email(std::string token, ClientInfo client, Callback<bool> done) override {
     ask<AuthResult>(users_, [done = std::move(done)](Expected<AuthResult> r) {
       if (r.ok()) done(true);
       else done(r.failure());
-    }, redeem_atom::value, std::string("verify"), std::move(token), std::string(), ClientInfo{});
+    }, redeem_atom::value, std::string("verify"), std::move(token), std::string(), std::move(client));
   }
-  void reset_password(std::string token, std::string password, Callback<bool> done) override {
-    ask<bool>(users_, std::move(done), reset_atom::value, std::move(token), std::move(password));
+  void reset_password(std::string token, std::string password, ClientInfo client, Callback<bool> done) override {
+    ask<bool>(users_, std::move(done), reset_atom::value, std::move(token), std::move(password), std::move(client));
   }
   void change_password(PasswordChange req, Callback<bool> done) override {
     ask<bool>(users_, std::move(done), passwd_atom::value, std::move(req));

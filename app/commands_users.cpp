@@ -8,6 +8,7 @@
 #include "domain/base64url.hpp"
 #include "domain/clock.hpp"
 #include "domain/email.hpp"
+#include "domain/username.hpp"
 #include "domain/password.hpp"
 #include "app/commands.hpp"
 #include "telemetry/log.hpp"
@@ -253,13 +254,18 @@ int import_users(const CommonOptions& o, const UserOptions& u) {
       reject("unknown role '" + role + "'");
       continue;
     }
+    auto username = str("username");
+    if (!username.empty() && !domain::valid_username(username)) {
+      reject(domain::kUsernameRule);
+      continue;
+    }
     domain::User user;
     user.id = domain::random_id();
     user.email = *email;
     user.password_hash = hash;
     user.role = role;
     user.full_name = str("full_name");
-    user.username = str("username");
+    user.username = username;
     user.created_at = user.updated_at = now_s();
     if (auto s = t.insert_user(user); s.is_conflict()) {
       reject("email or username already exists");

@@ -3,6 +3,7 @@
 #include "domain/ascii.hpp"
 #include "domain/clock.hpp"
 #include "domain/email.hpp"
+#include "domain/username.hpp"
 #include "domain/flows/outcome.hpp"
 #include "domain/redirect.hpp"
 #include "http/form.hpp"
@@ -221,13 +222,6 @@ bool has_control(const std::string& s) {
   });
 }
 
-bool valid_username(const std::string& u) {
-  if (u.size() < 3 || u.size() > 32 || !std::isalnum(static_cast<unsigned char>(u[0]))) return false;
-  return std::all_of(u.begin(), u.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
-  });
-}
-
 constexpr std::size_t kMaxDataBytes = 4096;
 constexpr std::size_t kMaxTextBytes = 200;
 
@@ -256,9 +250,8 @@ bool read_profile(Ctx& c, const nlohmann::json& body, UserPatch& out) {
   if (!text("full_name", out.full_name) || !text("username", out.username) ||
       !text("onboarding", out.onboarding))
     return false;
-  if (out.username && !out.username->empty() && !valid_username(*out.username)) {
-    c.res->error(400, "invalid_request",
-                 "username must be 3-32 letters, digits, '_', '.' or '-', starting with a letter or digit");
+  if (out.username && !out.username->empty() && !domain::valid_username(*out.username)) {
+    c.res->error(400, "invalid_request", domain::kUsernameRule);
     return false;
   }
   if (auto it = body.find("data"); it != body.end() && !it->is_null()) {

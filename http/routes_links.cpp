@@ -170,7 +170,7 @@ void verify_email(Ctx& c) {
   if (!body) return;
   std::string token;
   if (!get_string(c, *body, "token", token, true)) return;
-  c.app.services.verify_email(std::move(token), [res = c.res](Expected<bool> r) {
+  c.app.services.verify_email(std::move(token), c.client, [res = c.res](Expected<bool> r) {
     if (!r.ok()) return res->failure(r.failure());
     res->json(200, {{"status", "verified"}});
   });
@@ -183,7 +183,7 @@ void reset_password(Ctx& c) {
   if (!get_string(c, *body, "token", token, true) || !get_string(c, *body, "new_password", password, true))
     return;
   if (auto bad = c.app.policy.check(password)) return c.res->error(422, "invalid_password", *bad);
-  c.app.services.reset_password(std::move(token), std::move(password), [res = c.res](Expected<bool> r) {
+  c.app.services.reset_password(std::move(token), std::move(password), c.client, [res = c.res](Expected<bool> r) {
     if (!r.ok()) return res->failure(r.failure());
     res->json(200, {{"status", "password_changed"}});
   });

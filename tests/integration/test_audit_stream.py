@@ -35,8 +35,15 @@ class AuditStream(unittest.TestCase):
     def test_records_arrive_live_and_resume_after_the_last_id(self):
         with Server() as s:
             admin = account(s, "admin")
-            backlog = self.get(s, admin["token"], 0)  # what is already there: the admin's login
-            self.assertTrue(backlog)
+            # What is already there: the admin's login, whose record is
+            # published once its session is committed, just after the answer.
+            backlog = []
+
+            def login_recorded():
+                backlog[:] = self.get(s, admin["token"], 0)
+                return any(d["type"] == "login_succeeded" for _, d in backlog)
+
+            self.assertTrue(wait_until(login_recorded))
             last = backlog[-1][0]
             # A waiting request is answered by the next committed batch.
             got = []
