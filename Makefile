@@ -13,7 +13,7 @@ PACKAGES := build-essential cmake pkg-config ccache python3 curl jq \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
-  protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev
+  protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev zlib1g-dev
 # Only for `make bench` (load generator, the nginx ceiling) and `make fuzz`.
 BENCH_PACKAGES := wrk nginx-light
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
@@ -68,7 +68,7 @@ bench-micro: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_micro
 	./$(BUILD_DIR)/bench_micro
 
-## bench: the load benchmark of PERFORMANCE.md (P1-P6) against its ceilings,
+## bench: the load benchmark of the brief's PERFORMANCE.md (P1-P6) against its ceilings,
 ## written to bench/RESULTS.md. `make bench BENCH_ARGS=--quick` is a one-minute smoke.
 BENCH_ARGS ?=
 bench: build bench-deps

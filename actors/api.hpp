@@ -144,7 +144,7 @@ class Services {
   /// delivers how many sessions were revoked. Another user's session is
   /// not_found.
   virtual void revoke(std::string user_id, std::string sid, bool all, bool api_tokens,
-                      std::string reason, Callback<int> done) = 0;
+                      domain::RevokeReason reason, ClientInfo client, Callback<int> done) = 0;
   /// Live sessions of a user.
   virtual void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) = 0;
   /// Changes a profile (the caller's own, or another's within the matrix).
@@ -159,9 +159,11 @@ class Services {
   virtual void put_avatar(std::string user_id, domain::Avatar avatar, std::string url,
                           Callback<domain::User> done) = 0;
 
-  virtual void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) = 0;
+  virtual void create_api_key(std::string user_id, ApiKeyRequest req, ClientInfo client,
+                              Callback<NewApiKey> done) = 0;
   /// Revokes key `key_id` of `user_id` (another user's key is not_found).
-  virtual void revoke_api_key(std::string user_id, std::string key_id, Callback<int> done) = 0;
+  virtual void revoke_api_key(std::string user_id, std::string key_id, ClientInfo client,
+                              Callback<int> done) = 0;
 
   /// Issues a one-time token and sends its link, if the email has an account.
   virtual void request_link(LinkRequest req, Callback<bool> done) = 0;

@@ -103,10 +103,10 @@ using token_actor =
 using session_actor = caf::typed_actor<
     caf::replies_to<create_atom, domain::User, ClientInfo, WriteOp>::with<TokenPair>,
     caf::replies_to<refresh_atom, std::string, ClientInfo>::with<TokenPair>,
-    caf::replies_to<revoke_atom, std::string, std::string, bool, bool, std::string>::with<int>,
+    caf::replies_to<revoke_atom, std::string, std::string, bool, bool, domain::RevokeReason, ClientInfo>::with<int>,
     caf::replies_to<list_atom, std::string>::with<std::vector<domain::Session>>,
-    caf::replies_to<newkey_atom, std::string, ApiKeyRequest>::with<NewApiKey>,
-    caf::replies_to<delkey_atom, std::string, std::string>::with<int>>;
+    caf::replies_to<newkey_atom, std::string, ApiKeyRequest, ClientInfo>::with<NewApiKey>,
+    caf::replies_to<delkey_atom, std::string, std::string, ClientInfo>::with<int>>;
 
 /// Delivers notifications through the configured driver, retrying with
 /// back-off; fire and forget.
@@ -153,6 +153,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::TokenPair)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuthResult)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::User)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::Session)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::RevokeReason)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::domain::Session>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::ActingUser)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::UserPatch)

@@ -79,7 +79,8 @@ pair_promise create(session_ptr self, domain::User& user, ClientInfo& client, Wr
             if (!evicted->empty()) {
               telemetry::record_sessions_ended(evicted->size());
               self->state.audit.publish(audit_event("session_revoked", client, user.id, user.id,
-                                                    {{"reason", "session_limit"}, {"sessions", evicted->size()},
+                                                    {{"reason", domain::revoke_reason_name(domain::RevokeReason::session_limit)},
+                                                     {"sessions", evicted->size()},
                                                      {"session_ids", *evicted}}));
             }
             answer_with_pair(self, rp, client, user.id, user.role, s.id, refresh);
@@ -118,7 +119,8 @@ pair_promise refresh(session_ptr self, std::string& token, ClientInfo& client) {
 }
 
 caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, std::string& sid,
-                                        bool all, bool api_tokens, std::string& reason) {
+                                        bool all, bool api_tokens, domain::RevokeReason reason,
+                                        ClientInfo& client) {
   auto rp = self->make_response_promise<int>();
   auto out = std::make_shared<flows::Revocation>();
   WriteOp op{[=](store::WriteTxn& t) -> caf::error {
@@ -127,9 +129,10 @@ caf::typed_response_promise<int> revoke(session_ptr self, std::string& user_id, 
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
               telemetry::record_sessions_ended(static_cast<std::size_t>(out->sessions));
-              self->state.audit.publish(audit_event(reason == "revoked_by_user" ? "session_revoked" : "logout",
-                                                    ClientInfo{}, user_id, user_id,
-                                                    {{"reason", reason}, {"sessions", out->sessions},
+              self->state.audit.publish(audit_event(reason == domain::RevokeReason::revoked_by_user ? "session_revoked" : "logout",
+                                                    client, user_id, user_id,
+                                                    {{"reason", domain::revoke_reason_name(reason)},
+                                                     {"sessions", out->sessions},
                                                      {"api_tokens_revoked", out->api_tokens},
                                                      {"session_id", all ? std::string() : sid}}));
               rp.deliver(out->sessions);
@@ -148,7 +151,7 @@ caf::result<std::vector<domain::Session>> list(session_ptr self, const std::stri
 }
 
 caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string& user_id,
-                                                  ApiKeyRequest& req) {
+                                                  ApiKeyRequest& req, ClientInfo& client) {
   auto rp = self->make_response_promise<NewApiKey>();
   auto now = now_s();
   NewApiKey out;
@@ -167,7 +170,7 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then(
           [=](bool) mutable {
-            self->state.audit.publish(audit_event("api_token_created", ClientInfo{}, out.key.user_id,
+            self->state.audit.publish(audit_event("api_token_created", client, out.key.user_id,
                                                   out.key.user_id, {{"token_id", out.key.id}, {"name", out.key.name}}));
             rp.deliver(out);
           },
@@ -176,14 +179,14 @@ caf::typed_response_promise<NewApiKey> create_key(session_ptr self, std::string&
 }
 
 caf::typed_response_promise<int> revoke_key(session_ptr self, std::string& user_id,
-                                            std::string& key_id) {
+                                            std::string& key_id, ClientInfo& client) {
   auto rp = self->make_response_promise<int>();
   WriteOp op{[user_id, key_id](store::WriteTxn& t) -> caf::error {
     return to_error(flows::revoke_api_key(t, user_id, key_id));
   }};
   self->request(self->state.writer, caf::infinite, write_atom::value, std::move(op))
       .then([=](bool) mutable {
-              self->state.audit.publish(audit_event("api_token_revoked", ClientInfo{}, user_id, user_id,
+              self->state.audit.publish(audit_event("api_token_revoked", client, user_id, user_id,
                                                     {{"token_id", key_id}}));
               rp.deliver(1);
             },
@@ -206,13 +209,15 @@ session_actor::behavior_type session_fn(session_ptr self, config::Tokens cfg, co
       [=](create_atom, domain::User& u, ClientInfo& c, WriteOp& first) { return create(self, u, c, first); },
       [=](refresh_atom, std::string& token, ClientInfo& c) { return refresh(self, token, c); },
       [=](revoke_atom, std::string& user_id, std::string& sid, bool all, bool api_tokens,
-          std::string& reason) {
-        return revoke(self, user_id, sid, all, api_tokens, reason);
+          domain::RevokeReason reason, ClientInfo& c) {
+        return revoke(self, user_id, sid, all, api_tokens, reason, c);
       },
       [=](list_atom, std::string& user_id) { return list(self, user_id); },
-      [=](newkey_atom, std::string& user_id, ApiKeyRequest& r) { return create_key(self, user_id, r); },
-      [=](delkey_atom, std::string& user_id, std::string& key_id) {
-        return revoke_key(self, user_id, key_id);
+      [=](newkey_atom, std::string& user_id, ApiKeyRequest& r, ClientInfo& c) {
+        return create_key(self, user_id, r, c);
+      },
+      [=](delkey_atom, std::string& user_id, std::string& key_id, ClientInfo& c) {
+        return revoke_key(self, user_id, key_id, c);
       },
   };
 }

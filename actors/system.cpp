@@ -98,10 +98,10 @@ class ActorServices final : public Services {
     ask<TokenPair>(sessions_, std::move(done), refresh_atom::value, std::move(token),
                    std::move(client));
   }
-  void revoke(std::string user_id, std::string sid, bool all, bool api_tokens, std::string reason,
-              Callback<int> done) override {
+  void revoke(std::string user_id, std::string sid, bool all, bool api_tokens, domain::RevokeReason reason,
+              ClientInfo client, Callback<int> done) override {
     ask<int>(sessions_, std::move(done), revoke_atom::value, std::move(user_id), std::move(sid),
-             all, api_tokens, std::move(reason));
+             all, api_tokens, reason, std::move(client));
   }
   void sessions(std::string user_id, Callback<std::vector<domain::Session>> done) override {
     ask<std::vector<domain::Session>>(sessions_, std::move(done), list_atom::value,
@@ -124,11 +124,15 @@ class ActorServices final : public Services {
     ask<domain::User>(users_, std::move(done), avatar_atom::value, std::move(id), std::move(avatar),
                      std::move(url));
   }
-  void create_api_key(std::string user_id, ApiKeyRequest req, Callback<NewApiKey> done) override {
-    ask<NewApiKey>(sessions_, std::move(done), newkey_atom::value, std::move(user_id), std::move(req));
+  void create_api_key(std::string user_id, ApiKeyRequest req, ClientInfo client,
+                      Callback<NewApiKey> done) override {
+    ask<NewApiKey>(sessions_, std::move(done), newkey_atom::value, std::move(user_id), std::move(req),
+                   std::move(client));
   }
-  void revoke_api_key(std::string user_id, std::string key_id, Callback<int> done) override {
-    ask<int>(sessions_, std::move(done), delkey_atom::value, std::move(user_id), std::move(key_id));
+  void revoke_api_key(std::string user_id, std::string key_id, ClientInfo client,
+                      Callback<int> done) override {
+    ask<int>(sessions_, std::move(done), delkey_atom::value, std::move(user_id), std::move(key_id),
+             std::move(client));
   }
 
   void request_link(LinkRequest req, Callback<bool> done) override {

@@ -1,9 +1,9 @@
 // The physical ceilings `make bench` compares Gatehouse against, measured on
-// this machine in the same run (PERFORMANCE.md):
+// this machine in the same run (the brief's PERFORMANCE.md):
 //   hash-rate    raw crypto_pwhash_str_verify calls/s at the server's Argon2id
 //                parameters, on as many threads as the hashing pool has;
 //   commit-rate  synced LMDB commits/s of one small put each, with the same
-//                environment flags as the store (store/lmdb.cpp);
+//                environment flags as the store (store/lmdb/env.cpp);
 //   hash         prints one Argon2id PHC string for a password, so the bench
 //                can seed many users with a real hash at the real parameters
 //                without paying one hash per user;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The load benchmark of PERFORMANCE.md (`make bench`).
+"""The load benchmark of the brief's PERFORMANCE.md (`make bench`).
 
 Starts Gatehouse on fresh temporary stores, seeds users through the real bulk
 path (`gatehouse import`, every user carrying the same real Argon2id hash at

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <utility>
 
 extern char** environ;
 
@@ -73,6 +74,42 @@ Binding bool_key(std::string key, bool& dst) {
             else if (s == "false" || s == "0") dst = false;
             else bad(key, "must be true or false");
           }};
+}
+
+// A key whose value is one of `names` (TOML string or environment alike);
+// anything else is refused at load, with `why`.
+template <class Enum, std::size_t N>
+Binding enum_key(std::string key, Enum& dst, const std::pair<Enum, const char*> (&names)[N], std::string why) {
+  auto set = [key, &dst, &names, why](const std::string& s) {
+    for (auto& [value, name] : names)
+      if (s == name) {
+        dst = value;
+        return;
+      }
+    bad(key, why);
+  };
+  return {key,
+          [key, set, why](const toml::node& n) {
+            auto v = n.value<std::string>();
+            if (!v || !n.is_string()) bad(key, why);
+            set(*v);
+          },
+          set};
+}
+
+constexpr std::pair<ExistingEmail, const char*> kExistingEmail[] = {{ExistingEmail::conflict, "conflict"},
+                                                                    {ExistingEmail::notify, "notify"}};
+constexpr std::pair<RateClass, const char*> kRateClasses[] = {{RateClass::standard, "default"},
+                                                              {RateClass::login, "login"},
+                                                              {RateClass::register_, "register"},
+                                                              {RateClass::refresh, "refresh"},
+                                                              {RateClass::link, "link"}};
+
+template <class Enum, std::size_t N>
+const char* name_in(const std::pair<Enum, const char*> (&names)[N], Enum e) {
+  for (auto& [value, name] : names)
+    if (value == e) return name;
+  return "unknown";
 }
 
 Binding list_key(std::string key, std::vector<std::string>& dst) {
@@ -178,7 +215,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("notify.retry_base_ms", c.notify.retry_base_ms, 1, 3'600'000),
       int_key("notify.queue_limit", c.notify.queue_limit, 1, 10'000'000),
       bool_key("auth.allow_unverified_login", c.auth.allow_unverified_login),
-      str_key("auth.existing_email", c.auth.existing_email),
+      enum_key("auth.existing_email", c.auth.existing_email, kExistingEmail, "must be conflict or notify"),
       int_key("auth.magic_link_ttl_s", c.auth.magic_link_ttl_s, 60, 86'400),
       int_key("auth.reset_ttl_s", c.auth.reset_ttl_s, 60, 86'400),
       int_key("auth.verify_ttl_s", c.auth.verify_ttl_s, 60, 30 * 86'400),
@@ -211,8 +248,6 @@ void validate(const Config& c) {
   const auto& fh = c.server.client_ip_header;
   if (fh != "x-forwarded-for" && fh != "forwarded")
     bad("server.client_ip_header", "must be x-forwarded-for or forwarded");
-  if (c.auth.existing_email != "conflict" && c.auth.existing_email != "notify")
-    bad("auth.existing_email", "must be conflict or notify");
   if (!c.audit.webhook_url.empty() && c.audit.webhook_secret.empty())
     bad("audit.webhook_secret", "the audit webhook needs a secret to sign with");
   const auto& d = c.notify.driver;
@@ -310,6 +345,30 @@ std::string Config::resolve(const std::string& p) const {
 }  // namespace gh::config
 
 namespace gh::config {
+
+const char* existing_email_name(ExistingEmail e) { return name_in(kExistingEmail, e); }
+
+const char* rate_class_name(RateClass c) { return name_in(kRateClasses, c); }
+
+bool parse_rate_class(std::string_view name, RateClass& out) {
+  for (auto& [value, n] : kRateClasses)
+    if (name == n) {
+      out = value;
+      return true;
+    }
+  return false;
+}
+
+int RateLimit::ip_per_minute(RateClass c) const {
+  switch (c) {
+    case RateClass::login: return login_ip;
+    case RateClass::register_: return register_ip;
+    case RateClass::refresh: return refresh_ip;
+    case RateClass::link: return link_ip;
+    case RateClass::standard: break;
+  }
+  return default_ip;
+}
 
 std::string Config::audit_key_path() const {
   if (!audit.key_file.empty()) return audit.key_file;

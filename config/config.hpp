@@ -11,6 +11,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gh::config {
@@ -51,6 +52,15 @@ struct Server {
   /// a client's value on as its own.
   std::string client_ip_header = "x-forwarded-for";
 };
+
+/// The rate-limit class of a route: which per-IP budget of [rate_limit] it
+/// spends (login_ip, register_ip, refresh_ip, link_ip or default_ip). Its
+/// name starts the bucket keys and labels the metrics and audit records.
+enum class RateClass { standard, login, register_, refresh, link };
+/// "default", "login", "register", "refresh", "link".
+const char* rate_class_name(RateClass c);
+/// The class named `name`, false if there is none.
+bool parse_rate_class(std::string_view name, RateClass& out);
 
 struct RateLimit {
   /// Default: true. Off only behind another limiter.
@@ -97,6 +107,9 @@ struct RateLimit {
   int backoff_max_s = 900;
   /// Failures older than this are forgotten, seconds. Default: 3600.
   int backoff_window_s = 3600;
+
+  /// The per-IP budget (requests per minute) of routes of class `c`.
+  int ip_per_minute(RateClass c) const;
 };
 
 struct Store {
@@ -266,6 +279,14 @@ struct Notify {
   int queue_limit = 10'000;
 };
 
+/// auth.existing_email.
+enum class ExistingEmail { conflict, notify };
+const char* existing_email_name(ExistingEmail e);
+/// Compatibility for code still comparing the setting with its name
+/// (actors/user_actor.cpp: `existing_email == "notify"`); new code compares
+/// with the enum or uses Auth::hide_existing_email(). To go with that code.
+inline bool operator==(ExistingEmail e, std::string_view name) { return name == existing_email_name(e); }
+
 struct Auth {
   /// May a user whose email is not verified log in? Default: true.
   bool allow_unverified_login = true;
@@ -273,7 +294,10 @@ struct Auth {
   /// a new account gets tokens at once); "notify" answers 202 alike for new
   /// and existing emails, mails a verification link to a new account and an
   /// "account exists" notice to an existing one. Default: "conflict".
-  std::string existing_email = "conflict";
+  /// Checked once at load: the value is an ExistingEmail.
+  ExistingEmail existing_email = ExistingEmail::conflict;
+  /// True for "notify": a registration does not tell whether the email has an account.
+  bool hide_existing_email() const { return existing_email == ExistingEmail::notify; }
   /// Lifetimes of one-time tokens, seconds. Defaults: 900, 900, 86400.
   int magic_link_ttl_s = 900;
   int reset_ttl_s = 900;

@@ -1,5 +1,6 @@
 #include "domain/email.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/unicode.hpp"
 
 #include <algorithm>
@@ -8,7 +9,6 @@ namespace gh::domain {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool valid_local(std::string_view s) {
   if (s.empty() || s.front() == '.' || s.back() == '.') return false;
@@ -105,7 +105,7 @@ std::optional<std::string> normalize_email(std::string_view raw, std::string& wh
   }
   std::string out;
   out.reserve(raw.size());
-  for (char c : raw) out += lower(c);
+  for (char c : raw) out += ascii_lower(c);
   bool ascii = std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (!ascii && !fold_unicode(out, at, why)) return std::nullopt;
   at = out.rfind('@');

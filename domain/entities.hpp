@@ -34,6 +34,22 @@ struct User {
   std::int64_t device_epoch = 0;
 };
 
+/// Why sessions were revoked. Its name (revoke_reason_name) is what a
+/// Session keeps in revoke_reason and what the audit records show, so the
+/// names never change.
+enum class RevokeReason {
+  logout,            ///< "logout": the session signed itself out
+  logout_all,        ///< "logout_all": signed out everywhere
+  revoked_by_user,   ///< "revoked_by_user": the user ended one of their sessions
+  session_limit,     ///< "session_limit": evicted at limits.sessions_per_user
+  reuse,             ///< "reuse": a rotated-away refresh token came back
+  password_changed,  ///< "password_changed"
+  deactivated,       ///< "deactivated": the account was deactivated
+};
+const char* revoke_reason_name(RevokeReason r);
+/// The reason named `name`, false if there is none.
+bool parse_revoke_reason(std::string_view name, RevokeReason& out);
+
 /// A session is one refresh-token family: one login on one device.
 struct Session {
   std::string id;        ///< 32 hex chars; the `sid` claim of its access tokens.
@@ -45,7 +61,7 @@ struct Session {
   std::int64_t last_used_at = 0;
   std::int64_t expires_at = 0;   ///< Absolute end of the family.
   bool revoked = false;
-  std::string revoke_reason;     ///< "logout", "reuse", "logout_all", "revoked_by_user"…
+  std::string revoke_reason;     ///< revoke_reason_name(RevokeReason): "logout", "reuse"…
   std::string ip;
   std::string user_agent;
 };

@@ -1,37 +1,28 @@
 #include "domain/image.hpp"
 
-#include <array>
+#include <zlib.h>
+
+#include <algorithm>
+
 #include <cstdint>
 
 namespace gh::domain {
+
+std::uint32_t crc32(std::string_view data) {
+  // zlib takes at most uInt bytes per call; an avatar is far below that.
+  auto c = ::crc32(0L, Z_NULL, 0);
+  for (std::size_t at = 0; at < data.size();) {
+    auto n = static_cast<uInt>(std::min<std::size_t>(data.size() - at, 1u << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data.data() + at), n);
+    at += n;
+  }
+  return static_cast<std::uint32_t>(c);
+}
+
 namespace {
 
-std::uint32_t be32(std::string_view b, std::size_t at) {
-  return std::uint32_t(std::uint8_t(b[at])) << 24 | std::uint32_t(std::uint8_t(b[at + 1])) << 16 |
-         std::uint32_t(std::uint8_t(b[at + 2])) << 8 | std::uint32_t(std::uint8_t(b[at + 3]));
-}
-std::uint32_t le32(std::string_view b, std::size_t at) {
-  return std::uint32_t(std::uint8_t(b[at])) | std::uint32_t(std::uint8_t(b[at + 1])) << 8 |
-         std::uint32_t(std::uint8_t(b[at + 2])) << 16 | std::uint32_t(std::uint8_t(b[at + 3])) << 24;
-}
 void put_le32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-// CRC-32 (ISO 3309, as PNG uses it).
-std::uint32_t crc32(std::string_view data) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t n = 0; n < 256; ++n) {
-      std::uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  std::uint32_t c = 0xffffffffu;
-  for (char ch : data) c = table[(c ^ std::uint8_t(ch)) & 0xff] ^ (c >> 8);
-  return c ^ 0xffffffffu;
 }
 
 std::optional<std::string> refuse(std::string& why, const char* reason) {

@@ -19,11 +19,27 @@
 // layer that covers that.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace gh::domain {
+
+/// Unsigned 32-bit big-endian (PNG) and little-endian (RIFF) integers at
+/// `at`; the caller checks that 4 bytes are there.
+inline std::uint32_t be32(std::string_view b, std::size_t at) {
+  return std::uint32_t(std::uint8_t(b[at])) << 24 | std::uint32_t(std::uint8_t(b[at + 1])) << 16 |
+         std::uint32_t(std::uint8_t(b[at + 2])) << 8 | std::uint32_t(std::uint8_t(b[at + 3]));
+}
+inline std::uint32_t le32(std::string_view b, std::size_t at) {
+  return std::uint32_t(std::uint8_t(b[at])) | std::uint32_t(std::uint8_t(b[at + 1])) << 8 |
+         std::uint32_t(std::uint8_t(b[at + 2])) << 16 | std::uint32_t(std::uint8_t(b[at + 3])) << 24;
+}
+
+/// CRC-32 (ISO 3309, as PNG uses it; zlib's).
+std::uint32_t crc32(std::string_view data);
 
 /// "image/png", "image/jpeg" or "image/webp" from the first bytes, else "".
 std::string image_type(std::string_view bytes);

@@ -1,5 +1,6 @@
 #include "domain/password.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/unicode.hpp"
 
 #include <crypt.h>
@@ -10,13 +11,6 @@
 
 namespace gh::domain {
 namespace {
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 std::size_t code_points(std::string_view s) {
   std::size_t n = 0;

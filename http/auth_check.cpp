@@ -1,5 +1,6 @@
 #include "http/auth_check.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/base64url.hpp"
 #include "domain/cidr.hpp"
 #include "domain/clock.hpp"
@@ -13,14 +14,6 @@ namespace {
 Failure denied(std::string why) { return {Errc::invalid_token, std::move(why)}; }
 Failure unavailable(const store::Status& st) { return flows::store_failure(st); }
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
-}
-
 }  // namespace
 
 std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why) {
@@ -28,7 +21,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization, std
     why = "a bearer token is required";
     return std::nullopt;
   }
-  if (!iequals_prefix(authorization, "Bearer ")) {
+  if (!domain::ascii_istarts_with(authorization, "Bearer ")) {
     why = "the Authorization header must be 'Bearer <token>'";
     return std::nullopt;
   }

@@ -1,8 +1,9 @@
 #include "http/body_guard.hpp"
 
+#include "domain/ascii.hpp"
+
 #include <algorithm>
 #include <cctype>
-#include <strings.h>
 
 namespace gh::http {
 namespace {
@@ -22,7 +23,7 @@ std::string_view trim(std::string_view s) {
 
 bool named(std::string_view line, std::string_view name) {
   return line.size() > name.size() && line[name.size()] == ':' &&
-         strncasecmp(line.data(), name.data(), name.size()) == 0;
+         domain::ascii_istarts_with(line, name);
 }
 
 // A Host value (RFC 9110 §7.2, RFC 3986 authority without userinfo): empty,

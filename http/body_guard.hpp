@@ -1,7 +1,7 @@
 // Judges each request's head on the raw bytes of a connection, before
 // Pistache's parser sees them. Pistache 0.0.5 reserves Content-Length
 // bytes as soon as it has the headers and then waits for the body, and it
-// answers a malformed length with a plain-text 500; SECURITY.md case 3 wants
+// answers a malformed length with a plain-text 500; the brief's SECURITY.md case 3 wants
 // 413 (or 400) at once, without buffering. It also answers requests without
 // a Host (or with two), and drops every request after the first in one read
 // (its parser resets its buffer after a request): the guard refuses the

@@ -1,9 +1,11 @@
 #include "http/context.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/clock.hpp"
 #include "domain/email.hpp"
 #include "domain/username.hpp"
 #include "domain/flows/outcome.hpp"
+#include "domain/redirect.hpp"
 #include "http/form.hpp"
 #include "http/json_body.hpp"
 #include "telemetry/log.hpp"
@@ -16,24 +18,11 @@
 namespace gh::http {
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // "application/json; charset=utf-8" -> "application/json"
 std::string media_type(const std::string& content_type) {
-  auto s = lower(content_type.substr(0, content_type.find(';')));
+  auto s = domain::ascii_lower(std::string_view(content_type).substr(0, content_type.find(';')));
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
-}
-
-// The origin of a URL ("https://a.example:8443/x" -> "https://a.example:8443").
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  auto path = url.find('/', scheme + 3);
-  return path == std::string::npos ? url : url.substr(0, path);
 }
 
 }  // namespace
@@ -190,7 +179,7 @@ bool Ctx::csrf_ok() {
   auto origin = header("Origin");
   if (origin.empty()) return true;
   const auto& allowed = app.cfg.cookie.allowed_origins;
-  if (origin == origin_of(app.cfg.tokens.issuer) ||
+  if (origin == domain::origin_of(app.cfg.tokens.issuer) ||
       std::find(allowed.begin(), allowed.end(), origin) != allowed.end())
     return true;
   res->error(403, "forbidden", "this origin may not use the refresh cookie");

@@ -1,7 +1,8 @@
 #include "http/forwarded.hpp"
 
+#include "domain/ascii.hpp"
+
 #include <algorithm>
-#include <strings.h>
 
 namespace gh::http {
 namespace {
@@ -59,7 +60,7 @@ std::string forwarded_for(std::string_view element) {
     auto eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     auto name = trim(pair.substr(0, eq));
-    if (name.size() == 3 && strncasecmp(name.data(), "for", 3) == 0)
+    if (domain::ascii_iequals(name, "for"))
       return address_of(unquote(trim(pair.substr(eq + 1))));
   }
   return {};

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <stdexcept>
+
 namespace gh::http {
 namespace {
 
@@ -18,10 +20,18 @@ std::vector<std::string_view> split(std::string_view path) {
 }  // namespace
 
 void Router::add(Pistache::Http::Method method, std::string pattern, Access access,
-                 Handler handler, std::string limit) {
-  Route r{method, pattern, {}, std::move(access), std::move(handler), std::move(limit)};
+                 Handler handler, config::RateClass limit) {
+  Route r{method, pattern, {}, std::move(access), std::move(handler), limit};
   for (auto seg : split(pattern)) r.segments.emplace_back(seg);
   routes_.push_back(std::move(r));
+}
+
+void Router::add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler,
+                 const char* limit) {
+  config::RateClass cls;
+  if (!config::parse_rate_class(limit, cls))
+    throw std::logic_error("route " + pattern + ": unknown rate-limit class '" + limit + "'");
+  add(method, std::move(pattern), std::move(access), std::move(handler), cls);
 }
 
 bool Router::match_path(const Route& r, const std::vector<std::string_view>& parts,
@@ -49,7 +59,7 @@ Router::Match Router::match(Pistache::Http::Method method, std::string_view path
     if (r.method == method) {
       m.handler = &r.handler;
       m.access = &r.access;
-      m.limit = &r.limit;
+      m.limit = r.limit;
       match_path(r, parts, &m.params);
       return m;
     }

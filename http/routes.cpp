@@ -72,7 +72,7 @@ void register_user(Ctx& c) {
   req.client = c.client;
   c.app.services.register_user(
       std::move(req), [res = c.res, &app = c.app, cookie](Expected<AuthResult> r) {
-        bool hide = app.cfg.auth.existing_email == "notify";
+        bool hide = app.cfg.auth.hide_existing_email();
         if (hide && (r.ok() || r.failure().code == Errc::conflict))  // a lost race is a conflict too
           return res->json(202, {{"status", "accepted"},
                                  {"message", "check your email to finish signing up"}});
@@ -193,8 +193,9 @@ void logout(Ctx& c) {
     auto body = c.json_body({"all", "revoke_api_tokens"});
     if (!body || !get_bool(c, *body, "all", all) || !get_bool(c, *body, "revoke_api_tokens", api_tokens)) return;
   }
-  c.app.services.revoke(c.who->user.id, c.who->session_id, all, api_tokens, all ? "logout_all" : "logout",
-                        [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
+  c.app.services.revoke(c.who->user.id, c.who->session_id, all, api_tokens,
+                        all ? domain::RevokeReason::logout_all : domain::RevokeReason::logout,
+                        c.client, [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           Extra extra;
                           extra.set_cookie = clear_refresh_cookie(cfg);
@@ -220,7 +221,7 @@ void list_sessions(Ctx& c) {
 }
 
 void revoke_session(Ctx& c) {
-  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, "revoked_by_user",
+  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, domain::RevokeReason::revoked_by_user, c.client,
                         [res = c.res](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           res->empty(204);
@@ -247,10 +248,10 @@ void install_routes(Router& r) {
   const auto anyone = Access::anyone();
   r.add(Method::Get, "/health", anyone, health);
   r.add(Method::Get, "/ready", anyone, ready);
-  r.add(Method::Post, "/auth/register", anyone, register_user, "register");
-  r.add(Method::Post, "/auth/login", anyone, login, "login");
-  r.add(Method::Post, "/auth/token", anyone, token, "login");
-  r.add(Method::Post, "/auth/refresh", anyone, refresh, "refresh");
+  r.add(Method::Post, "/auth/register", anyone, register_user, config::RateClass::register_);
+  r.add(Method::Post, "/auth/login", anyone, login, config::RateClass::login);
+  r.add(Method::Post, "/auth/token", anyone, token, config::RateClass::login);
+  r.add(Method::Post, "/auth/refresh", anyone, refresh, config::RateClass::refresh);
   r.add(Method::Post, "/auth/logout", Access::bearer_session(), logout);
   r.add(Method::Get, "/auth/sessions", Access::bearer_session(), list_sessions);
   r.add(Method::Delete, "/auth/sessions/{id}", Access::bearer_session(), revoke_session);

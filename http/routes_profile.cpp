@@ -139,7 +139,7 @@ void create_api_token(Ctx& c) {
       return c.res->error(400, "invalid_request", "'expires_in' must be seconds between 60 and 10 years");
     req.expires_in_s = it->get<std::int64_t>();
   }
-  c.app.services.create_api_key(c.who->user.id, std::move(req), [res = c.res](Expected<NewApiKey> r) {
+  c.app.services.create_api_key(c.who->user.id, std::move(req), c.client, [res = c.res](Expected<NewApiKey> r) {
     if (!r.ok()) return res->failure(r.failure());
     auto j = key_json(r.value().key);
     j["token"] = r.value().secret;
@@ -159,7 +159,7 @@ void list_api_tokens(Ctx& c) {
 }
 
 void revoke_api_token(Ctx& c) {
-  c.app.services.revoke_api_key(c.who->user.id, c.params.at(0), [res = c.res](Expected<int> r) {
+  c.app.services.revoke_api_key(c.who->user.id, c.params.at(0), c.client, [res = c.res](Expected<int> r) {
     if (!r.ok()) return res->failure(r.failure());
     res->empty(204);
   });

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/base64url.hpp"
 #include "http/body_guard.hpp"
 #include "http/context.hpp"
@@ -11,7 +12,6 @@
 #include <pistache/peer.h>
 
 #include <sstream>
-#include <strings.h>
 #include <thread>
 
 namespace gh::http {
@@ -52,7 +52,7 @@ bool headers_too_large(const Http::Request& req) {
   bool cookie_seen = false;
   for (auto& [name, raw] : req.headers().rawList()) {
     total += name.size() + raw.value().size() + 4;  // ": " and CRLF
-    cookie_seen = cookie_seen || (name.size() == 6 && strcasecmp(name.c_str(), "Cookie") == 0);
+    cookie_seen = cookie_seen || domain::ascii_iequals(name, "Cookie");
   }
   if (!cookie_seen)
     for (const auto& c : req.cookies()) total += c.name.size() + c.value.size() + 3;
@@ -115,7 +115,9 @@ class GatehouseHandler : public Http::Handler {
       return res.error(404, "not_found", "no such route");
     }
     ctx.params = std::move(match.params);
-    if (!ctx.rate_ok(*match.limit + "|ip|" + ctx.limit_ip, ip_limit(*match.limit))) return;
+    if (!ctx.rate_ok(std::string(config::rate_class_name(match.limit)) + "|ip|" + ctx.limit_ip,
+                     s_->app.cfg.rate_limit.ip_per_minute(match.limit)))
+      return;
     if (!admit(ctx, *match.access)) return;
     try {
       (*match.handler)(ctx);
@@ -126,15 +128,6 @@ class GatehouseHandler : public Http::Handler {
   }
 
  private:
-  int ip_limit(const std::string& cls) const {
-    const auto& rl = s_->app.cfg.rate_limit;
-    if (cls == "login") return rl.login_ip;
-    if (cls == "register") return rl.register_ip;
-    if (cls == "refresh") return rl.refresh_ip;
-    if (cls == "link") return rl.link_ip;
-    return rl.default_ip;
-  }
-
   // The peer address, or — only when the peer is a trusted proxy — the
   // client its proxies name in server.client_ip_header. All the header's
   // lines count: the guard saw them on the raw bytes (Pistache keeps one).

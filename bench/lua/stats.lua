@@ -1,7 +1,7 @@
 -- Shared by the bench scripts: counts answers by status in every wrk thread
 -- and prints one JSON line at the end, which bench/run.py reads. Statuses 429
 -- and 503 without a Retry-After header are counted apart (the overload
--- contract of PERFORMANCE.md P3).
+-- contract of the brief's PERFORMANCE.md P3).
 local stats = {}
 local threads = {}
 

@@ -59,7 +59,7 @@ Outcome rotate(store::WriteTxn& t, const std::string& token, const std::string& 
     out.user_id = s.user_id;
     out.session_id = s.id;
     s.revoked = true;
-    s.revoke_reason = "reuse";
+    s.revoke_reason = domain::revoke_reason_name(domain::RevokeReason::reuse);
     return check(t.put_session(s));
   }
   domain::User user;
@@ -86,13 +86,20 @@ Outcome rotate(store::WriteTxn& t, const std::string& token, const std::string& 
 }
 
 Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
-                        const std::string& reason, int& count) {
+                        std::string_view reason, int& count) {
+  domain::RevokeReason r;
+  if (!domain::parse_revoke_reason(reason, r)) return fail(Errc::internal, "unknown revoke reason");
+  return revoke_sessions(t, user_id, keep, r, count);
+}
+
+Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
+                        domain::RevokeReason reason, int& count) {
   std::vector<domain::Session> sessions;
   if (auto f = check(t.sessions_of(user_id, sessions))) return f;
   for (auto& s : sessions) {
     if (s.revoked || s.id == keep) continue;
     s.revoked = true;
-    s.revoke_reason = reason;
+    s.revoke_reason = domain::revoke_reason_name(reason);
     if (auto f = check(t.put_session(s))) return f;
     ++count;
   }
@@ -112,7 +119,7 @@ Outcome revoke_api_keys(store::WriteTxn& t, const std::string& user_id, int& cou
 }
 
 Outcome revoke(store::WriteTxn& t, const std::string& user_id, const std::string& session_id, bool all,
-               bool api_tokens, const std::string& reason, Revocation& out) {
+               bool api_tokens, domain::RevokeReason reason, Revocation& out) {
   out = {};
   if (api_tokens)
     if (auto f = revoke_api_keys(t, user_id, out.api_tokens)) return f;
@@ -123,7 +130,7 @@ Outcome revoke(store::WriteTxn& t, const std::string& user_id, const std::string
   if (!st.ok()) return store_failure(st);
   if (s.revoked) return done();
   s.revoked = true;
-  s.revoke_reason = reason;
+  s.revoke_reason = domain::revoke_reason_name(reason);
   if (auto f = check(t.put_session(s))) return f;
   out.sessions = 1;
   return done();

@@ -10,6 +10,7 @@
 #include "store/store.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gh::flows {
@@ -44,7 +45,12 @@ Outcome rotate(store::WriteTxn& t, const std::string& token, const std::string& 
 /// Revokes every live session of `user_id` but `keep` (may be empty) with
 /// `reason`; adds how many to `count`. The one revocation loop.
 Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
-                        const std::string& reason, int& count);
+                        domain::RevokeReason reason, int& count);
+/// Compatibility for callers still naming the reason (actors/user_actor.cpp,
+/// accounts.cpp): the name must be one of domain::RevokeReason's (else
+/// internal error). To go once they pass the enum.
+Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
+                        std::string_view reason, int& count);
 /// Revokes every live API token of `user_id`; adds how many to `count`.
 Outcome revoke_api_keys(store::WriteTxn& t, const std::string& user_id, int& count);
 
@@ -54,7 +60,7 @@ struct Revocation {
   int sessions = 0, api_tokens = 0;
 };
 Outcome revoke(store::WriteTxn& t, const std::string& user_id, const std::string& session_id, bool all,
-               bool api_tokens, const std::string& reason, Revocation& out);
+               bool api_tokens, domain::RevokeReason reason, Revocation& out);
 
 /// The live sessions of a user.
 Outcome live_sessions(const store::ReadTxn& t, const std::string& user_id, std::int64_t now,

@@ -1,5 +1,6 @@
 #include "store/lmdb/txn.hpp"
 
+#include "domain/ascii.hpp"
 #include "domain/audit.hpp"
 #include "store/lmdb/records.hpp"
 
@@ -29,13 +30,6 @@ Status status_of(int rc, std::string_view what) {
   if (rc == 0) return Status::OK();
   if (rc == MDB_NOTFOUND) return Status::NotFound();
   return failure(rc, what);
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 std::string seq_key(std::uint64_t seq) {
@@ -104,7 +98,7 @@ Status LmdbTxn::user_by_email(std::string_view email, domain::User& out) const {
 
 Status LmdbTxn::user_by_username(std::string_view username, domain::User& out) const {
   std::string_view id;
-  Status st = raw(b_.db.usernames, lowercase(username), id, "usernames");
+  Status st = raw(b_.db.usernames, domain::ascii_lower(username), id, "usernames");
   return st.ok() ? user(std::string(id), out) : st;
 }
 
@@ -126,7 +120,7 @@ Status LmdbTxn::users_by_email(std::string_view from, bool exclusive,
 Status LmdbTxn::write_user(const domain::User& u) {
   Status st = put(b_.db.users, u.id, encode(u), "users");
   if (st.ok()) st = put(b_.db.emails, u.email, u.id, "emails");
-  if (st.ok() && !u.username.empty()) st = put(b_.db.usernames, lowercase(u.username), u.id, "usernames");
+  if (st.ok() && !u.username.empty()) st = put(b_.db.usernames, domain::ascii_lower(u.username), u.id, "usernames");
   return st;
 }
 
@@ -139,7 +133,7 @@ Status LmdbTxn::insert_user(const domain::User& u) {
   if (st.ok() && holder != u.id) return Status::Conflict("email taken");
   if (st.failed()) return st;
   if (!u.username.empty()) {
-    st = raw(b_.db.usernames, lowercase(u.username), holder, "usernames");
+    st = raw(b_.db.usernames, domain::ascii_lower(u.username), holder, "usernames");
     if (st.ok() && holder != u.id) return Status::Conflict("username taken");
     if (st.failed()) return st;
   }
@@ -150,7 +144,7 @@ Status LmdbTxn::update_user(const domain::User& u) {
   domain::User old;
   Status st = user(u.id, old);
   if (!st.ok()) return st;
-  const std::string new_name = lowercase(u.username), old_name = lowercase(old.username);
+  const std::string new_name = domain::ascii_lower(u.username), old_name = domain::ascii_lower(old.username);
   std::string_view holder;
   // Every check before any write: a conflict leaves nothing behind.
   if (u.email != old.email) {

@@ -35,8 +35,6 @@ struct Shared {
 Status failure(int rc, std::string_view what);
 /// 0 -> ok, MDB_NOTFOUND -> not_found, anything else -> unavailable.
 Status status_of(int rc, std::string_view what);
-/// ASCII lower case: the usernames index key.
-std::string lowercase(std::string_view s);
 /// The audit table's key: big-endian seq.
 std::string seq_key(std::uint64_t seq);
 

@@ -14,35 +14,14 @@
 #include "domain/image.hpp"
 #include "fuzz_check.hpp"
 
-#include <array>
 #include <cstring>
 #include <string>
 
 namespace {
 
-std::uint32_t be32(std::string_view b, std::size_t at) {
-  return std::uint32_t(std::uint8_t(b[at])) << 24 | std::uint32_t(std::uint8_t(b[at + 1])) << 16 |
-         std::uint32_t(std::uint8_t(b[at + 2])) << 8 | std::uint32_t(std::uint8_t(b[at + 3]));
-}
-std::uint32_t le32(std::string_view b, std::size_t at) {
-  return std::uint32_t(std::uint8_t(b[at])) | std::uint32_t(std::uint8_t(b[at + 1])) << 8 |
-         std::uint32_t(std::uint8_t(b[at + 2])) << 16 | std::uint32_t(std::uint8_t(b[at + 3])) << 24;
-}
-
-std::uint32_t crc32(std::string_view data) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t n = 0; n < 256; ++n) {
-      std::uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  std::uint32_t c = 0xffffffffu;
-  for (char ch : data) c = table[(c ^ std::uint8_t(ch)) & 0xff] ^ (c >> 8);
-  return c ^ 0xffffffffu;
-}
+using gh::domain::be32;
+using gh::domain::crc32;
+using gh::domain::le32;
 
 void fix_png_crcs(std::string& b) {
   std::size_t pos = 8;

@@ -9,6 +9,7 @@
 // same policy verdict when both are within the byte cap; over the cap is
 // always refused; a normal form that is a blocklisted word in any ASCII
 // case is refused.
+#include "domain/ascii.hpp"
 #include "domain/password.hpp"
 #include "domain/unicode.hpp"
 #include "fuzz_check.hpp"
@@ -27,9 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto verdict = policy.check(raw);
   if (raw.size() > 64) FUZZ_CHECK(verdict);
-  std::string lower = pw;
-  for (char& ch : lower)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  auto lower = gh::domain::ascii_lower(pw);
   if (lower == "password" || lower == "letmein") FUZZ_CHECK(verdict);
 
   if (valid_utf8(raw)) {

@@ -1,4 +1,4 @@
-"""Account back-off (SECURITY.md 30-31): a brute force on one account from
+"""Account back-off (the brief's SECURITY.md 30-31): a brute force on one account from
 many addresses is slowed, the throttled answer is a wrong-password answer in
 the same time, the owner gets in once the back-off passes, and the counters
 survive a restart."""

@@ -1,4 +1,4 @@
-"""Profiles, roles and role-scoped administration (SECURITY.md 13, 23, 33-35)."""
+"""Profiles, roles and role-scoped administration (the brief's SECURITY.md 13, 23, 33-35)."""
 import struct
 import unittest
 import zlib

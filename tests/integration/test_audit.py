@@ -45,7 +45,7 @@ class AuditTrail(unittest.TestCase):
             self.assertEqual(got[-1]["actor_user_id"], admin["id"])
             seqs = [e["seq"] for e in got]
             self.assertEqual(seqs, sorted(seqs))
-            self.assertTrue(all(e["ip"] == "127.0.0.1" for e in got if e["type"] != "logout"))
+            self.assertTrue(all(e["ip"] == "127.0.0.1" for e in got))
             unknown = events(s, admin, type="login_failed")
             self.assertTrue(any(e["details"]["reason"] == "wrong_password" for e in unknown))
             # No secret ever reaches the audit log.
@@ -58,6 +58,38 @@ class AuditTrail(unittest.TestCase):
             lines = [json.loads(l) for l in cli(s, "audit", "export").stdout.splitlines()]
             self.assertEqual([l["seq"] for l in lines], list(range(1, len(lines) + 1)))
             self.assertTrue(all(len(l["hash"]) == 64 for l in lines))
+
+    def test_logout_and_api_token_records_carry_the_client(self):
+        with Server() as s:
+            admin = account(s, "admin")
+            email = unique_email()
+            uid = s.register(email)["user"]["id"]
+            t = s.login(email)
+            ua = {"User-Agent": "audit-client/1"}
+            created = s.request("POST", "/auth/api-tokens", json_body={"name": "ci"},
+                                headers=dict(bearer(t["access_token"]), **ua))
+            self.assertEqual(created.status, 201, created)
+            revoked = s.request("DELETE", "/auth/api-tokens/" + created.json()["id"],
+                                headers=dict(bearer(t["access_token"]), **ua))
+            self.assertEqual(revoked.status, 204, revoked)
+            s.login(email)  # a second session, to revoke by id
+            sid = [x["id"] for x in s.request("GET", "/auth/sessions", headers=bearer(t["access_token"])).json()["sessions"]
+                   if not x["current"]]
+            self.assertTrue(sid)
+            dropped = s.request("DELETE", "/auth/sessions/" + sid[0], headers=dict(bearer(t["access_token"]), **ua))
+            self.assertEqual(dropped.status, 204, dropped)
+            out = s.request("POST", "/auth/logout", headers=dict(bearer(t["access_token"]), **ua))
+            self.assertEqual(out.status, 204, out)
+            kinds = ["api_token_created", "api_token_revoked", "session_revoked", "logout"]
+            self.assertTrue(wait_until(lambda: all(any(e["type"] == k for e in events(s, admin, user=uid))
+                                                   for k in kinds)))
+            got = {e["type"]: e for e in events(s, admin, user=uid) if e["type"] in kinds}
+            for kind, r in zip(kinds, (created, revoked, dropped, out)):
+                self.assertEqual(got[kind]["ip"], "127.0.0.1", got[kind])
+                self.assertEqual(got[kind]["user_agent"], "audit-client/1", got[kind])
+                self.assertEqual(got[kind]["request_id"], r.header("X-Request-Id"), got[kind])
+            self.assertEqual(got["session_revoked"]["details"]["reason"], "revoked_by_user")
+            self.assertEqual(got["logout"]["details"]["reason"], "logout")
 
     def test_users_cannot_read_the_audit_log(self):
         with Server() as s:

@@ -1,5 +1,5 @@
 """Access tokens verified by an independent library (PyJWT + cryptography)
-against the JWKS, and forged tokens refused by the server (SECURITY.md
+against the JWKS, and forged tokens refused by the server (the brief's SECURITY.md
 18-22). Forgeries come in two kinds: signed with a key of our own (alg
 confusion, foreign keys, broken encodings) and signed with the server's real
 key, read from the store, so that a claim check (exp, nbf, aud, iss, typ,
@@ -66,7 +66,7 @@ def hs256(header, payload, secret):
 def signing_keys_from_store(store):
     """{kid: Ed25519PrivateKey} read with mdb_dump from the `keys` table. The
     record is a version byte and a CBOR map holding "seed" as a 32-byte byte
-    string (store/records.cpp)."""
+    string (store/lmdb/records.cpp)."""
     out = subprocess.run(["mdb_dump", "-s", "keys", store], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     data = out.stdout.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0]

@@ -1,6 +1,6 @@
 """Magic links, email verification and password reset through the
 notification drivers: a real SMTP server (aiosmtpd), the file outbox and a
-signed webhook (SECURITY.md 22, 26, 28, 29, 36, 41)."""
+signed webhook (the brief's SECURITY.md 22, 26, 28, 29, 36, 41)."""
 import base64
 import email
 import email.policy

@@ -1,5 +1,5 @@
 """Rate limits (token buckets per IP, per account, per IP + account) and
-trusted proxies (SECURITY.md 31-32)."""
+trusted proxies (the brief's SECURITY.md 31-32)."""
 import unittest
 
 from harness import Server, unique_email

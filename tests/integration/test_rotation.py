@@ -1,4 +1,4 @@
-"""Refresh-token rotation (docs/API.md "Rotation", SECURITY.md 24-27):
+"""Refresh-token rotation (docs/API.md "Rotation", the brief's SECURITY.md 24-27):
 reuse detection revokes the family (RFC 9700), the grace window for racing
 tabs, parallel refreshes, absolute expiry and the web cookie with its CSRF
 defence."""

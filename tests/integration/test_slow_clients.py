@@ -1,4 +1,4 @@
-"""Slow clients (SECURITY.md 15): slowloris headers and slow bodies are cut
+"""Slow clients (the brief's SECURITY.md 15): slowloris headers and slow bodies are cut
 off at their timeouts while other clients are served; a flood of idle and
 abandoned connections neither stops the server nor grows its memory."""
 import socket

@@ -1,4 +1,4 @@
-"""Bad input (SECURITY.md cases 1-14 and 16) against /auth/register and
+"""Bad input (the brief's SECURITY.md cases 1-14 and 16) against /auth/register and
 /auth/login: each gets the documented error, nothing is stored, and the
 server still serves the next request."""
 import concurrent.futures
@@ -409,11 +409,16 @@ class BadInput(ApiAssertions, ServerTest, unittest.TestCase):
 
     # robustness --------------------------------------------------------------
     def test_a_client_that_disconnects_early_does_not_hurt(self):
+        before = len(self.s.log_records())
         for _ in range(20):
             sock = socket.create_connection(("127.0.0.1", self.s.port))
             sock.sendall(b'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
                          b'Content-Length: 60\r\n\r\n{"email":"a@b.c","password":"correct horse battery"}')
             sock.close()
+        # A body cut short is never handled as a request, nor does it break one.
+        self.assertTrue(self.s.healthy())
+        handled = [r for r in self.s.log_records()[before:] if r.get("route") == "/auth/login" or r.get("status", 0) >= 500]
+        self.assertEqual(handled, [])
 
     def test_garbage_requests_do_not_hurt(self):
         inputs = (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100,  # a TLS hello

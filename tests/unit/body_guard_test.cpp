@@ -1,4 +1,4 @@
-// The raw-bytes check in front of Pistache's parser (SECURITY.md case 3).
+// The raw-bytes check in front of Pistache's parser (the brief's SECURITY.md case 3).
 #include "http/body_guard.hpp"
 
 #include <catch2/catch.hpp>

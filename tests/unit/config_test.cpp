@@ -48,6 +48,35 @@ TEST_CASE("the file is read and the environment overrides it", "[config]") {
   CHECK(c.cookie.allowed_origins == std::vector<std::string>{"https://a.example", "https://b.example"});
 }
 
+TEST_CASE("policy strings are checked once and become enums", "[config]") {
+  using gh::config::ExistingEmail;
+  using gh::config::RateClass;
+  CHECK(Config::load("", {}).auth.existing_email == ExistingEmail::conflict);
+  auto c = Config::load(write_toml("[auth]\nexisting_email = \"notify\"\n"), {});
+  CHECK(c.auth.existing_email == ExistingEmail::notify);
+  CHECK(c.auth.hide_existing_email());
+  CHECK(Config::load("", {{"GATEHOUSE_AUTH_EXISTING_EMAIL", "notify"}}).auth.hide_existing_email());
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_AUTH_EXISTING_EMAIL", "Notify"}}),
+                    Catch::Contains("auth.existing_email") && Catch::Contains("must be conflict or notify"));
+  CHECK_THROWS_WITH(Config::load(write_toml("[auth]\nexisting_email = 1\n"), {}),
+                    Catch::Contains("must be conflict or notify"));
+  for (auto cls : {RateClass::standard, RateClass::login, RateClass::register_, RateClass::refresh, RateClass::link}) {
+    RateClass back;
+    REQUIRE(gh::config::parse_rate_class(gh::config::rate_class_name(cls), back));
+    CHECK(back == cls);
+  }
+  CHECK(std::string(gh::config::rate_class_name(RateClass::standard)) == "default");
+  RateClass none;
+  CHECK_FALSE(gh::config::parse_rate_class("Login", none));
+  gh::config::RateLimit rl;
+  rl.login_ip = 1, rl.register_ip = 2, rl.refresh_ip = 3, rl.link_ip = 4, rl.default_ip = 5;
+  CHECK(rl.ip_per_minute(RateClass::login) == 1);
+  CHECK(rl.ip_per_minute(RateClass::register_) == 2);
+  CHECK(rl.ip_per_minute(RateClass::refresh) == 3);
+  CHECK(rl.ip_per_minute(RateClass::link) == 4);
+  CHECK(rl.ip_per_minute(RateClass::standard) == 5);
+}
+
 TEST_CASE("unknown keys, wrong types and out-of-range values are errors naming the key", "[config]") {
   CHECK_THROWS_WITH(Config::load(write_toml("[server]\nlisen = \"x\"\n"), {}),
                     Catch::Contains("server.lisen"));

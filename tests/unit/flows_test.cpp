@@ -115,9 +115,9 @@ TEST_CASE("registration: a new email creates; a taken one conflicts, or goes on 
   CHECK_FALSE(flows::session_on_sign_up(flows::ExistingEmail::notify));
 
   // The store keeps uniqueness: the insert refuses a taken email or username.
-  auto dup = flows::new_account({"a@example.com"}, "x", kNow);
+  auto dup = flows::new_account({"a@example.com", "", ""}, "x", kNow);
   CHECK(code(s.run([&](store::WriteTxn& t) { return flows::insert_account(t, dup); })) == Errc::conflict);
-  auto taken = flows::new_account({"b@example.com", "ALICE"}, "x", kNow);
+  auto taken = flows::new_account({"b@example.com", "ALICE", ""}, "x", kNow);
   CHECK(code(s.run([&](store::WriteTxn& t) { return flows::insert_account(t, taken); })) == Errc::conflict);
 }
 

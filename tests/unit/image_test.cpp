@@ -13,14 +13,7 @@ using gh::domain::strip_image;
 
 namespace {
 
-std::uint32_t crc(const std::string& s) {
-  std::uint32_t c = 0xffffffffu;
-  for (unsigned char ch : s) {
-    c ^= ch;
-    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-  }
-  return c ^ 0xffffffffu;
-}
+using gh::domain::crc32;
 
 std::string be32(std::uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
@@ -30,7 +23,7 @@ std::string le32(std::uint32_t v) {
 }
 
 std::string chunk(const std::string& type, const std::string& data) {
-  return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc(type + data));
+  return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc32(type + data));
 }
 
 const std::string kSig("\x89PNG\r\n\x1a\n", 8);
@@ -62,6 +55,14 @@ bool refused(const std::string& bytes) {
 }
 
 }  // namespace
+
+TEST_CASE("CRC-32 and the byte-order readers") {
+  CHECK(crc32("") == 0u);
+  CHECK(crc32("123456789") == 0xcbf43926u);  // the check value of CRC-32/ISO-HDLC
+  std::string b("\x01\x02\x03\x04\x05", 5);
+  CHECK(gh::domain::be32(b, 1) == 0x02030405u);
+  CHECK(gh::domain::le32(b, 1) == 0x05040302u);
+}
 
 TEST_CASE("image types come from the magic bytes") {
   CHECK(image_type(kSig + kIhdr) == "image/png");

@@ -44,7 +44,7 @@ TEST_CASE("the code is added to the redirect's query, before any fragment", "[li
 }
 
 TEST_CASE("a one-time token keeps its bound redirect, and older records still decode", "[links][store]") {
-  domain::OneTimeToken o{"magic", "uid", 77, false, "https://app.example.com/cb"}, o2;
+  domain::OneTimeToken o{"magic", "uid", 77, false, "https://app.example.com/cb", ""}, o2;
   REQUIRE(store::decode(store::encode(o), o2));
   CHECK(o2.redirect_to == o.redirect_to);
   // A record written before the redirect existed: no "r" key.
@@ -55,7 +55,7 @@ TEST_CASE("a one-time token keeps its bound redirect, and older records still de
   CHECK(o2.redirect_to.empty());
   CHECK(o2.purpose == "magic");
   // Without a redirect the record is byte for byte what older builds wrote.
-  domain::OneTimeToken plain{"magic", "uid", 5, false, ""};
+  domain::OneTimeToken plain{"magic", "uid", 5, false, "", ""};
   CHECK(store::encode(plain) == old);
   std::string wrong(1, '\x01');
   nlohmann::json::to_cbor(nlohmann::json{{"p", "magic"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"r", 3}}, wrong);
@@ -103,7 +103,7 @@ TEST_CASE("a one-time token's challenge is optional in the record", "[links][pkc
   o2.code_challenge = "stale";
   REQUIRE(store::decode(old, o2));
   CHECK(o2.code_challenge.empty());
-  CHECK(store::encode(domain::OneTimeToken{"magic", "uid", 5, false, "https://a/cb"}) == old);
+  CHECK(store::encode(domain::OneTimeToken{"magic", "uid", 5, false, "https://a/cb", ""}) == old);
   std::string wrong(1, '\x01');
   nlohmann::json::to_cbor(nlohmann::json{{"p", "code"}, {"u", "uid"}, {"ex", 5}, {"us", false}, {"cc", 3}}, wrong);
   CHECK_FALSE(store::decode(wrong, o2));
@@ -112,7 +112,7 @@ TEST_CASE("a one-time token's challenge is optional in the record", "[links][pkc
 TEST_CASE("one liveness rule for one-time tokens", "[links]") {
   domain::User active, inactive;
   inactive.active = false;
-  domain::OneTimeToken t{"magic", "uid", 100, false};
+  domain::OneTimeToken t{"magic", "uid", 100, false, "", ""};
   CHECK(domain::otp_usable(t, &active, "magic", 99));
   CHECK_FALSE(domain::otp_usable(t, &active, "magic", 100));  // expired at its instant
   CHECK_FALSE(domain::otp_usable(t, &active, "code", 99));

@@ -1,4 +1,5 @@
 // Small pure pieces: the token cache, the router and the log line format.
+#include "domain/entities.hpp"
 #include "domain/token_cache.hpp"
 #include "http/router.hpp"
 #include "telemetry/log.hpp"
@@ -96,4 +97,25 @@ TEST_CASE("OTLP JSON uses hex ids, string nanos and integer enums", "[trace]") {
   CHECK(span["status"]["code"] == 0);
   CHECK(span["attributes"][0]["value"]["intValue"] == "200");
   CHECK(j["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] == "gatehouse");
+}
+
+TEST_CASE("revoke reasons keep the names the store and the audit records hold") {
+  using domain::RevokeReason;
+  const std::pair<RevokeReason, std::string> names[] = {
+      {RevokeReason::logout, "logout"},
+      {RevokeReason::logout_all, "logout_all"},
+      {RevokeReason::revoked_by_user, "revoked_by_user"},
+      {RevokeReason::session_limit, "session_limit"},
+      {RevokeReason::reuse, "reuse"},
+      {RevokeReason::password_changed, "password_changed"},
+      {RevokeReason::deactivated, "deactivated"},
+  };
+  for (auto& [reason, name] : names) {
+    CHECK(domain::revoke_reason_name(reason) == name);
+    RevokeReason back;
+    REQUIRE(domain::parse_revoke_reason(name, back));
+    CHECK(back == reason);
+  }
+  RevokeReason none;
+  CHECK_FALSE(domain::parse_revoke_reason("Logout", none));
 }

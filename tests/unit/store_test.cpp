@@ -79,7 +79,7 @@ TEST_CASE("records round-trip through their encoding", "[store]") {
   REQUIRE(decode(encode(s), s2));
   CHECK(s2.generation == 7);
   CHECK(s2.token_hash == s.token_hash);
-  CHECK(encode(u).size() < 1024);  // the per-user budget of PERFORMANCE.md
+  CHECK(encode(u).size() < 1024);  // the per-user budget of the brief's PERFORMANCE.md
 }
 
 TEST_CASE("every record type round-trips every field", "[store]") {

@@ -79,7 +79,7 @@ TEST_CASE("passwords are hashed and verified in NFKC", "[unicode][password]") {
   CHECK_FALSE(legacy);
   CHECK(verify_password(*h, kNfc));
   CHECK_FALSE(verify_password(*h, "cafe au lait"));
-  // SECURITY.md case 8 still holds after normalisation.
+  // The brief's SECURITY.md case 8 still holds after normalisation.
   auto nul = hash_password(std::string("pw\0x", 4), kFast);
   REQUIRE(nul);
   CHECK_FALSE(verify_password(*nul, "pw"));
@@ -107,7 +107,7 @@ TEST_CASE("the policy judges the NFKC form after the byte cap on the raw one", "
   for (int i = 0; i < 342; ++i) ligatures += "\xEF\xAC\x83";  // ﬃ: 3 bytes, NFKC "ffi"
   REQUIRE(ligatures.size() == 1026);
   CHECK(p.check(ligatures)->find("1024") != std::string::npos);  // cap on what was received
-  // 64 emoji and spaces (SECURITY.md case 12) are accepted.
+  // 64 emoji and spaces (the brief's SECURITY.md case 12) are accepted.
   std::string emoji;
   for (int i = 0; i < 32; ++i) emoji += "\xF0\x9F\x98\x80 ";
   CHECK_FALSE(p.check(emoji));
