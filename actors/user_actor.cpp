@@ -182,8 +182,7 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req);
 // without tokens (HTTP: 202 accepted).
 auth_promise register_user(user_ptr self, RegisterRequest& req) {
   auto rp = self->make_response_promise<AuthResult>();
-  auto policy = self->state.opts.auth.existing_email == "notify" ? flows::ExistingEmail::notify
-                                                                 : flows::ExistingEmail::conflict;
+  auto policy = self->state.opts.auth.existing_email;
   auto path = flows::SignUpPath::create;
   domain::User existing;
   if (auto f = flows::decide_sign_up(*self->state.store, req.email, policy, path, existing)) {
@@ -193,7 +192,7 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
   if (path == flows::SignUpPath::notify_existing) {
     // The same hash a new account costs, so the answer takes as long.
     hash_new_password(self, std::move(req.password), rp, [=, to = existing.email, rid = req.client.request_id](std::string) mutable {
-      self->state.notifier.send({"account_exists", to, "", 0, rid});
+      self->state.notifier.send({"account_exists", to, "", 0, rid, {}, {}, {}});
       rp.deliver(AuthResult{});
     });
     return rp;
@@ -211,7 +210,7 @@ auth_promise register_user(user_ptr self, RegisterRequest& req) {
     }
     commit(self, rp, std::move(insert), [=]() mutable {
       registered(added);
-      LinkRequest verify{"verify", added.email, "", client};
+      LinkRequest verify{"verify", added.email, "", client, ""};
       request_link(self, verify);
       rp.deliver(AuthResult{});
     });
@@ -302,7 +301,7 @@ caf::result<bool> request_link(user_ptr self, LinkRequest& req) {
   }};
   domain::Notification n{flows::link_kind(req.purpose), user->email,
                          st.opts.public_url + flows::link_path(req.purpose) + "?token=" + link.token,
-                         link.record.expires_at, req.client.request_id, req.client.trace_id, req.client.span_id};
+                         link.record.expires_at, req.client.request_id, req.client.trace_id, req.client.span_id, {}};
   self->request(st.writer, caf::infinite, write_atom::value, std::move(op))
       .then([notifier = st.notifier, n, audit = st.opts.audit, issued,
              ev = audit_event(flows::link_sent_event(req.purpose), req.client, "", user->id)](bool) mutable {

@@ -6,6 +6,8 @@
 // nothing after start-up throws on account of configuration.
 #pragma once
 
+#include "domain/policies.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -279,13 +281,9 @@ struct Notify {
   int queue_limit = 10'000;
 };
 
-/// auth.existing_email.
-enum class ExistingEmail { conflict, notify };
+/// auth.existing_email (domain/policies.hpp).
+using domain::ExistingEmail;
 const char* existing_email_name(ExistingEmail e);
-/// Compatibility for code still comparing the setting with its name
-/// (actors/user_actor.cpp: `existing_email == "notify"`); new code compares
-/// with the enum or uses Auth::hide_existing_email(). To go with that code.
-inline bool operator==(ExistingEmail e, std::string_view name) { return name == existing_email_name(e); }
 
 struct Auth {
   /// May a user whose email is not verified log in? Default: true.

@@ -69,7 +69,7 @@ void forgot_password(Ctx& c) { ask_link(c, "reset"); }
 
 void send_verification(Ctx& c) {
   if (c.who->user.email_verified) return c.res->json(200, {{"status", "already_verified"}});
-  c.app.services.request_link(LinkRequest{"verify", c.who->user.email, "", c.client},
+  c.app.services.request_link(LinkRequest{"verify", c.who->user.email, "", c.client, ""},
                               [res = c.res](Expected<bool>) { accepted(res); });
 }
 

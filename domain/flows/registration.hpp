@@ -4,6 +4,7 @@
 #pragma once
 
 #include "domain/flows/accounts.hpp"
+#include "domain/policies.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -17,10 +18,8 @@ struct SignUp {
   nlohmann::json data = nlohmann::json::object();
 };
 
-/// What auth.existing_email says to do with an email that has an account:
-/// answer 409 (conflict), or answer like a new account and tell its owner
-/// (notify: nothing tells the two apart).
-enum class ExistingEmail { conflict, notify };
+/// auth.existing_email (domain/policies.hpp).
+using domain::ExistingEmail;
 
 /// How a sign-up goes on.
 enum class SignUpPath {
