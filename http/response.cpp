@@ -147,17 +147,13 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   if (!keep_alive) gate_->close_after = true;
   auto& h = writer_.headers();
   h.add<RequestIdHeader>(request_id_);
-  // The constant headers are shared, immutable instances (written, never changed).
-  static const auto no_store = std::make_shared<CacheControlHeader>("no-store");
-  static const auto no_cache = std::make_shared<PragmaHeader>("no-cache");
-  static const auto nosniff = std::make_shared<NoSniffHeader>("nosniff");
   if (max_age_s > 0) {
     h.add<CacheControlHeader>("public, max-age=" + std::to_string(max_age_s));
   } else {
-    h.add(no_store);
-    h.add(no_cache);
+    h.add<CacheControlHeader>("no-store");
+    h.add<PragmaHeader>("no-cache");
   }
-  h.add(nosniff);
+  h.add<NoSniffHeader>("nosniff");
   h.remove<Http::Header::Connection>();
   h.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
                                              : Http::ConnectionControl::Close);
