@@ -37,11 +37,9 @@ std::string origin_of(const std::string& url) {
 }  // namespace
 
 std::string Ctx::header(const std::string& name) const {
-  // Pistache keeps the raw text of every header it parsed (typed ones too),
-  // keyed case-insensitively; tryGetRaw() would copy the whole entry first.
-  const auto& raw = req.headers().rawList();
-  auto it = raw.find(name);
-  return it == raw.end() ? std::string() : it->second.value();
+  // Pistache keeps the raw text of every header it parsed (typed ones too).
+  auto raw = req.headers().tryGetRaw(name);
+  return raw ? raw->value() : std::string();
 }
 
 std::optional<nlohmann::json> Ctx::json_body(std::initializer_list<const char*> allowed) {
