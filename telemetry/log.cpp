@@ -114,18 +114,8 @@ void log(Level lvl, std::string_view msg, nlohmann::json fields) {
 // are not valid UTF-8 become U+FFFD, as nlohmann's dump does with `replace`.
 void append_json_string(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
-  // Most values (ids, routes, addresses) need no escaping: copy the longest
-  // plain prefix at once, then go byte by byte from the first special one.
-  std::size_t plain = 0;
-  while (plain < s.size()) {
-    auto c = static_cast<unsigned char>(s[plain]);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
-    ++plain;
-  }
-  out.reserve(out.size() + s.size() + 2);
   out += '"';
-  out.append(s.data(), plain);
-  for (std::size_t i = plain; i < s.size();) {
+  for (std::size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       if (c == '"' || c == '\\') {

@@ -1,9 +1,6 @@
 #include "telemetry/metrics.hpp"
 
-#include <algorithm>
-#include <cstring>
 #include <map>
-#include <vector>
 #include <mutex>
 #include <tuple>
 
@@ -116,28 +113,22 @@ void record_request(const std::string& route, const char* method, int status, do
   // thread remembers the series it has used instead (series live as long as
   // the registry, so the pointers stay valid).
   struct Series {
-    std::string route;
-    std::string method;
-    int status;
     Counter* requests;
     Histogram* latency;
   };
-  // A handful of (route, method, status) triples per thread: a linear scan
-  // compares without building a key (no allocation per request).
-  thread_local std::vector<Series> cache;
-  auto it = std::find_if(cache.begin(), cache.end(), [&](const Series& s) {
-    return s.status == status && s.method == method && s.route == route;
-  });
+  thread_local std::map<std::tuple<std::string, std::string, int>, Series> cache;
+  auto key = std::make_tuple(route, std::string(method), status);
+  auto it = cache.find(key);
   if (it == cache.end()) {
     auto& x = m();
-    cache.push_back(Series{route, method, status,
-                           &x.requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}),
-                           &x.latency.Add({{"route", route}}, latency_buckets())});
-    it = cache.end() - 1;
+    Series s{&x.requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}}),
+             &x.latency.Add({{"route", route}}, latency_buckets())};
+    it = cache.emplace(std::move(key), s).first;
   }
-  it->requests->Increment();
-  it->latency->Observe(seconds);
+  it->second.requests->Increment();
+  it->second.latency->Observe(seconds);
 }
+
 void record_login(const char* outcome) { m().logins.Add({{"outcome", outcome}}).Increment(); }
 void record_hasher_depth(std::size_t depth) { m().hasher_depth.Set(static_cast<double>(depth)); }
 void record_hasher_wait(double seconds) { m().hasher_wait.Observe(seconds); }
