@@ -264,19 +264,24 @@ class Gatehouse:
         return page * used / users
 
 
-def scenarios(gh, ceil, users, seconds, full):
+def scenarios(gh, ceil, users, seconds, full, only=None):
     """Runs P1, P2 (and with `full`, P3 and P4) on a started server, each
-    beside the ceilings that judge it."""
+    beside the ceilings that judge it. `only`: the set of scenarios to run
+    (P3 needs P2's solo run, so P3 runs P2 too); None: all of them."""
+    want = lambda p: only is None or p in only
     res = {"ready_s": gh.ready_s, "idle": rss(gh.proc.pid)}
     url = gh.url()
     login_env = {"GH_USERS": str(users), "GH_PASSWORD": PASSWORD}
-    log(f"P1 login storm ({users} users), between two hash-rate ceilings ...")
-    before = ceil.hash_rate()
-    with RssSampler(gh.proc.pid) as s:
-        res["p1"] = wrk(url, "login.lua", seconds, env=login_env)
-    res["p1"]["rss"] = s.max_rss, s.max_anon
-    res["p1"]["ceiling"] = (before + ceil.hash_rate()) / 2
+    if want("P1"):
+        log(f"P1 login storm ({users} users), between two hash-rate ceilings ...")
+        before = ceil.hash_rate()
+        with RssSampler(gh.proc.pid) as s:
+            res["p1"] = wrk(url, "login.lua", seconds, env=login_env)
+        res["p1"]["rss"] = s.max_rss, s.max_anon
+        res["p1"]["ceiling"] = (before + ceil.hash_rate()) / 2
     token = gh.login(0)["access_token"]
+    if not (want("P2") or want("P3")):
+        return res
     log("P2 token checks, between two nginx ceilings ...")
     before = ceil.nginx(seconds)
     res["pistache"] = ceil.pistache(seconds)
@@ -285,8 +290,16 @@ def scenarios(gh, ceil, users, seconds, full):
     res["p2"]["rss"] = s.max_rss, s.max_anon
     after = ceil.nginx(seconds)
     res["p2"]["ceiling"] = (before["rps"] + after["rps"]) / 2
-    if not full:
+    if not full or not (want("P3") or want("P4")):
         return res
+    if want("P3"):
+        p3(gh, res, url, seconds, login_env, token)
+    if want("P4"):
+        p4(gh, res, url, seconds)
+    return res
+
+
+def p3(gh, res, url, seconds, login_env, token):
     # P3: the storm offers 10x the hashing capacity, paced per connection, from
     # more connections than the hashing queue holds, while P2 runs.
     conns = 256
@@ -303,6 +316,9 @@ def scenarios(gh, ceil, users, seconds, full):
         th.join()
     res["p3"]["rss"] = s.max_rss, s.max_anon
     res["p3_storm"] = storm
+
+
+def p4(gh, res, url, seconds):
     log("P4 durable refresh rotation ...")
     tokens = os.path.join(os.path.dirname(gh.store), "refresh-tokens.txt")
     with open(tokens, "w") as f:
@@ -311,7 +327,6 @@ def scenarios(gh, ceil, users, seconds, full):
     with RssSampler(gh.proc.pid) as s:
         res["p4"] = wrk(url, "refresh.lua", seconds, env={"GH_TOKENS_FILE": tokens})
     res["p4"]["rss"] = s.max_rss, s.max_anon
-    return res
 
 
 def ms(us):
@@ -328,19 +343,25 @@ def table(ceil, small, large, large_users, seconds):
                      str(errors if errors is not None else r["non2xx"] + r["socket_errors"]),
                      f"{ratio:.2f} × {ceiling}", target, "pass" if ok else "FAIL"])
 
-    p1 = small["p1"]
+    p1 = small.get("p1")
     ok1 = lambda r: r["by_status"].get("200", 0) / r["seconds"]
     r1 = lambda run: ok1(run["p1"]) / run["p1"]["ceiling"]  # P1 against its own ceiling
     r2 = lambda run: run["p2"]["rps"] / run["p2"]["ceiling"]
-    row("P1 login storm, 64 clients", p1, r1(small), f"raw verify {p1['ceiling']:.0f}/s",
-        "≥ 0.9, 0 errors", r1(small) >= 0.9 and p1["non2xx"] + p1["socket_errors"] == 0, rate=ok1(p1))
-    p2 = small["p2"]
-    row("P2 token checks, 64 clients", p2, r2(small), f"nginx {p2['ceiling']:,.0f}/s", "≥ 0.5, p99 ≤ 5 ms",
-        r2(small) >= 0.5 and p2["p99_us"] <= 5000 and p2["non2xx"] + p2["socket_errors"] == 0)
-    ph = small["pistache"]
-    rows.append(["(Pistache answering 200 in its handler)", f"{ph['rps']:,.0f}", ms(ph["p50_us"]), ms(ph["p99_us"]),
-                 str(ph["non2xx"] + ph["socket_errors"]), f"{ph['rps'] / p2['ceiling']:.2f} × nginx",
-                 "the framework's own ceiling", "info"])
+    if p1:
+        row("P1 login storm, 64 clients", p1, r1(small), f"raw verify {p1['ceiling']:.0f}/s",
+            "≥ 0.9, 0 errors", r1(small) >= 0.9 and p1["non2xx"] + p1["socket_errors"] == 0, rate=ok1(p1))
+    p2, ph = small.get("p2"), small.get("pistache")
+    if p2:
+        # PERFORMANCE.md's P2 target: 0.75 of Pistache answering 200 in its own
+        # handler, measured in the same run (nginx shown for reference).
+        rp = p2["rps"] / ph["rps"]
+        row("P2 token checks, 64 clients", p2, rp, f"Pistache {ph['rps']:,.0f}/s", "≥ 0.75, p99 ≤ 5 ms",
+            rp >= 0.75 and p2["p99_us"] <= 5000 and p2["non2xx"] + p2["socket_errors"] == 0)
+        rows.append(["(Pistache answering 200 in its handler)", f"{ph['rps']:,.0f}", ms(ph["p50_us"]), ms(ph["p99_us"]),
+                     str(ph["non2xx"] + ph["socket_errors"]), f"{ph['rps'] / p2['ceiling']:.2f} × nginx",
+                     "the framework's own ceiling", "info"])
+        rows.append(["(nginx `return 200`)", f"{p2['ceiling']:,.0f}", "", "", "", f"P2 = {r2(small):.2f} × nginx",
+                     "the HTTP ceiling", "info"])
     if "p3" in small:
         p3, st = small["p3"], small["p3_storm"]
         row("P3 token checks during the storm", p3, p3["rps"] / p2["rps"], "P2 solo", "≥ 0.7, p99 ≤ 10 ms",
@@ -353,6 +374,7 @@ def table(ceil, small, large, large_users, seconds):
         rows.append(["P3 the storm itself", f"{offered:,.0f} offered", ms(st["p50_us"]), ms(st["p99_us"]),
                      f"{other} (+{shed} 429/503)", f"{offered / p1['ceiling']:.1f} × hash capacity",
                      "excess 429/503 + Retry-After, RSS bounded", "pass" if storm_ok else "FAIL"])
+    if "p4" in small:
         p4 = small["p4"]
         row("P4 durable refresh rotation, 64 clients", p4, p4["rps"] / ceil.commit_rate,
             f"synced commit {ceil.commit_rate:.0f}/s", "≥ 5,000/s",
@@ -382,7 +404,7 @@ def table(ceil, small, large, large_users, seconds):
     head = ["scenario", "req/s", "p50", "p99", "errors", "ratio to ceiling", "target", "result"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines), all(r[-1] == "pass" for r in rows)
+    return "\n".join(lines), all(r[-1] in ("pass", "info") for r in rows)
 
 
 def machine():
@@ -413,7 +435,14 @@ def main():
     ap.add_argument("--seconds", type=int, help="length of each scenario (default 15, quick 3)")
     ap.add_argument("--large-users", type=int, default=1_000_000)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--only", help="comma-separated scenarios to run (P1..P5; P3 and P5 also run P1 and P2, "
+                    "P2 runs the Pistache and nginx ceilings it is judged against); default: all")
     a = ap.parse_args()
+    only = None
+    if a.only:
+        only = {x.strip().upper() for x in a.only.split(",") if x.strip()}
+        if only & {"P3", "P5"}:
+            only |= {"P1", "P2"}
     seconds = a.seconds or (3 if a.quick else 15)
     subprocess.run(["cmake", "--build", a.build_dir, "--target", "bench_ceilings"], check=True, stdout=subprocess.DEVNULL)
     tmp = tempfile.mkdtemp(prefix="gatehouse-bench-")
@@ -423,11 +452,11 @@ def main():
         log(f"seeding 10,000 users: {gh.seed(10_000, ceil.phc):.1f} s")
         gh.start()
         try:
-            small = scenarios(gh, ceil, 10_000, seconds, full=True)
+            small = scenarios(gh, ceil, 10_000, seconds, full=True, only=only)
         finally:
             gh.stop()
         large = None
-        if not a.quick:
+        if not a.quick and (only is None or "P5" in only):
             gh = Gatehouse(os.path.abspath(a.bin), os.path.join(tmp, "store-large"))
             log(f"seeding {a.large_users:,} users: {gh.seed(a.large_users, ceil.phc):.1f} s")
             gh.start()
@@ -440,6 +469,8 @@ def main():
         where, commit = machine()
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         mode = "quick (3 s per scenario, no large store)" if a.quick else f"{seconds} s per scenario"
+        if only:
+            mode += ", only " + ", ".join(sorted(only))
         report = (f"Run {stamp} on {where}; commit {commit}; {mode}. Ceilings, each measured just before and "
                   f"after the scenario it judges (the mean is shown): raw Argon2id verify on {CORES} threads "
                   f"(t={OPS}, m={MEM_KIB // 1024} MiB), nginx `return 200` with {CORES} workers under the same wrk "

@@ -53,6 +53,30 @@ Binding int_key(std::string key, Int& dst, long long lo, long long hi) {
           }};
 }
 
+Binding ratio_key(std::string key, double& dst) {
+  auto set = [key, &dst](double v) {
+    if (!(v >= 0.0 && v <= 1.0)) bad(key, "must be a number between 0.0 and 1.0");
+    dst = v;
+  };
+  return {key,
+          [key, set](const toml::node& n) {
+            auto v = n.value<double>();  // integers 0 and 1 too
+            if (!v || !(n.is_floating_point() || n.is_integer())) bad(key, "must be a number between 0.0 and 1.0");
+            set(*v);
+          },
+          [key, set](const std::string& s) {
+            std::size_t used = 0;
+            double v = 0;
+            try {
+              v = std::stod(s, &used);
+            } catch (...) {
+              bad(key, "must be a number between 0.0 and 1.0");
+            }
+            if (used != s.size()) bad(key, "must be a number between 0.0 and 1.0");
+            set(v);
+          }};
+}
+
 Binding str_key(std::string key, std::string& dst) {
   return {key,
           [key, &dst](const toml::node& n) {
@@ -222,6 +246,8 @@ std::vector<Binding> bindings(Config& c) {
       int_key("auth.max_live_links", c.auth.max_live_links, 1, 1000),
       list_key("auth.redirect_origins", c.auth.redirect_origins),
       str_key("otlp.endpoint", c.otlp.endpoint),
+      ratio_key("tracing.sample_ratio", c.tracing.sample_ratio),
+      int_key("tracing.slow_ms", c.tracing.slow_ms, 0, kMaxInt),
       str_key("audit.key_file", c.audit.key_file),
       str_key("audit.file", c.audit.file),
       str_key("audit.webhook_url", c.audit.webhook_url),

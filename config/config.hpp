@@ -334,6 +334,17 @@ struct Otlp {
   std::string endpoint;
 };
 
+struct Tracing {
+  /// Share of new traces (requests without a `traceparent`) whose spans are
+  /// recorded, 0.0-1.0; a request with a `traceparent` follows its sampled
+  /// flag. Errors (status >= 500) and slow answers are always recorded
+  /// (their server span); 4xx answers are sampled like any other. Default: 0.1.
+  double sample_ratio = 0.1;
+  /// Answers slower than this always record their server span; 0: off.
+  /// Default: 500.
+  int slow_ms = 500;
+};
+
 struct Log {
   /// Minimum level: debug, info, warn, error. Default: info.
   std::string level = "info";
@@ -359,6 +370,7 @@ struct Config {
   Notify notify;
   Auth auth;
   Otlp otlp;
+  Tracing tracing;
   AuditSinks audit;
   Log log;
   /// Folder of the config file (for relative paths); "." without a file.

@@ -83,7 +83,7 @@ domain::RateDecision Ctx::take(const std::string& key, int per_minute) {
   auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, steady_now_s());
   // A span of its own only where the check guards real work (logins, writes,
   // emailed links): on cheap reads it would cost more than the check.
-  if (key.rfind("default|", 0) != 0) {
+  if (!client.span_id.empty() && key.rfind("default|", 0) != 0) {
     telemetry::SpanTimer span(client.trace_id, client.span_id, "rate_limit.check");
     span.attr("gatehouse.bucket", key.substr(0, key.find('|')));
     span.attr("gatehouse.allowed", d.allowed);

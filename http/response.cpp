@@ -75,7 +75,8 @@ const Http::Mime::MediaType& json_mime() {
 Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
                      const char* method, std::string ip, bool keep_alive,
                      std::shared_ptr<std::atomic<int>> inflight,
-                     const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate)
+                     const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate,
+                     std::string path)
     : writer_(std::move(writer)),
       peer_(writer_.getPeer()),
       gate_(std::move(gate)),
@@ -87,8 +88,11 @@ Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::s
       inflight_(std::move(inflight)),
       start_(std::chrono::steady_clock::now()),
       trace_id_(parent ? parent->trace_id : telemetry::new_trace_id()),
-      server_span_(trace_id_, parent ? parent->span_id : std::string(),
-                   std::string(method) + " " + route_, telemetry::SpanKind::server) {
+      span_id_(telemetry::new_span_id()),
+      parent_span_id_(parent ? parent->span_id : std::string()),
+      path_(std::move(path)),
+      start_ns_(telemetry::unix_nanos()) {
+  if (parent ? parent->sampled : telemetry::sample_new_trace(trace_id_)) span_ = std::make_unique<telemetry::Span>();
   ++*inflight_;
   std::lock_guard<std::mutex> lock(gate_->mu);
   gate_->busy = true;
@@ -164,7 +168,7 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
     h.add<FrameOptionsHeader>("DENY");
     h.add<ReferrerPolicyHeader>("no-referrer");
   }
-  h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, server_span_.span_id(), true}));
+  h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, span_id_, span_ != nullptr}));
   if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {
     h.add<RateLimitLimitHeader>(std::to_string(extra.ratelimit_limit));
@@ -206,13 +210,28 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
 
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   telemetry::record_request(route_, method_, status, ms / 1000);
-  server_span_.attr("http.request.method", method_);
-  server_span_.attr("http.route", route_);
-  server_span_.attr("http.response.status_code", status);
-  server_span_.attr("client.address", ip_);
-  server_span_.end(status >= 500);
+  if (span_ || telemetry::always_record(status, ms)) {
+    if (!span_) span_ = std::make_unique<telemetry::Span>();  // an error or a slow answer of an unsampled trace
+    auto& sp = *span_;
+    sp.trace_id = trace_id_;
+    sp.span_id = span_id_;
+    sp.parent_span_id = parent_span_id_;
+    sp.name = std::string(method_) + " " + route_;
+    sp.kind = telemetry::SpanKind::server;
+    sp.start_ns = start_ns_;
+    sp.end_ns = telemetry::unix_nanos();
+    sp.error = status >= 500;
+    auto& a = sp.attributes;
+    if (!path_.empty() && !a.contains("url.path")) a["url.path"] = path_;
+    a["http.request.method"] = method_;
+    a["http.route"] = route_;
+    a["http.response.status_code"] = status;
+    a["client.address"] = ip_;
+    telemetry::record_span(std::move(sp));
+    span_.reset();
+  }
   telemetry::LogLine line(status >= 500 ? telemetry::Level::error : telemetry::Level::info, "request");
-  line.str("request_id", request_id_).str("trace_id", trace_id_).str("span_id", server_span_.span_id());
+  line.str("request_id", request_id_).str("trace_id", trace_id_).str("span_id", span_id_);
   line.str("route", route_).num("status", status).num("duration_ms", std::round(ms * 1000) / 1000).str("ip", ip_);
   if (!user_id_.empty()) line.str("user_id", user_id_);
   line.write();

@@ -78,11 +78,15 @@ struct Extra {
 class Responder {
  public:
   /// `parent` is the caller's trace context (from `traceparent`), if any:
-  /// the server span joins that trace, else starts a new one.
+  /// the server span joins that trace (and its sampling decision), else
+  /// starts a new one that the sampler keeps or not (telemetry/trace.hpp).
+  /// A request not sampled allocates no span; its server span is built at
+  /// the answer only if that is an error or slow. `path` is url.path.
   Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
             const char* method, std::string ip, bool keep_alive,
             std::shared_ptr<std::atomic<int>> inflight,
-            const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate);
+            const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate,
+            std::string path = {});
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -105,9 +109,15 @@ class Responder {
 
   const std::string& request_id() const { return request_id_; }
   const std::string& trace_id() const { return trace_id_; }
-  const std::string& span_id() const { return server_span_.span_id(); }
-  /// Adds an attribute to the request's server span (before the answer).
-  void span_attr(const std::string& key, nlohmann::json value) { server_span_.attr(key, std::move(value)); }
+  /// The server span's id (also when not sampled: logs and traceparent carry it).
+  const std::string& span_id() const { return span_id_; }
+  /// True when the request's trace is recorded (child spans are wanted).
+  bool sampled() const { return span_ != nullptr; }
+  /// Adds an attribute to the request's server span (before the answer);
+  /// dropped when the request is not sampled.
+  void span_attr(const std::string& key, nlohmann::json value) {
+    if (span_) span_->attributes[key] = std::move(value);
+  }
   /// Adds the user id to the access-log line.
   void set_user(std::string id) { user_id_ = std::move(id); }
   /// Retry-After used for 503 overloaded/unavailable.
@@ -126,8 +136,9 @@ class Responder {
   std::shared_ptr<std::atomic<int>> inflight_;
   std::chrono::steady_clock::time_point start_;
   std::atomic<bool> sent_{false};
-  std::string trace_id_;
-  telemetry::SpanTimer server_span_;
+  std::string trace_id_, span_id_, parent_span_id_, path_;
+  std::unique_ptr<telemetry::Span> span_;  ///< only when sampled
+  std::int64_t start_ns_;
   static inline int retry_after_s_ = 1;
 };
 

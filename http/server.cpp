@@ -92,15 +92,19 @@ class GatehouseHandler : public Http::Handler {
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
                                           s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")),
-                                          std::shared_ptr<WriteGate>(current_, &current_->gate));
+                                          std::shared_ptr<WriteGate>(current_, &current_->gate), req.resource());
     ctx.client.trace_id = ctx.res->trace_id();
-    ctx.client.span_id = ctx.res->span_id();
-    // OpenTelemetry HTTP server semantic conventions (method, route, status
-    // and client.address are added when the answer goes out).
-    ctx.res->span_attr("url.path", req.resource());
-    ctx.res->span_attr("url.scheme", "http");
-    ctx.res->span_attr("network.protocol.version", req.version() == Http::Version::Http11 ? "1.1" : "1.0");
-    if (!ctx.client.user_agent.empty()) ctx.res->span_attr("user_agent.original", ctx.client.user_agent.substr(0, 256));
+    // Child spans (actor hops) only in a sampled trace: without a parent
+    // span id a SpanTimer records nothing.
+    if (ctx.res->sampled()) {
+      ctx.client.span_id = ctx.res->span_id();
+      // OpenTelemetry HTTP server semantic conventions (url.path, method,
+      // route, status and client.address are added when the answer goes out).
+      ctx.res->span_attr("url.scheme", "http");
+      ctx.res->span_attr("network.protocol.version", req.version() == Http::Version::Http11 ? "1.1" : "1.0");
+      if (!ctx.client.user_agent.empty())
+        ctx.res->span_attr("user_agent.original", ctx.client.user_agent.substr(0, 256));
+    }
     auto& res = *ctx.res;
     if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
     if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");
@@ -290,6 +294,7 @@ bool Server::start(const std::string& listen, std::string& why) {
   }
   install_routes(impl_->shared->router);
   Responder::set_retry_after(cfg.hashing.retry_after_s);
+  telemetry::configure_sampling(cfg.tracing.sample_ratio, cfg.tracing.slow_ms);
 
   unsigned threads = cfg.server.threads > 0 ? cfg.server.threads : std::thread::hardware_concurrency();
   try {

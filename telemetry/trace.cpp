@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -58,6 +59,12 @@ State& st() {
   static State s;
   return s;
 }
+
+// Ratio as a threshold on 56 random bits of the trace id (W3C trace ids
+// carry at least that much randomness in their right-most bytes).
+constexpr std::uint64_t kRatioOne = std::uint64_t(1) << 56;
+std::atomic<std::uint64_t> g_threshold{kRatioOne};
+std::atomic<int> g_slow_ms{0};
 
 // One POST; true when done (sent, or not worth retrying).
 bool post(const std::string& url, const std::string& body) {
@@ -115,6 +122,27 @@ std::string format_traceparent(const TraceContext& c) {
   return "00-" + c.trace_id + "-" + c.span_id + (c.sampled ? "-01" : "-00");
 }
 
+void configure_sampling(double ratio, int slow_ms) {
+  ratio = std::min(1.0, std::max(0.0, ratio));
+  g_threshold = ratio >= 1.0 ? kRatioOne : static_cast<std::uint64_t>(ratio * static_cast<double>(kRatioOne));
+  g_slow_ms = std::max(0, slow_ms);
+}
+
+bool sample_new_trace(std::string_view trace_id) {
+  auto threshold = g_threshold.load(std::memory_order_relaxed);
+  if (threshold >= kRatioOne) return true;
+  if (threshold == 0 || trace_id.size() < 14) return false;
+  std::uint64_t v = 0;  // the last 14 hex digits: 56 bits
+  for (char c : trace_id.substr(trace_id.size() - 14)) v = v << 4 | static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  return v < threshold;
+}
+
+bool always_record(int status, double duration_ms) {
+  if (status >= 500) return true;
+  int slow = g_slow_ms.load(std::memory_order_relaxed);
+  return slow > 0 && duration_ms >= slow;
+}
+
 std::string new_trace_id() { return random_hex(16); }
 std::string new_span_id() { return random_hex(8); }
 std::string new_request_id() { return random_hex(16); }
@@ -145,33 +173,60 @@ std::vector<Span> recent_spans(std::size_t limit) {
 nlohmann::json span_json(const Span& s) {
   return {{"trace_id", s.trace_id}, {"span_id", s.span_id}, {"parent_span_id", s.parent_span_id},
           {"name", s.name}, {"kind", static_cast<int>(s.kind)}, {"start_ns", s.start_ns},
-          {"duration_ms", (s.end_ns - s.start_ns) / 1e6}, {"attributes", s.attributes}, {"error", s.error}};
+          {"duration_ms", (s.end_ns - s.start_ns) / 1e6},
+          {"attributes", s.attributes.is_object() ? s.attributes : nlohmann::json::object()}, {"error", s.error}};
 }
 
+struct SpanTimer::State {
+  Span span;
+  std::mutex mu;  // copies may end the span from different threads
+  bool open = true;
+
+  void finish(bool error) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!open) return;
+    open = false;
+    span.end_ns = unix_nanos();
+    span.error = error;
+    record_span(std::move(span));
+  }
+  // The last copy is gone: a span nobody ended ended on an error path.
+  ~State() { finish(true); }
+};
+
 SpanTimer::SpanTimer(std::string trace_id, std::string parent_span_id, std::string name, SpanKind kind) {
-  if (trace_id.empty()) return;
-  span_.trace_id = std::move(trace_id);
-  span_.parent_span_id = std::move(parent_span_id);
-  span_.span_id = new_span_id();
-  span_.name = std::move(name);
-  span_.kind = kind;
-  span_.start_ns = unix_nanos();
-  open_ = true;
+  if (trace_id.empty() || (parent_span_id.empty() && kind != SpanKind::server)) return;
+  state_ = std::make_shared<State>();
+  auto& sp = state_->span;
+  sp.trace_id = std::move(trace_id);
+  sp.parent_span_id = std::move(parent_span_id);
+  sp.span_id = new_span_id();
+  sp.name = std::move(name);
+  sp.kind = kind;
+  sp.start_ns = unix_nanos();
+}
+
+const std::string& SpanTimer::span_id() const {
+  static const std::string none;
+  return state_ ? state_->span.span_id : none;
+}
+
+void SpanTimer::attr(const std::string& key, nlohmann::json value) {
+  if (!state_) return;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->open) state_->span.attributes[key] = std::move(value);
 }
 
 void SpanTimer::end(bool error) {
-  if (!open_) return;
-  open_ = false;
-  span_.end_ns = unix_nanos();
-  span_.error = error;
-  record_span(span_);
+  if (state_) state_->finish(error);
 }
 
 nlohmann::json otlp_request(const std::vector<Span>& spans, const std::string& service_name) {
   auto out = nlohmann::json::array();
   for (auto& s : spans) {
     auto attrs = nlohmann::json::array();
-    for (auto& [k, v] : s.attributes.items()) attrs.push_back({{"key", k}, {"value", attr_value(v)}});
+    if (s.attributes.is_object())
+      for (auto& [k, v] : s.attributes.items()) attrs.push_back({{"key", k}, {"value", attr_value(v)}});
     nlohmann::json span = {{"traceId", s.trace_id}, {"spanId", s.span_id}, {"name", s.name},
                            {"kind", static_cast<int>(s.kind)},
                            {"startTimeUnixNano", std::to_string(s.start_ns)},

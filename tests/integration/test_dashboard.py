@@ -28,7 +28,7 @@ def chromium(*args):
 @unittest.skipUnless(CHROMIUM, "chromium is installed by `make deps`")
 class Dashboard(unittest.TestCase):
     def test_the_dashboard_renders_live_data(self):
-        with Server() as s:
+        with Server({"GATEHOUSE_TRACING_SAMPLE_RATIO": "1.0"}) as s:  # every trace, for the waterfall
             admin = account(s, "admin")
             email = unique_email()
             s.register(email, username="dash_" + email[5:11], full_name="<img src=x onerror=alert(1)>")

@@ -42,6 +42,7 @@ class Traces(unittest.TestCase):
         cls.collector = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
         threading.Thread(target=cls.collector.serve_forever, daemon=True).start()
         cls.s = Server({"GATEHOUSE_OTLP_ENDPOINT": "http://127.0.0.1:%d" % cls.collector.server_port,
+                        "GATEHOUSE_TRACING_SAMPLE_RATIO": "1.0",
                         "GATEHOUSE_RATE_LIMIT_ENABLED": "true"})
 
     @classmethod
@@ -106,6 +107,34 @@ class Traces(unittest.TestCase):
         self.assertEqual(self.s.request("GET", "/admin/traces", headers=bearer(user["token"])).status, 403)
 
 
+class Sampling(unittest.TestCase):
+    """[tracing] sample_ratio 0: new traces are not recorded (traceparent says
+    -00), a caller's sampled flag is followed, and a sampled-out request's
+    log line still carries its ids."""
+
+    def test_parent_based_sampling(self):
+        with Server({"GATEHOUSE_TRACING_SAMPLE_RATIO": "0"}) as s:
+            admin = account(s, "admin")
+            r = s.request("GET", "/health")
+            m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-00", r.header("traceparent"))
+            self.assertTrue(m, r.header("traceparent"))
+            rid = r.header("X-Request-Id")
+            self.assertTrue(wait_until(lambda: any(rid in l for l in s.lines), 5))  # the log is buffered
+            line = [json.loads(l) for l in s.lines if rid in l][0]
+            self.assertEqual((line["trace_id"], line["span_id"]), (m.group(1), m.group(2)))
+            trace = "1af7651916cd43dd8448eb211c80319d"
+            r = s.request("GET", "/health", headers={"traceparent": "00-%s-b7ad6b7169203331-01" % trace})
+            self.assertRegex(r.header("traceparent"), r"^00-%s-[0-9a-f]{16}-01$" % trace)
+            unsampled = "2af7651916cd43dd8448eb211c80319e"
+            r = s.request("GET", "/health", headers={"traceparent": "00-%s-b7ad6b7169203331-00" % unsampled})
+            self.assertRegex(r.header("traceparent"), r"^00-%s-[0-9a-f]{16}-00$" % unsampled)
+            view = s.request("GET", "/admin/traces", headers=bearer(admin["token"])).json()["traces"]
+            ids = {t["trace_id"] for t in view}
+            self.assertIn(trace, ids)
+            self.assertNotIn(unsampled, ids)
+            self.assertNotIn(m.group(1), ids)
+
+
 PROTOS = os.path.join(os.path.dirname(__file__), "../tools/node_modules/@opentelemetry/otlp-grpc-exporter-base/build/protos")
 
 
@@ -131,7 +160,8 @@ class OfficialProtos(unittest.TestCase):
         threading.Thread(target=collector.serve_forever, daemon=True).start()
         self.addCleanup(collector.server_close)
         self.addCleanup(collector.shutdown)
-        with Server({"GATEHOUSE_OTLP_ENDPOINT": "http://127.0.0.1:%d" % collector.server_port}) as s:
+        with Server({"GATEHOUSE_OTLP_ENDPOINT": "http://127.0.0.1:%d" % collector.server_port,
+                     "GATEHOUSE_TRACING_SAMPLE_RATIO": "1.0"}) as s:
             e = unique_email()
             s.register(e)
             s.login(e)

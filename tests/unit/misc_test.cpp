@@ -5,6 +5,8 @@
 #include "telemetry/log.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 using namespace gh;
@@ -76,6 +78,56 @@ TEST_CASE("traceparent parsing is strict and round-trips", "[trace]") {
     CHECK_FALSE(telemetry::parse_traceparent(bad));
   CHECK(telemetry::new_trace_id().size() == 32);
   CHECK(telemetry::new_span_id().size() == 16);
+}
+
+TEST_CASE("the sampler decides from the trace id; errors and slow answers are always kept", "[trace]") {
+  telemetry::configure_sampling(0.5, 100);
+  CHECK(telemetry::sample_new_trace("4bf92f3577b34da6a3" + std::string("00000000000001")));
+  CHECK_FALSE(telemetry::sample_new_trace(std::string(18, 'a') + "ffffffffffffff"));
+  int kept = 0;
+  for (int i = 0; i < 2000; ++i) kept += telemetry::sample_new_trace(telemetry::new_trace_id());
+  CHECK(kept > 800);
+  CHECK(kept < 1200);
+  CHECK(telemetry::always_record(500, 1));
+  CHECK(telemetry::always_record(200, 150));
+  CHECK_FALSE(telemetry::always_record(404, 1));
+  telemetry::configure_sampling(0.0, 0);
+  CHECK_FALSE(telemetry::sample_new_trace(telemetry::new_trace_id()));
+  CHECK_FALSE(telemetry::always_record(200, 1e9));
+  telemetry::configure_sampling(1.0, 0);
+  CHECK(telemetry::sample_new_trace(telemetry::new_trace_id()));
+}
+
+TEST_CASE("a span ends on every path: copies share it, the last one dropped ends it as an error", "[trace]") {
+  auto trace = telemetry::new_trace_id(), parent = telemetry::new_span_id();
+  auto count = [&](const std::string& name) {
+    int n = 0;
+    for (auto& s : telemetry::recent_spans(4096)) n += s.trace_id == trace && s.name == name;
+    return n;
+  };
+  {
+    telemetry::SpanTimer a(trace, parent, "ended");
+    auto b = a;  // as in an actor's callback
+    b.end();
+    a.end();
+  }
+  CHECK(count("ended") == 1);
+  std::string id;
+  {
+    telemetry::SpanTimer a(trace, parent, "dropped");
+    id = a.span_id();
+    auto b = a;
+  }
+  auto spans = telemetry::recent_spans(4096);
+  auto it = std::find_if(spans.begin(), spans.end(), [&](auto& s) { return s.span_id == id; });
+  REQUIRE(it != spans.end());
+  CHECK(it->error);
+  // No parent (an unsampled request), or no trace: nothing is recorded.
+  telemetry::SpanTimer orphan(trace, "", "orphan");
+  CHECK_FALSE(orphan.recording());
+  CHECK(orphan.span_id().empty());
+  orphan.end();
+  CHECK(count("orphan") == 0);
 }
 
 TEST_CASE("OTLP JSON uses hex ids, string nanos and integer enums", "[trace]") {
