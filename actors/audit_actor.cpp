@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <deque>
@@ -24,6 +25,7 @@ struct audit_state {
   std::shared_ptr<std::atomic<std::uint64_t>> lost;
   audit_sink_actor sink;  ///< null when no sink is configured
   std::shared_ptr<AuditFeed> feed;
+  std::vector<caf::typed_response_promise<bool>> drained;  ///< pings waiting for an empty backlog
   static inline const char* name = "gh.audit";
 };
 
@@ -63,6 +65,10 @@ void write_batch(audit_ptr self) {
             }
             self->state.writing = false;
             write_batch(self);
+            if (!self->state.writing) {  // nothing left: everyone waiting for the backlog is answered
+              for (auto& rp : self->state.drained) rp.deliver(true);
+              self->state.drained.clear();
+            }
           },
           [=](caf::error&) {
             auto& s = self->state;
@@ -122,6 +128,12 @@ audit_actor::behavior_type audit_fn(audit_ptr self, store::Backend* db, writer_a
         write_batch(self);
       },
       [=](flush_atom) { write_batch(self); },
+      [=](ping_atom) -> caf::result<bool> {
+        auto& s = self->state;
+        if (!s.writing && s.pending.empty()) return true;
+        s.drained.push_back(self->make_response_promise<bool>());
+        return s.drained.back();
+      },
       [=](tick_atom) {
         if (self->state.feed) self->state.feed->publish({});  // heartbeat for waiting subscribers
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);

@@ -122,8 +122,10 @@ struct AuditBatch {
 using audit_sink_actor = caf::typed_actor<caf::reacts_to<audit_atom, AuditBatch>>;
 
 /// Appends audit events to the hash-chained log, in batches, through the writer.
+/// ping: answered once every event received before it is in the store (the
+/// graceful stop waits for it before stopping the writer).
 using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, domain::AuditEvent>, caf::reacts_to<flush_atom>,
-                                     caf::reacts_to<tick_atom>>;
+                                     caf::reacts_to<tick_atom>, caf::replies_to<ping_atom>::with<bool>>;
 
 /// The background prune; driven by its own delayed ticks.
 using janitor_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;

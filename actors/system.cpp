@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <sodium.h>
@@ -192,11 +193,20 @@ class ActorServices final : public Services {
     down(janitor_);
     down(users_);
     down(notifier_.actor);
-    down(auditor_.actor);
     down(sessions_);
     down(tokens_);
     down(hasher_);
-    down(writer_);  // last; HTTP has drained by now, so no write is pending
+    // HTTP has drained by now: every answered request has published its
+    // audit event. Those still queued are written before the writer stops
+    // (bounded: a store that refuses every write does not hold the exit).
+    if (auditor_.actor) {
+      caf::scoped_actor self{*sys_};
+      self->request(auditor_.actor, std::chrono::seconds(5), ping_atom::value)
+          .receive([](bool) {},
+                   [](caf::error&) { telemetry::log_error("audit events not written before shutdown"); });
+    }
+    down(auditor_.actor);
+    down(writer_);  // last: no write is pending
     janitor_ = nullptr;
     users_ = nullptr;
     notifier_.actor = nullptr;

@@ -1,6 +1,11 @@
 """The audit trail: auth events recorded in order by the actors that caused
 them, a hash chain that `gatehouse audit verify` checks, and tamper detection."""
 import hashlib
+import glob
+import email as email_lib
+import email.policy
+import re
+from urllib.parse import parse_qs, urlparse
 import json
 import os
 import shutil
@@ -11,6 +16,17 @@ import lmdb
 
 from accounts import account, cli
 from harness import Server, bearer, unique_email, wait_until
+
+
+def mails(server, to, subject):
+    """The mails to `to` with `subject` in the server's outbox (file driver)."""
+    out = []
+    for path in glob.glob(os.path.join(server.outbox, "*.eml")):
+        with open(path, "rb") as f:
+            m = email_lib.message_from_bytes(f.read(), policy=email.policy.default)
+        if m["To"] == to and m["Subject"] == subject:
+            out.append(m)
+    return out
 
 
 def events(s, admin, **query):
@@ -90,6 +106,51 @@ class AuditTrail(unittest.TestCase):
                 self.assertEqual(got[kind]["request_id"], r.header("X-Request-Id"), got[kind])
             self.assertEqual(got["session_revoked"]["details"]["reason"], "revoked_by_user")
             self.assertEqual(got["logout"]["details"]["reason"], "logout")
+
+    def test_reset_and_verification_records_carry_the_client(self):
+        with Server() as s:
+            admin = account(s, "admin")
+            email = unique_email()
+            me = s.register(email)
+            uid = me["user"]["id"]
+            ua = {"User-Agent": "audit-client/2"}
+
+            def link(subject):
+                self.assertTrue(wait_until(lambda: mails(s, email, subject)), os.listdir(s.outbox))
+                body = mails(s, email, subject)[-1].get_body(("plain",)).get_content()
+                return parse_qs(urlparse(re.search(r"(http\S+)", body).group(1)).query)["token"][0]
+
+            r = s.request("POST", "/auth/verify-email/send", headers=bearer(me["access_token"]))
+            self.assertIn(r.status, (200, 202), r)
+            verified = s.request("POST", "/auth/verify-email", json_body={"token": link("Confirm your email address")},
+                                 headers=ua)
+            self.assertEqual(verified.status, 200, verified)
+            s.request("POST", "/auth/password/forgot", json_body={"email": email})
+            reset = s.request("POST", "/auth/password/reset", headers=ua,
+                              json_body={"token": link("Reset your password"), "new_password": "back in again 2026"})
+            self.assertEqual(reset.status, 200, reset)
+            kinds = ["email_verified", "password_reset"]
+            self.assertTrue(wait_until(lambda: all(any(e["type"] == k for e in events(s, admin, user=uid))
+                                                   for k in kinds)))
+            got = {e["type"]: e for e in events(s, admin, user=uid) if e["type"] in kinds}
+            for kind, r in zip(kinds, (verified, reset)):
+                self.assertEqual(got[kind]["ip"], "127.0.0.1", got[kind])
+                self.assertEqual(got[kind]["user_agent"], "audit-client/2", got[kind])
+                self.assertEqual(got[kind]["request_id"], r.header("X-Request-Id"), got[kind])
+
+    def test_a_graceful_stop_writes_the_events_of_every_answered_request(self):
+        # Every answered registration has published its event; SIGTERM right
+        # after the last answer must not lose the ones still queued.
+        s = Server()
+        try:
+            ids = [s.register()["user"]["id"] for _ in range(8)]
+        finally:
+            s.stop()
+        out = cli(s, "audit", "export")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        registered = [json.loads(l)["subject_user_id"] for l in out.stdout.splitlines()
+                      if json.loads(l)["type"] == "register"]
+        self.assertEqual(registered, ids)
 
     def test_users_cannot_read_the_audit_log(self):
         with Server() as s:
