@@ -26,14 +26,6 @@ void Router::add(Pistache::Http::Method method, std::string pattern, Access acce
   routes_.push_back(std::move(r));
 }
 
-void Router::add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler,
-                 const char* limit) {
-  config::RateClass cls;
-  if (!config::parse_rate_class(limit, cls))
-    throw std::logic_error("route " + pattern + ": unknown rate-limit class '" + limit + "'");
-  add(method, std::move(pattern), std::move(access), std::move(handler), cls);
-}
-
 bool Router::match_path(const Route& r, const std::vector<std::string_view>& parts,
                         std::vector<std::string>* params) {
   if (parts.size() != r.segments.size()) return false;

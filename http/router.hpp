@@ -38,11 +38,6 @@ class Router {
   /// `limit` is the route's rate-limit class (config [rate_limit]).
   void add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler,
            config::RateClass limit = config::RateClass::standard);
-  /// Compatibility for routes still naming their class (http/routes_links.cpp):
-  /// a name config::parse_rate_class does not know throws std::logic_error at
-  /// start-up. To go once they pass the enum.
-  void add(Pistache::Http::Method method, std::string pattern, Access access, Handler handler,
-           const char* limit);
 
   struct Match {
     const Handler* handler = nullptr;     ///< null: 404 or 405

@@ -214,22 +214,22 @@ void change_password(Ctx& c) {
 
 void install_link_routes(Router& r) {
   const auto anyone = Access::anyone();
-  r.add(Method::Post, "/auth/magic-link", anyone, magic_link, "link");
+  r.add(Method::Post, "/auth/magic-link", anyone, magic_link, config::RateClass::link);
   r.add(Method::Get, "/auth/magic-link", anyone, magic_page);
-  r.add(Method::Post, "/auth/magic-link/verify", anyone, redeem_magic, "login");
+  r.add(Method::Post, "/auth/magic-link/verify", anyone, redeem_magic, config::RateClass::login);
   // Not the per-IP login class: an application's backend is one address
   // exchanging every sign-in of its users, and a code (256 random bits,
   // single use, 60 s, PKCE-bound) cannot be guessed. The default class.
   r.add(Method::Post, "/auth/magic-link/exchange", anyone, exchange_code);
   r.add(Method::Get, "/auth/link.js", anyone, link_js);
   r.add(Method::Get, "/auth/link.css", anyone, link_css);
-  r.add(Method::Post, "/auth/verify-email/send", Access::signed_in(), send_verification, "link");
+  r.add(Method::Post, "/auth/verify-email/send", Access::signed_in(), send_verification, config::RateClass::link);
   r.add(Method::Get, "/auth/verify-email", anyone, verify_page);
-  r.add(Method::Post, "/auth/verify-email", anyone, verify_email, "login");
-  r.add(Method::Post, "/auth/password/forgot", anyone, forgot_password, "link");
+  r.add(Method::Post, "/auth/verify-email", anyone, verify_email, config::RateClass::login);
+  r.add(Method::Post, "/auth/password/forgot", anyone, forgot_password, config::RateClass::link);
   r.add(Method::Get, "/auth/password/reset", anyone, reset_page);
-  r.add(Method::Post, "/auth/password/reset", anyone, reset_password, "login");
-  r.add(Method::Post, "/auth/password/change", Access::bearer_session(), change_password, "login");
+  r.add(Method::Post, "/auth/password/reset", anyone, reset_password, config::RateClass::login);
+  r.add(Method::Post, "/auth/password/change", Access::bearer_session(), change_password, config::RateClass::login);
 }
 
 }  // namespace gh::http

@@ -24,7 +24,7 @@ Outcome find_by_email(const store::Backend& db, const std::string& email, std::o
 Outcome deactivate(store::WriteTxn& t, domain::User& user) {
   user.active = false;
   int n = 0;
-  if (auto f = revoke_sessions(t, user.id, "", "deactivated", n)) return f;
+  if (auto f = revoke_sessions(t, user.id, "", domain::RevokeReason::deactivated, n)) return f;
   return revoke_api_keys(t, user.id, n);
 }
 

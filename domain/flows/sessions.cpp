@@ -86,13 +86,6 @@ Outcome rotate(store::WriteTxn& t, const std::string& token, const std::string& 
 }
 
 Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
-                        std::string_view reason, int& count) {
-  domain::RevokeReason r;
-  if (!domain::parse_revoke_reason(reason, r)) return fail(Errc::internal, "unknown revoke reason");
-  return revoke_sessions(t, user_id, keep, r, count);
-}
-
-Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
                         domain::RevokeReason reason, int& count) {
   std::vector<domain::Session> sessions;
   if (auto f = check(t.sessions_of(user_id, sessions))) return f;

@@ -46,11 +46,6 @@ Outcome rotate(store::WriteTxn& t, const std::string& token, const std::string& 
 /// `reason`; adds how many to `count`. The one revocation loop.
 Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
                         domain::RevokeReason reason, int& count);
-/// Compatibility for callers still naming the reason (actors/user_actor.cpp,
-/// accounts.cpp): the name must be one of domain::RevokeReason's (else
-/// internal error). To go once they pass the enum.
-Outcome revoke_sessions(store::WriteTxn& t, const std::string& user_id, const std::string& keep,
-                        std::string_view reason, int& count);
 /// Revokes every live API token of `user_id`; adds how many to `count`.
 Outcome revoke_api_keys(store::WriteTxn& t, const std::string& user_id, int& count);
 

@@ -39,7 +39,7 @@ Outcome store_password(store::WriteTxn& t, domain::User& u, const std::string& p
   u.updated_at = now;
   if (auto f = check(t.update_user(u))) return f;
   if (what.sessions)
-    if (auto f = revoke_sessions(t, u.id, what.keep, "password_changed", counts.sessions)) return f;
+    if (auto f = revoke_sessions(t, u.id, what.keep, domain::RevokeReason::password_changed, counts.sessions)) return f;
   if (what.api_tokens)
     if (auto f = revoke_api_keys(t, u.id, counts.api_tokens)) return f;
   return done();
