@@ -5,6 +5,7 @@
 #include "domain/audit.hpp"
 #include "domain/retention.hpp"
 #include "store/store.hpp"
+#include "tests/support/status_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,19 +21,6 @@
 using namespace gh;
 using namespace gh::store;
 using gh::contract::make_backend;
-
-#define REQUIRE_OK(expr)          \
-  do {                            \
-    auto st_ = (expr);            \
-    INFO(st_.to_string());        \
-    REQUIRE(st_.ok());            \
-  } while (0)
-#define CHECK_CODE(expr, code_)   \
-  do {                            \
-    auto st_ = (expr);            \
-    INFO(st_.to_string());        \
-    CHECK(st_.code() == (code_)); \
-  } while (0)
 
 namespace {
 

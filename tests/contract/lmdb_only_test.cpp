@@ -4,6 +4,7 @@
 #include "store/lmdb/backend.hpp"
 #include "store/lmdb/records.hpp"
 #include "store/lmdb/testing.hpp"
+#include "tests/support/status_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,13 +14,6 @@
 using namespace gh;
 using namespace gh::store;
 namespace lt = gh::store::lmdb::testing;
-
-#define REQUIRE_OK(expr)   \
-  do {                     \
-    auto st_ = (expr);     \
-    INFO(st_.to_string()); \
-    REQUIRE(st_.ok());     \
-  } while (0)
 
 namespace {
 

@@ -5,6 +5,7 @@
 #include "store/lmdb/backend.hpp"
 #include "store/lmdb/records.hpp"
 #include "store/lmdb/testing.hpp"
+#include "tests/support/status_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -32,13 +33,6 @@ std::vector<std::string> ids(const std::vector<Session>& all, const std::vector<
   for (auto i : picked) out.push_back(all[i].id);
   return out;
 }
-
-#define REQUIRE_OK(expr)   \
-  do {                     \
-    auto st_ = (expr);     \
-    INFO(st_.to_string()); \
-    REQUIRE(st_.ok());     \
-  } while (0)
 
 struct TempStore {
   std::string dir;

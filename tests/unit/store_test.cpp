@@ -2,6 +2,7 @@
 #include "store/lmdb/records.hpp"
 #include "store/lmdb/testing.hpp"
 #include "domain/audit.hpp"
+#include "tests/support/status_checks.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,13 +11,6 @@
 #include <unistd.h>
 
 using namespace gh::store;
-
-#define REQUIRE_OK(expr)   \
-  do {                     \
-    auto st_ = (expr);     \
-    INFO(st_.to_string()); \
-    REQUIRE(st_.ok());     \
-  } while (0)
 
 namespace {
 
