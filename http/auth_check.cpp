@@ -5,7 +5,6 @@
 #include "domain/cidr.hpp"
 #include "domain/clock.hpp"
 #include "domain/flows/outcome.hpp"
-#include "http/context.hpp"
 
 #include <algorithm>
 
@@ -72,9 +71,8 @@ Expected<Principal> AuthCheck::check(std::string_view authorization) {
     auto st = db_.principal(claims.sid, p);
     if (st.failed()) return unavailable(st);
     if (!st.ok()) return denied("the session has ended");
-    auto json = user_json_text(p.user);
     c = Cached{stamp, p.session.user_id, p.session.expires_at, p.session.revoked,
-               std::make_shared<const Account>(Account{std::move(p.user), std::move(json)})};
+               std::make_shared<const Account>(Account{std::move(p.user), nullptr})};
     if (stamp != 0) principals_.insert(claims.sid, *c);
   }
   if (c->revoked || c->expires_at <= now || c->user_id != claims.sub || !c->account->user.active)
@@ -102,7 +100,7 @@ Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_v
   st = t->user(k.user_id, user);
   if (st.failed()) return unavailable(st);
   if (!st.ok() || !user.active) return denied("the API key is invalid, revoked or expired");
-  return Principal{std::make_shared<const Account>(Account{std::move(user), {}}), {}, k.id, k.scopes};
+  return Principal{std::make_shared<const Account>(Account{std::move(user), nullptr}), {}, k.id, k.scopes};
 }
 
 }  // namespace gh::http

@@ -14,6 +14,7 @@
 #include "domain/sharded_cache.hpp"
 #include "domain/token_cache.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,10 +26,12 @@ namespace gh::http {
 /// `authorization`), or nullopt with `why` when absent or another scheme.
 std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why);
 
-/// The user a check found, shared with the principal cache: never modified.
+/// The user a check found, shared with the principal cache: never modified
+/// but for `me_json`, GET /auth/me's answer, rendered by its first caller
+/// (read and set with std::atomic_load / std::atomic_store).
 struct Account {
   domain::User user;
-  std::string json;  ///< GET /auth/me's answer (user_json_text), "" when not rendered
+  mutable std::shared_ptr<const std::string> me_json;
 };
 
 struct Principal {

@@ -8,6 +8,8 @@
 #include "http/context.hpp"
 #include "http/routes.hpp"
 
+#include <memory>
+
 namespace gh::http {
 namespace {
 
@@ -21,11 +23,15 @@ void answer_user(const std::shared_ptr<Responder>& res, Expected<domain::User>& 
   res->json_text(200, user_json_text(r.value()));
 }
 
-// The principal cache keeps the answer rendered (an API key's check does not).
+// Rendered once per Account: the principal cache shares it between checks.
 void get_me(Ctx& c) {
   const auto& account = *c.who->account;
-  if (!account.json.empty()) return c.res->json_text(200, account.json);
-  c.res->json_text(200, user_json_text(account.user));
+  auto json = std::atomic_load(&account.me_json);
+  if (!json) {
+    json = std::make_shared<const std::string>(user_json_text(account.user));
+    std::atomic_store(&account.me_json, json);
+  }
+  c.res->json_text(200, *json);
 }
 
 // Only profile fields: role, email, email_verified, ids and timestamps are
