@@ -38,6 +38,15 @@ def serve_under_callgrind(gh, out_file):
     run.wait_for(lambda: run.get(gh.port, "/ready")[0] == 200, "gatehouse under callgrind", timeout=120)
 
 
+def hello_under_callgrind(gh, out_file, tool):
+    """The Pistache ceiling under callgrind, for the same requests as Gatehouse."""
+    gh.port = run.free_port()
+    gh.logfile = open(gh.store + ".log", "a")
+    gh.proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=no", f"--callgrind-out-file={out_file}",
+                                tool, "http-hello", str(gh.port), "2"], stdout=gh.logfile, stderr=subprocess.STDOUT)
+    run.wait_for(lambda: run.get(gh.port, "/")[0] == 200, "http-hello under callgrind", timeout=120)
+
+
 def token_checks(port, token, n):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": "Bearer " + token, "Connection": "keep-alive"}
@@ -64,6 +73,8 @@ def main():
     ap.add_argument("--long", type=int, default=2000)
     ap.add_argument("--short", type=int, default=200)
     ap.add_argument("--keep", help="keep the callgrind.out files in this folder")
+    ap.add_argument("--hello", action="store_true",
+                    help="count bench_ceilings http-hello (Pistache answering 200 in its handler) on the same requests")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gatehouse-callgrind-")
     try:
@@ -81,7 +92,10 @@ def main():
         counts = {}
         for name, n in (("short", a.short), ("long", a.long)):
             out = os.path.join(out_dir, f"callgrind.out.{name}")
-            serve_under_callgrind(gh, out)
+            if a.hello:
+                hello_under_callgrind(gh, out, os.path.join(os.path.dirname(os.path.abspath(a.bin)), "bench_ceilings"))
+            else:
+                serve_under_callgrind(gh, out)
             token_checks(gh.port, token, n)
             gh.proc.send_signal(signal.SIGTERM)
             gh.proc.wait(120)

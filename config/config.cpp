@@ -218,6 +218,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("tokens.leeway_s", c.tokens.leeway_s, 0, 300),
       int_key("tokens.rotation_grace_s", c.tokens.rotation_grace_s, 0, 60),
       int_key("tokens.verify_cache_entries", c.tokens.verify_cache_entries, 0, 1 << 24),
+      int_key("tokens.principal_cache_entries", c.tokens.principal_cache_entries, 0, 1 << 20),
       str_key("cookie.name", c.cookie.name),
       bool_key("cookie.secure", c.cookie.secure),
       str_key("cookie.same_site", c.cookie.same_site),

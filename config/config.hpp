@@ -211,6 +211,10 @@ struct Tokens {
   /// Verified access tokens remembered (by hash) to skip Ed25519 verification.
   /// Default: 65536 entries (~10 MiB worst case).
   std::size_t verify_cache_entries = 65536;
+  /// Sessions whose record and user a token check keeps (with the user's
+  /// /auth/me answer) while the store says neither changed; 0 reads the
+  /// store on every check. Default: 8192 (~10 MiB worst case).
+  std::size_t principal_cache_entries = 8192;
 };
 
 struct Cookie {

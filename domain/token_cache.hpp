@@ -3,39 +3,30 @@
 //
 // Only the signature result is cached: expiry, issuer and audience are still
 // checked on every use, and so is the session (revocation is immediate).
-// Threading: safe from any thread; 16 shards, each behind its own mutex.
-// Memory: at most `capacity` entries; each shard keeps two generations and
-// drops the older one when the newer fills (an approximate LRU).
+// Threading and memory: those of ShardedCache (at most `capacity` entries).
 #pragma once
 
 #include "domain/jwt.hpp"
+#include "domain/sharded_cache.hpp"
 
-#include <array>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 
 namespace gh::domain {
 
 class TokenCache {
  public:
-  explicit TokenCache(std::size_t capacity);
+  explicit TokenCache(std::size_t capacity) : map_(capacity) {}
 
-  std::optional<AccessClaims> find(std::string_view token);
-  void insert(std::string_view token, const AccessClaims& claims);
-  std::size_t size() const;
+  std::optional<AccessClaims> find(std::string_view token) const { return map_.find(key_of(token)); }
+  void insert(std::string_view token, const AccessClaims& claims) { map_.insert(key_of(token), claims); }
+  std::size_t size() const { return map_.size(); }
 
  private:
-  struct Shard {
-    mutable std::mutex mu;
-    std::unordered_map<std::string, AccessClaims> young, old;
-  };
   static std::string key_of(std::string_view token);
-  Shard& shard_of(const std::string& key);
 
-  std::size_t per_shard_;
-  std::array<Shard, 16> shards_;
+  ShardedCache<AccessClaims> map_;
 };
 
 }  // namespace gh::domain

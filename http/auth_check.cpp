@@ -35,7 +35,8 @@ AuthCheck::AuthCheck(const config::Config& cfg, store::Backend& db, Services& se
     : db_(db),
       services_(services),
       opts_{cfg.tokens.issuer, cfg.tokens.audience, cfg.tokens.leeway_s},
-      cache_(cfg.tokens.verify_cache_entries) {}
+      cache_(cfg.tokens.verify_cache_entries),
+      principals_(cfg.tokens.principal_cache_entries) {}
 
 Expected<Principal> AuthCheck::check(std::string_view authorization) {
   std::string why;
@@ -56,15 +57,27 @@ Expected<Principal> AuthCheck::check(std::string_view authorization) {
   if (auto err = domain::check_claims(claims, opts_, now); err != domain::JwtError::ok)
     return denied(domain::describe(err));
 
-  // One read of the contract: the session and its user (a store failure is
-  // 503, never "the session has ended").
-  store::Principal p;
-  auto st = db_.principal(claims.sid, p);
-  if (st.failed()) return unavailable(st);
-  if (!st.ok() || p.session.revoked || p.session.expires_at <= now || p.session.user_id != claims.sub ||
-      !p.user.active)
+  // The session and its user: from the cache while their stamp holds, else
+  // one read of the contract (a store failure is 503, never "the session
+  // has ended"). The stamp is taken before the read.
+  auto stamp = db_.change_stamp(claims.sid, claims.sub);
+  std::optional<Cached> c;
+  if (stamp != 0) {
+    c = principals_.find(claims.sid);
+    if (c && c->stamp != stamp) c.reset();
+  }
+  if (!c) {
+    store::Principal p;
+    auto st = db_.principal(claims.sid, p);
+    if (st.failed()) return unavailable(st);
+    if (!st.ok()) return denied("the session has ended");
+    c = Cached{stamp, p.session.user_id, p.session.expires_at, p.session.revoked,
+               std::make_shared<const Account>(Account{std::move(p.user), nullptr})};
+    if (stamp != 0) principals_.insert(claims.sid, *c);
+  }
+  if (c->revoked || c->expires_at <= now || c->user_id != claims.sub || !c->account->user.active)
     return denied("the session has ended");
-  return Principal{std::move(p.user), std::move(claims.sid), {}, {}};
+  return Principal{std::move(c->account), std::move(claims.sid), {}, {}};
 }
 
 Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_view ip) {
@@ -87,7 +100,7 @@ Expected<Principal> AuthCheck::check_api_key(std::string_view key, std::string_v
   st = t->user(k.user_id, user);
   if (st.failed()) return unavailable(st);
   if (!st.ok() || !user.active) return denied("the API key is invalid, revoked or expired");
-  return Principal{std::move(user), {}, k.id, k.scopes};
+  return Principal{std::make_shared<const Account>(Account{std::move(user), nullptr}), {}, k.id, k.scopes};
 }
 
 }  // namespace gh::http

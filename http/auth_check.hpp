@@ -4,12 +4,17 @@
 // the store contract, Backend::principal — the session (not revoked, not
 // expired, same user) and the user (still active). A logout or deactivation
 // therefore takes effect on the very next request; a store failure is 503.
+// The session and user are kept per session id while the engine's change
+// stamp for both stays the same (any write to either changes it before the
+// write is acknowledged), so a repeated check reads nothing.
 #pragma once
 
 #include "actors/api.hpp"
 #include "domain/jwt.hpp"
+#include "domain/sharded_cache.hpp"
 #include "domain/token_cache.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,11 +26,21 @@ namespace gh::http {
 /// `authorization`), or nullopt with `why` when absent or another scheme.
 std::optional<std::string_view> bearer_token(std::string_view authorization, std::string& why);
 
-struct Principal {
+/// The user a check found, shared with the principal cache: never modified
+/// but for `me_json`, GET /auth/me's answer, rendered by its first caller
+/// (read and set with std::atomic_load / std::atomic_store).
+struct Account {
   domain::User user;
+  mutable std::shared_ptr<const std::string> me_json;
+};
+
+struct Principal {
+  std::shared_ptr<const Account> account;
   std::string session_id;          ///< empty when authenticated by API key
   std::string api_key_id;          ///< empty when authenticated by access token
   std::vector<std::string> scopes;  ///< API-key scopes; empty: the role's full rights
+
+  const domain::User& user() const { return account->user; }
 };
 
 class AuthCheck {
@@ -41,10 +56,21 @@ class AuthCheck {
   Expected<Principal> check_api_key(std::string_view key, std::string_view ip);
 
  private:
+  /// What a token check needs of a session and its user, as read at `stamp`
+  /// (Backend::change_stamp): good while the stamp stays the same.
+  struct Cached {
+    std::uint64_t stamp = 0;
+    std::string user_id;  ///< the session's
+    std::int64_t expires_at = 0;
+    bool revoked = false;
+    std::shared_ptr<const Account> account;
+  };
+
   store::Backend& db_;
   Services& services_;
   domain::VerifyOptions opts_;
   domain::TokenCache cache_;
+  domain::ShardedCache<Cached> principals_;  ///< by session id
 };
 
 }  // namespace gh::http

@@ -41,18 +41,27 @@ BodyGuard::BodyGuard(std::function<std::uint64_t(std::string_view, std::string_v
                      std::string combine)
     : limit_(std::move(limit)), combine_(std::move(combine)) {}
 
-std::optional<std::string> BodyGuard::take_combined() {
-  if (combined_.empty()) return std::nullopt;
-  auto v = std::move(combined_.front());
-  combined_.clear();
+std::optional<BodyGuard::Head> BodyGuard::take() {
+  if (heads_.empty()) return std::nullopt;
+  auto v = std::move(heads_.front());
+  heads_.clear();
   return v;
+}
+
+std::string_view BodyGuard::parser_bytes(std::string_view input) const {
+  // A cut line is always in the first head of the input, before pass_bytes().
+  std::string_view out = cut_len_ > 0 ? std::string_view(rewritten_) : input;
+  return refused_ ? out.substr(0, pass_bytes_ - cut_len_) : out;  // refused_: pipelined
 }
 
 BodyGuard::Verdict BodyGuard::feed(std::string_view bytes, bool idle) {
   if (refused_) return Verdict::dropped;
+  const std::string_view input = bytes;
   const std::size_t total = bytes.size();
   bool busy = !idle;     // a request before these bytes is not answered yet
   std::size_t done = 0;  // where the last request completed in these bytes ends
+  std::size_t head_at = std::string::npos;  // where a head begun in these bytes starts
+  cut_len_ = 0;
   while (!bytes.empty() && !passthrough_) {
     if (body_left_ > 0) {
       auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, bytes.size()));
@@ -71,6 +80,7 @@ BodyGuard::Verdict BodyGuard::feed(std::string_view bytes, bool idle) {
         refused_ = true;
         return Verdict::pipelined;
       }
+      head_at = total - bytes.size();
     }
     // In a head: take bytes up to its blank line.
     std::size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
@@ -85,7 +95,16 @@ BodyGuard::Verdict BodyGuard::feed(std::string_view bytes, bool idle) {
     std::size_t extra = head_.size() - (end + 4);
     head_.resize(end + 4);
     bytes = bytes.substr(bytes.size() - extra);
-    auto v = judge_head();
+    // The Authorization line comes off only when the whole head is in these
+    // bytes (the parser has seen none of it yet).
+    bool whole = head_at != std::string::npos;
+    auto v = judge_head(whole);
+    if (cut_len_ > 0) {
+      cut_at_ += head_at;
+      rewritten_.assign(input.substr(0, cut_at_));
+      rewritten_.append(input.substr(cut_at_ + cut_len_));
+    }
+    head_at = std::string::npos;
     head_.clear();
     if (v != Verdict::pass) {
       refused_ = true;
@@ -97,7 +116,9 @@ BodyGuard::Verdict BodyGuard::feed(std::string_view bytes, bool idle) {
   return Verdict::pass;
 }
 
-BodyGuard::Verdict BodyGuard::judge_head() {
+// `strip`: take the Authorization line off (cut_at_, cut_len_: where it is
+// in head_) and keep its value in the head's record.
+BodyGuard::Verdict BodyGuard::judge_head(bool strip) {
   std::string_view head(head_);
   while (head.size() >= 2 && head.substr(0, 2) == "\r\n") head.remove_prefix(2);  // stray CRLFs between requests
   auto eol = head.find("\r\n");
@@ -109,17 +130,24 @@ BodyGuard::Verdict BodyGuard::judge_head() {
   path = path.substr(0, path.find('?'));
 
   bool seen = false, chunked = false;
-  int hosts = 0;
+  int hosts = 0, authorizations = 0;
   bool host_ok = true;
   std::uint64_t length = 0;
-  std::string combined;
+  Head record;
+  std::size_t auth_at = 0, auth_len = 0;
   for (auto pos = eol; pos != std::string_view::npos && pos + 2 < head.size();) {
     auto next = head.find("\r\n", pos + 2);
     auto h = head.substr(pos + 2, next - pos - 2);
+    if (named(h, "Authorization")) {
+      ++authorizations;
+      auth_at = static_cast<std::size_t>(h.data() - head_.data());
+      auth_len = h.size() + 2;
+      record.authorization = std::string(trim(h.substr(14)));
+    }
     pos = next;
     if (!combine_.empty() && named(h, combine_)) {
       auto v = trim(h.substr(combine_.size() + 1));
-      if (!v.empty()) combined.append(combined.empty() ? "" : ", ").append(v);
+      if (!v.empty()) record.combined.append(record.combined.empty() ? "" : ", ").append(v);
     }
     if (named(h, "Transfer-Encoding")) chunked = true;
     if (named(h, "Host")) {
@@ -148,12 +176,22 @@ BodyGuard::Verdict BodyGuard::judge_head() {
     request_line_ = std::string(line.substr(0, 200));
     return Verdict::length_required;
   }
+  if (authorizations > 1) {
+    request_line_ = std::string(line.substr(0, 200));
+    return Verdict::two_authorizations;
+  }
   if (length > limit_(method, path)) {
     request_line_ = std::string(line.substr(0, 200));
     return Verdict::too_large;
   }
   body_left_ = length;
-  if (combined_.size() < kMaxPendingHeads) combined_.push_back(std::move(combined));
+  if (strip && authorizations == 1) {
+    cut_at_ = auth_at;
+    cut_len_ = auth_len;
+  } else {
+    record.authorization.reset();
+  }
+  if (heads_.size() < kMaxPendingHeads) heads_.push_back(std::move(record));
   return Verdict::pass;
 }
 

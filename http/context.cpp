@@ -28,6 +28,7 @@ std::string media_type(const std::string& content_type) {
 }  // namespace
 
 std::string Ctx::header(const std::string& name) const {
+  if (authorization && domain::ascii_iequals(name, "Authorization")) return *authorization;
   // Pistache keeps the raw text of every header it parsed (typed ones too).
   auto raw = req.headers().tryGetRaw(name);
   return raw ? raw->value() : std::string();
@@ -159,7 +160,7 @@ bool Ctx::read_ok(const store::Status& st, const char* missing) {
 }
 
 bool Ctx::allowed(const std::string& permission) const {
-  if (!who || !app.roles->has(who->user.role, permission)) return false;
+  if (!who || !app.roles->has(who->user().role, permission)) return false;
   const auto& sc = who->scopes;
   return sc.empty() || std::find(sc.begin(), sc.end(), permission) != sc.end();
 }

@@ -46,6 +46,9 @@ struct Ctx {
   /// The client in rate-limit keys: its IP, or its IPv6 network
   /// (rate_limit.ipv6_prefix).
   std::string limit_ip;
+  /// The Authorization value when the body guard took its line off the raw
+  /// bytes before Pistache parsed them; nullopt: Pistache's headers have it.
+  std::optional<std::string> authorization;
 
   /// A request header's value ("" if absent), whether Pistache parsed it or not.
   std::string header(const std::string& name) const;

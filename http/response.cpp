@@ -5,44 +5,14 @@
 
 #include <pistache/peer.h>
 
+#include <sstream>
+
 #include <sys/socket.h>
 
 namespace gh::http {
 namespace {
 
 using namespace Pistache;
-
-// Pistache 0.0.5 silently drops headers added with addRaw(): each header we
-// send needs a class of its own.
-#define GH_HEADER(Class, HeaderName)                               \
-  class Class : public Http::Header::Header {                      \
-   public:                                                         \
-    NAME(HeaderName)                                               \
-    Class() = default;                                             \
-    explicit Class(std::string v) : v_(std::move(v)) {}            \
-    void parse(const std::string& s) override { v_ = s; }          \
-    void write(std::ostream& os) const override { os << v_; }      \
-                                                                   \
-   private:                                                        \
-    std::string v_;                                                \
-  };
-
-GH_HEADER(RequestIdHeader, "X-Request-Id")
-GH_HEADER(CacheControlHeader, "Cache-Control")
-GH_HEADER(PragmaHeader, "Pragma")
-GH_HEADER(NoSniffHeader, "X-Content-Type-Options")
-GH_HEADER(SetCookieHeader, "Set-Cookie")
-GH_HEADER(WwwAuthenticateHeader, "WWW-Authenticate")
-GH_HEADER(AllowHeader, "Allow")
-GH_HEADER(RetryAfterHeader, "Retry-After")
-GH_HEADER(TraceparentHeader, "traceparent")
-GH_HEADER(RateLimitLimitHeader, "RateLimit-Limit")
-GH_HEADER(RateLimitRemainingHeader, "RateLimit-Remaining")
-GH_HEADER(RateLimitResetHeader, "RateLimit-Reset")
-GH_HEADER(CspHeader, "Content-Security-Policy")
-GH_HEADER(FrameOptionsHeader, "X-Frame-Options")
-GH_HEADER(ReferrerPolicyHeader, "Referrer-Policy")
-GH_HEADER(ContentDispositionHeader, "Content-Disposition")
 
 int status_of(Errc e) {
   switch (e) {
@@ -61,24 +31,18 @@ int status_of(Errc e) {
   return 500;
 }
 
-const Http::Mime::MediaType& json_mime() {
-  static const Http::Mime::MediaType m = [] {
-    Http::Mime::MediaType t(Http::Mime::Type::Application, Http::Mime::Subtype::Json);
-    t.setParam("charset", "utf-8");
-    return t;
-  }();
-  return m;
-}
+constexpr const char* kJsonType = "application/json; charset=utf-8";
 
 }  // namespace
 
-Responder::Responder(Http::ResponseWriter writer, std::string request_id, std::string route,
+Responder::Responder(std::shared_ptr<Tcp::Peer> peer, Http::Version version, std::string request_id,
+                     std::string route,
                      const char* method, std::string ip, bool keep_alive,
                      std::shared_ptr<std::atomic<int>> inflight,
                      const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate,
                      std::string path)
-    : writer_(std::move(writer)),
-      peer_(writer_.getPeer()),
+    : peer_(std::move(peer)),
+      version_(version),
       gate_(std::move(gate)),
       request_id_(std::move(request_id)),
       route_(std::move(route)),
@@ -145,46 +109,59 @@ void Responder::send(int status, const std::string* body, const Extra& extra,
   gate_->busy = false;
   bool keep_alive = keep_alive_ && !gate_->close_after;
   if (!keep_alive) gate_->close_after = true;
-  auto& h = writer_.headers();
-  h.add<RequestIdHeader>(request_id_);
+  // The answer's bytes, in one buffer.
+  std::string out;
+  out.reserve(384 + (body ? body->size() : 0));
+  out += version_ == Http::Version::Http11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += Http::codeString(static_cast<Http::Code>(status));
+  out += "\r\n";
+  auto header = [&out](std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  };
+  if (body) header("Content-Type", content_type.empty() ? kJsonType : content_type);
+  header("X-Request-Id", request_id_);
   if (max_age_s > 0) {
-    h.add<CacheControlHeader>("public, max-age=" + std::to_string(max_age_s));
+    header("Cache-Control", "public, max-age=" + std::to_string(max_age_s));
   } else {
-    h.add<CacheControlHeader>("no-store");
-    h.add<PragmaHeader>("no-cache");
+    header("Cache-Control", "no-store");
+    header("Pragma", "no-cache");
   }
-  h.add<NoSniffHeader>("nosniff");
-  h.remove<Http::Header::Connection>();
-  h.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
-                                             : Http::ConnectionControl::Close);
-  if (!extra.set_cookie.empty()) h.add<SetCookieHeader>(extra.set_cookie);
-  for (const auto& c : extra.cookies) writer_.cookies().add(c);
-  if (!extra.www_authenticate.empty()) h.add<WwwAuthenticateHeader>(extra.www_authenticate);
-  if (!extra.allow.empty()) h.add<AllowHeader>(extra.allow);
-  if (!extra.content_security_policy.empty()) h.add<CspHeader>(extra.content_security_policy);
-  if (!extra.content_disposition.empty()) h.add<ContentDispositionHeader>(extra.content_disposition);
+  header("X-Content-Type-Options", "nosniff");
+  header("Connection", keep_alive ? "Keep-Alive" : "Close");
+  if (!extra.set_cookie.empty()) header("Set-Cookie", extra.set_cookie);
+  for (const auto& c : extra.cookies) {
+    std::ostringstream cookie;
+    cookie << c;
+    header("Set-Cookie", cookie.str());
+  }
+  if (!extra.www_authenticate.empty()) header("WWW-Authenticate", extra.www_authenticate);
+  if (!extra.allow.empty()) header("Allow", extra.allow);
+  if (!extra.content_security_policy.empty()) header("Content-Security-Policy", extra.content_security_policy);
+  if (!extra.content_disposition.empty()) header("Content-Disposition", extra.content_disposition);
   if (extra.page) {
-    h.add<CspHeader>(kPageCsp);
-    h.add<FrameOptionsHeader>("DENY");
-    h.add<ReferrerPolicyHeader>("no-referrer");
+    header("Content-Security-Policy", kPageCsp);
+    header("X-Frame-Options", "DENY");
+    header("Referrer-Policy", "no-referrer");
   }
-  h.add<TraceparentHeader>(telemetry::format_traceparent({trace_id_, span_id_, span_ != nullptr}));
-  if (extra.retry_after_s > 0) h.add<RetryAfterHeader>(std::to_string(extra.retry_after_s));
+  header("traceparent", telemetry::format_traceparent({trace_id_, span_id_, span_ != nullptr}));
+  if (extra.retry_after_s > 0) header("Retry-After", std::to_string(extra.retry_after_s));
   if (extra.ratelimit_limit >= 0) {
-    h.add<RateLimitLimitHeader>(std::to_string(extra.ratelimit_limit));
-    h.add<RateLimitRemainingHeader>(std::to_string(extra.ratelimit_remaining));
-    h.add<RateLimitResetHeader>(std::to_string(extra.ratelimit_reset_s));
+    header("RateLimit-Limit", std::to_string(extra.ratelimit_limit));
+    header("RateLimit-Remaining", std::to_string(extra.ratelimit_remaining));
+    header("RateLimit-Reset", std::to_string(extra.ratelimit_reset_s));
   }
+  header("Content-Length", std::to_string(body ? body->size() : 0));
+  out += "\r\n";
+  if (body) out += *body;
 
   // Skip the write when the client is gone (we hold the last peer reference,
   // or the handler closed the gate before Pistache closes the fd).
   if (!gate_->closed && peer_ && peer_.use_count() > 1) {
     try {
-      Async::Promise<ssize_t> written =
-          body && !content_type.empty()
-              ? writer_.send(static_cast<Http::Code>(status), *body, Http::Mime::MediaType::fromString(content_type))
-          : body ? writer_.send(static_cast<Http::Code>(status), *body, json_mime())
-                 : writer_.send(static_cast<Http::Code>(status));
+      auto size = out.size();
+      Async::Promise<ssize_t> written = peer_->send(RawBuffer(std::move(out), size));
       // Connection: close — end our side once the answer is written; Pistache
       // then sees the client's close and releases the peer through its usual
       // disconnection path. The continuation runs later, on the reactor

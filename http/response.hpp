@@ -1,10 +1,13 @@
 // One HTTP answer, sent exactly once from whichever thread has it.
 //
-// A Responder owns the Pistache ResponseWriter of one request. It may be
-// handed to an actor callback and answered from a CAF thread. Pistache 0.0.5
-// crashes when a moved writer sends after the client disconnected (FACTS.md),
-// so the Responder pins the peer and skips the send when it holds the last
-// reference. If a Responder is dropped unanswered (a bug), it answers 500.
+// A Responder holds the Pistache peer of one request and writes the answer's
+// bytes to it itself (status line, headers, body in one buffer, through the
+// peer's transport like Pistache's ResponseWriter, without its header
+// objects and stream formatting). It may be handed to an actor callback and
+// answered from a CAF thread. Pistache 0.0.5 crashes when a write is queued
+// after the client disconnected (FACTS.md), so the Responder pins the peer
+// and skips the send when it holds the last reference. If a Responder is
+// dropped unanswered (a bug), it answers 500.
 //
 // Pistache 0.0.5 also queues every write by fd number and closes the fd when
 // the client goes; a write still queued then would reach whichever new
@@ -82,7 +85,9 @@ class Responder {
   /// starts a new one that the sampler keeps or not (telemetry/trace.hpp).
   /// A request not sampled allocates no span; its server span is built at
   /// the answer only if that is an error or slow. `path` is url.path.
-  Responder(Pistache::Http::ResponseWriter writer, std::string request_id, std::string route,
+  /// `version`: the request's, for the status line.
+  Responder(std::shared_ptr<Pistache::Tcp::Peer> peer, Pistache::Http::Version version,
+            std::string request_id, std::string route,
             const char* method, std::string ip, bool keep_alive,
             std::shared_ptr<std::atomic<int>> inflight,
             const std::optional<telemetry::TraceContext>& parent, std::shared_ptr<WriteGate> gate,
@@ -127,8 +132,8 @@ class Responder {
   void send(int status, const std::string* body, const Extra& extra,
             const std::string& content_type = {}, int max_age_s = 0);
 
-  Pistache::Http::ResponseWriter writer_;
   std::shared_ptr<Pistache::Tcp::Peer> peer_;  ///< pinned: see the class comment
+  Pistache::Http::Version version_;
   std::shared_ptr<WriteGate> gate_;
   std::string request_id_, route_, ip_, user_id_;
   const char* method_;

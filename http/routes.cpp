@@ -193,7 +193,7 @@ void logout(Ctx& c) {
     auto body = c.json_body({"all", "revoke_api_tokens"});
     if (!body || !get_bool(c, *body, "all", all) || !get_bool(c, *body, "revoke_api_tokens", api_tokens)) return;
   }
-  c.app.services.revoke(c.who->user.id, c.who->session_id, all, api_tokens,
+  c.app.services.revoke(c.who->user().id, c.who->session_id, all, api_tokens,
                         all ? domain::RevokeReason::logout_all : domain::RevokeReason::logout,
                         c.client, [res = c.res, &cfg = c.app.cfg](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
@@ -204,7 +204,7 @@ void logout(Ctx& c) {
 }
 
 void list_sessions(Ctx& c) {
-  c.app.services.sessions(c.who->user.id, [res = c.res, current = c.who->session_id](
+  c.app.services.sessions(c.who->user().id, [res = c.res, current = c.who->session_id](
                                               Expected<std::vector<domain::Session>> r) {
     if (!r.ok()) return res->failure(r.failure());
     auto list = json::array();
@@ -221,7 +221,7 @@ void list_sessions(Ctx& c) {
 }
 
 void revoke_session(Ctx& c) {
-  c.app.services.revoke(c.who->user.id, c.params.at(0), false, false, domain::RevokeReason::revoked_by_user, c.client,
+  c.app.services.revoke(c.who->user().id, c.params.at(0), false, false, domain::RevokeReason::revoked_by_user, c.client,
                         [res = c.res](Expected<int> r) {
                           if (!r.ok()) return res->failure(r.failure());
                           res->empty(204);

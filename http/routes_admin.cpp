@@ -18,7 +18,7 @@ namespace {
 using Pistache::Http::Method;
 using nlohmann::json;
 
-ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
+ActingUser acting(const Ctx& c) { return {c.who->user().id, c.who->user().role, c.client}; }
 
 auto answer_user(const std::shared_ptr<Responder>& res, int status) {
   return [res, status](Expected<domain::User> r) {

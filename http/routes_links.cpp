@@ -68,8 +68,8 @@ void magic_link(Ctx& c) { ask_link(c, "magic"); }
 void forgot_password(Ctx& c) { ask_link(c, "reset"); }
 
 void send_verification(Ctx& c) {
-  if (c.who->user.email_verified) return c.res->json(200, {{"status", "already_verified"}});
-  c.app.services.request_link(LinkRequest{"verify", c.who->user.email, "", c.client, ""},
+  if (c.who->user().email_verified) return c.res->json(200, {{"status", "already_verified"}});
+  c.app.services.request_link(LinkRequest{"verify", c.who->user().email, "", c.client, ""},
                               [res = c.res](Expected<bool>) { accepted(res); });
 }
 
@@ -201,7 +201,7 @@ void change_password(Ctx& c) {
   if (auto bad = c.app.policy.check(req.new_password)) return c.res->error(422, "invalid_password", *bad);
   if (req.current_password.size() > c.app.policy.max_bytes())
     return c.res->error(403, "forbidden", "the current password is wrong");
-  req.user_id = c.who->user.id;
+  req.user_id = c.who->user().id;
   req.session_id = c.who->session_id;
   req.client = c.client;
   c.app.services.change_password(std::move(req), [res = c.res](Expected<bool> r) {

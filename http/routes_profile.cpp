@@ -8,20 +8,31 @@
 #include "http/context.hpp"
 #include "http/routes.hpp"
 
+#include <memory>
+
 namespace gh::http {
 namespace {
 
 using Pistache::Http::Method;
 using nlohmann::json;
 
-ActingUser acting(const Ctx& c) { return {c.who->user.id, c.who->user.role, c.client}; }
+ActingUser acting(const Ctx& c) { return {c.who->user().id, c.who->user().role, c.client}; }
 
 void answer_user(const std::shared_ptr<Responder>& res, Expected<domain::User>& r) {
   if (!r.ok()) return res->failure(r.failure());
   res->json_text(200, user_json_text(r.value()));
 }
 
-void get_me(Ctx& c) { c.res->json_text(200, user_json_text(c.who->user)); }
+// Rendered once per Account: the principal cache shares it between checks.
+void get_me(Ctx& c) {
+  const auto& account = *c.who->account;
+  auto json = std::atomic_load(&account.me_json);
+  if (!json) {
+    json = std::make_shared<const std::string>(user_json_text(account.user));
+    std::atomic_store(&account.me_json, json);
+  }
+  c.res->json_text(200, *json);
+}
 
 // Only profile fields: role, email, email_verified, ids and timestamps are
 // unknown fields here, so they are refused (400) and never reach the store.
@@ -30,7 +41,7 @@ void patch_me(Ctx& c) {
   if (!body) return;
   UserPatch patch;
   if (!read_profile(c, *body, patch)) return;
-  c.app.services.update_user(acting(c), c.who->user.id, std::move(patch),
+  c.app.services.update_user(acting(c), c.who->user().id, std::move(patch),
                              [res = c.res](Expected<domain::User> r) { answer_user(res, r); });
 }
 
@@ -58,8 +69,8 @@ void put_avatar(Ctx& c) {
   auto image = domain::strip_image(bytes, type, why);
   if (!image) return c.res->error(400, "invalid_request", "the avatar is not a well-formed image (" + why + ")");
   auto now = now_s();
-  auto url = c.app.cfg.tokens.issuer + "/avatars/" + c.who->user.id + "?v=" + std::to_string(now);
-  c.app.services.put_avatar(c.who->user.id, domain::Avatar{type, std::move(*image), now}, url,
+  auto url = c.app.cfg.tokens.issuer + "/avatars/" + c.who->user().id + "?v=" + std::to_string(now);
+  c.app.services.put_avatar(c.who->user().id, domain::Avatar{type, std::move(*image), now}, url,
                             [res = c.res](Expected<domain::User> r) { answer_user(res, r); });
 }
 
@@ -129,7 +140,7 @@ void create_api_token(Ctx& c) {
   if (req.name.empty() || req.name.size() > 100)
     return c.res->error(400, "invalid_request", "'name' must be 1-100 bytes");
   for (auto& s : req.scopes)
-    if (!c.app.roles->has(c.who->user.role, s))
+    if (!c.app.roles->has(c.who->user().role, s))
       return c.res->error(400, "invalid_request", "scope '" + s.substr(0, 64) + "' is not granted to your role");
   for (auto& ip : req.allowed_ips)
     if (!domain::Cidr::parse(ip))
@@ -139,7 +150,7 @@ void create_api_token(Ctx& c) {
       return c.res->error(400, "invalid_request", "'expires_in' must be seconds between 60 and 10 years");
     req.expires_in_s = it->get<std::int64_t>();
   }
-  c.app.services.create_api_key(c.who->user.id, std::move(req), c.client, [res = c.res](Expected<NewApiKey> r) {
+  c.app.services.create_api_key(c.who->user().id, std::move(req), c.client, [res = c.res](Expected<NewApiKey> r) {
     if (!r.ok()) return res->failure(r.failure());
     auto j = key_json(r.value().key);
     j["token"] = r.value().secret;
@@ -151,7 +162,7 @@ void list_api_tokens(Ctx& c) {
   auto t = c.read_txn();
   if (!t) return;
   std::vector<std::pair<std::string, domain::ApiKey>> keys;
-  if (!c.read_ok(t->api_keys_of(c.who->user.id, keys))) return;
+  if (!c.read_ok(t->api_keys_of(c.who->user().id, keys))) return;
   auto list = json::array();
   for (auto& [hash, k] : keys)
     if (!k.revoked) list.push_back(key_json(k));
@@ -159,7 +170,7 @@ void list_api_tokens(Ctx& c) {
 }
 
 void revoke_api_token(Ctx& c) {
-  c.app.services.revoke_api_key(c.who->user.id, c.params.at(0), c.client, [res = c.res](Expected<int> r) {
+  c.app.services.revoke_api_key(c.who->user().id, c.params.at(0), c.client, [res = c.res](Expected<int> r) {
     if (!r.ok()) return res->failure(r.failure());
     res->empty(204);
   });

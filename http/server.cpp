@@ -44,11 +44,12 @@ std::size_t uri_bytes(const Http::Request& req) {
   return n;
 }
 
-// True when the request's header lines add up to more than kMaxHeaderBytes.
+// True when the request's header lines add up to more than kMaxHeaderBytes
+// (`taken_off`: the bytes of the line the guard took off before parsing).
 // Pistache keeps every header in rawList() (known ones are also parsed into
 // list()); the cookie jar is counted only when Cookie is not among them.
-bool headers_too_large(const Http::Request& req) {
-  std::size_t total = 0;
+bool headers_too_large(const Http::Request& req, std::size_t taken_off) {
+  std::size_t total = taken_off;
   bool cookie_seen = false;
   for (auto& [name, raw] : req.headers().rawList()) {
     total += name.size() + raw.value().size() + 4;  // ": " and CRLF
@@ -77,8 +78,14 @@ class GatehouseHandler : public Http::Handler {
   HTTP_PROTOTYPE(GatehouseHandler)
   explicit GatehouseHandler(std::shared_ptr<Shared> s) : s_(std::move(s)) {}
 
-  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override {
-    Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt, {}};
+  // Pistache's entry point; onInput below calls serve() directly.
+  void onRequest(const Http::Request& req, Http::ResponseWriter writer) override { serve(req, writer.getPeer()); }
+
+ private:
+  void serve(const Http::Request& req, const std::shared_ptr<Tcp::Peer>& peer) {
+    // What the guard kept of this request's head (nullopt: it saw none).
+    auto head = current_->guard.take();
+    Ctx ctx{req, nullptr, {}, {}, s_->app, std::nullopt, {}, head ? std::move(head->authorization) : std::nullopt};
     auto rid = ctx.header("X-Request-Id");
     if (!sane_request_id(rid)) rid = telemetry::new_request_id();
     auto conn = ctx.header("Connection");
@@ -86,9 +93,9 @@ class GatehouseHandler : public Http::Handler {
                           ? conn.find("lose") == std::string::npos
                           : conn.find("eep-") != std::string::npos;
     auto match = s_->router.match(req.method(), req.resource());
-    ctx.client = ClientInfo{client_ip(ctx), ctx.header("User-Agent"), rid, {}, {}};
+    ctx.client = ClientInfo{client_ip(ctx, head ? &head->combined : nullptr), ctx.header("User-Agent"), rid, {}, {}};
     ctx.limit_ip = domain::limit_key_of(ctx.client.ip, s_->app.cfg.rate_limit.ipv6_prefix);
-    ctx.res = std::make_shared<Responder>(std::move(writer), rid,
+    ctx.res = std::make_shared<Responder>(peer, req.version(), rid,
                                           match.route.empty() ? "unmatched" : match.route,
                                           Http::methodString(req.method()), ctx.client.ip, keep_alive,
                                           s_->inflight, telemetry::parse_traceparent(ctx.header("traceparent")),
@@ -108,7 +115,7 @@ class GatehouseHandler : public Http::Handler {
     auto& res = *ctx.res;
     if (s_->draining.load()) return res.failure(Failure{Errc::unavailable, "the server is shutting down"});
     if (uri_bytes(req) > kMaxUriBytes) return res.error(414, "invalid_request", "the URI is too long");
-    if (headers_too_large(req))
+    if (headers_too_large(req, ctx.authorization ? ctx.authorization->size() + 17 : 0))
       return res.error(431, "invalid_request", "the request headers are too large");
     if (!match.handler) {
       if (!match.allow.empty()) {
@@ -131,15 +138,14 @@ class GatehouseHandler : public Http::Handler {
     }
   }
 
- private:
   // The peer address, or — only when the peer is a trusted proxy — the
   // client its proxies name in server.client_ip_header. All the header's
   // lines count: the guard saw them on the raw bytes (Pistache keeps one).
-  // A request the guard did not see is taken as coming from the peer.
-  std::string client_ip(const Ctx& ctx) const {
+  // `value`: those lines joined; a request the guard did not see (nullptr)
+  // is taken as coming from the peer.
+  std::string client_ip(const Ctx& ctx, const std::string* value) const {
     std::string peer = ctx.req.address().host();
     const auto& app = s_->app;
-    auto value = current_->guard.take_combined();
     if (app.trusted_proxies.empty() || !value) return peer;
     auto kind = app.cfg.server.client_ip_header == "forwarded" ? ForwardedHeader::forwarded
                                                                : ForwardedHeader::x_forwarded_for;
@@ -157,7 +163,7 @@ class GatehouseHandler : public Http::Handler {
       ctx.res->failure(who.failure());
       return false;
     }
-    ctx.res->set_user(who.value().user.id);
+    ctx.res->set_user(who.value().user().id);
     ctx.who = std::move(who.value());
     if (access.kind == Access::Kind::permission && !ctx.allowed(access.permission)) {
       ctx.res->error(403, "forbidden", "this needs the '" + access.permission + "' permission");
@@ -189,11 +195,12 @@ class GatehouseHandler : public Http::Handler {
       // Pistache would drop the second request silently: answer the first
       // (its bytes only), then close, so the client retries the rest.
       case BodyGuard::Verdict::pipelined:
-        len = guard->pass_bytes();
-        if (len == 0) return;
+        if (guard->pass_bytes() == 0) return;
         break;
       case BodyGuard::Verdict::bad_host:
         return refuse(peer, 400, "invalid_request", "the request needs exactly one valid Host header");
+      case BodyGuard::Verdict::two_authorizations:
+        return refuse(peer, 400, "invalid_request", "the request has more than one Authorization header");
       case BodyGuard::Verdict::too_large:
         return refuse(peer, 413, "payload_too_large", "the declared body is larger than this route accepts");
       case BodyGuard::Verdict::bad_length:
@@ -202,10 +209,11 @@ class GatehouseHandler : public Http::Handler {
         return refuse(peer, 411, "invalid_request",
                       "send the body with a Content-Length: chunked request bodies are not accepted");
     }
+    auto bytes = guard->parser_bytes(std::string_view(buffer, len));
     auto parser = getParser(peer);
     auto& request = parser->request;
     try {
-      if (!parser->feed(buffer, len)) {
+      if (!parser->feed(bytes.data(), bytes.size())) {
         parser->reset();
         guard->stop();
         return refuse(peer, 413, "payload_too_large", "the request is larger than the server accepts");
@@ -213,7 +221,7 @@ class GatehouseHandler : public Http::Handler {
       if (parser->parse() != Http::Private::State::Done) return;
       request.copyAddress(peer->address());
       peer->setIdle(false);
-      onRequest(request, Http::ResponseWriter(request.version(), transport(), this, peer));
+      serve(request, peer);
       parser->reset();
     } catch (const std::exception& e) {  // Pistache's parser refusing the request line or a header
       parser->reset();
@@ -238,7 +246,7 @@ class GatehouseHandler : public Http::Handler {
   // Answers a request refused before it was parsed, in the usual JSON shape
   // (logged, counted and traced like any answer), and asks the client to close.
   void refuse(const std::shared_ptr<Tcp::Peer>& peer, int status, const char* code, const std::string& why) {
-    Responder res(Http::ResponseWriter(Http::Version::Http11, transport(), this, peer), telemetry::new_request_id(),
+    Responder res(peer, Http::Version::Http11, telemetry::new_request_id(),
                   "unparsed", "-", peer->address().host(), false, s_->inflight, std::nullopt,
                   std::shared_ptr<WriteGate>(current_, &current_->gate));
     res.error(status, code, why);

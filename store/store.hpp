@@ -267,6 +267,17 @@ class Backend {
   /// Session `session_id` and its user: not_found when either is missing.
   virtual Status principal(std::string_view session_id, Principal& out) const = 0;
 
+  /// For a cache of principal(): a number that grows whenever session
+  /// `session_id` or user `user_id` may have changed (or anything, when the
+  /// engine cannot tell which), so a principal read after taking the stamp
+  /// stays good while the stamp stays the same. 0: the engine cannot tell
+  /// now; read through and cache nothing. The default never lets a cache
+  /// keep anything.
+  virtual std::uint64_t change_stamp(std::string_view session_id, std::string_view user_id) const {
+    (void)session_id, (void)user_id;
+    return 0;
+  }
+
   /// The schema version stored; 0 for a new, empty store.
   virtual Status schema_version(int& out) const = 0;
   /// How the caller normalises an email today (the store does not know the

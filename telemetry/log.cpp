@@ -116,6 +116,13 @@ void append_json_string(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
+    // Runs of printable ASCII other than '"' and '\\' are copied at once.
+    std::size_t run = i;
+    while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 && static_cast<unsigned char>(s[run]) < 0x80 &&
+           s[run] != '"' && s[run] != '\\')
+      ++run;
+    out.append(s.data() + i, run - i);
+    if ((i = run) == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       if (c == '"' || c == '\\') {

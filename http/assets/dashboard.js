@@ -56,10 +56,12 @@ async function refreshMetrics() {
 }
 async function refreshTraces() {
   const r = await api('/admin/traces?limit=300');
+  const traces = (await r.json()).traces;
+  // Cleared only once the answer is in: the box is never seen empty between two polls.
   const box = $('traces'); box.textContent = '';
   // The dashboard's own polling (GET /admin/…) is left out.
   const own = (t) => t.spans.some(s => s.name.startsWith('GET /admin/'));
-  for (const t of (await r.json()).traces.filter(t => !own(t)).slice(-8).reverse()) {
+  for (const t of traces.filter(t => !own(t)).slice(-8).reverse()) {
     const spans = t.spans, t0 = Math.min(...spans.map(s => s.start_ns));
     const total = Math.max(...spans.map(s => s.start_ns + s.duration_ms * 1e6)) - t0 || 1;
     const title = document.createElement('div');

@@ -62,6 +62,9 @@ std::atomic<std::uint64_t> next_backend_id{1};
 class LmdbBatch final : public WriteBatch {
  public:
   explicit LmdbBatch(const Shared& b) : b_(b) {}
+  ~LmdbBatch() override {
+    if (txn_.open()) end(false);
+  }
 
   Status apply(const WriteFn& op) override {
     if (b_.read_only) return Status::Unavailable("the store is open read-only");
@@ -70,6 +73,7 @@ class LmdbBatch final : public WriteBatch {
         txn_.abort();
         return failure(rc, "begin the batch");
       }
+      b_.stamps->began(mdb_txn_id(txn_.get()));
     }
     // LMDB facts this relies on (tests/unit/writer_test.cpp): aborting a
     // child that failed (even with MDB_MAP_FULL from a put) leaves the
@@ -79,7 +83,7 @@ class LmdbBatch final : public WriteBatch {
     if (int rc = Txn::begin(b_.env, txn_.get(), 0, child)) return give_up(rc, "nested begin");
     bool keep = false;
     {
-      LmdbTxn t(b_, child.get());
+      LmdbTxn t(b_, child.get(), &touched_);
       try {
         keep = op(t);
       } catch (...) {
@@ -101,20 +105,32 @@ class LmdbBatch final : public WriteBatch {
   Status commit() override {
     size_ = 0;
     if (!txn_.open()) return Status::OK();
-    int rc = txn_.commit();
+    int rc = end(true);
     return rc ? failure(rc, "batch commit") : Status::OK();
   }
 
  private:
   Status give_up(int rc, const char* where) {
-    txn_.abort();
+    end(false);
     size_ = 0;
     return failure(rc, std::string("batch given up at ") + where);
+  }
+
+  /// Commits (or aborts) the open transaction and tells the stamps.
+  int end(bool commit) {
+    auto id = mdb_txn_id(txn_.get());
+    int rc = 0;
+    if (commit) rc = txn_.commit();
+    else txn_.abort();
+    b_.stamps->ended(id, commit && rc == 0, touched_);
+    touched_.clear();
+    return rc;
   }
 
   const Shared& b_;
   Txn txn_;
   std::size_t size_ = 0;
+  std::vector<std::uint32_t> touched_;  ///< Stamps slots written since the transaction began
 };
 
 // ---- the backend -----------------------------------------------------------------
@@ -145,14 +161,28 @@ class LmdbBackend final : public Backend {
     if (s_.read_only) return Status::Unavailable("the store is open read-only");
     Txn t;
     if (int rc = Txn::begin(s_.env, nullptr, 0, t)) return failure(rc, "begin a write transaction");
+    auto id = mdb_txn_id(t.get());
+    stamps_.began(id);
+    std::vector<std::uint32_t> touched;
     Status st;
-    {
-      LmdbTxn wt(s_, t.get());
+    try {
+      LmdbTxn wt(s_, t.get(), &touched);
       st = fn(wt);
+    } catch (...) {
+      t.abort();
+      stamps_.ended(id, false, touched);
+      throw;
     }
-    if (!st.ok()) return st;  // t aborts
-    if (int rc = t.commit()) return failure(rc, "commit");
-    return Status::OK();
+    int rc = 0;
+    if (st.ok()) rc = t.commit();
+    else t.abort();
+    stamps_.ended(id, st.ok() && rc == 0, touched);
+    if (!st.ok()) return st;
+    return rc ? failure(rc, "commit") : Status::OK();
+  }
+
+  std::uint64_t change_stamp(std::string_view session_id, std::string_view user_id) const override {
+    return s_.read_only ? 0 : stamps_.stamp(s_.env, session_id, user_id);
   }
 
   std::unique_ptr<WriteBatch> batch() override { return std::make_unique<LmdbBatch>(s_); }
@@ -232,6 +262,7 @@ class LmdbBackend final : public Backend {
 
  private:
   Env env_;
+  mutable Stamps stamps_;
   Shared s_;
   std::uint64_t id_ = next_backend_id.fetch_add(1);
   std::shared_ptr<ReaderPool> pool_ = std::make_shared<ReaderPool>();
@@ -242,6 +273,7 @@ Status LmdbBackend::open(const Options& opts) {
   if (rc) return Status::Unavailable("cannot open store '" + opts.path + "': " + lmdb_error(rc));
   s_.env = env_.get();
   s_.read_only = opts.read_only;
+  s_.stamps = &stamps_;
   Txn t;
   if ((rc = Txn::begin(s_.env, nullptr, opts.read_only ? MDB_RDONLY : 0, t)))
     return failure(rc, "cannot begin transaction");

@@ -59,6 +59,46 @@ Status walk_end(int rc, const char* table) {
 
 }  // namespace
 
+// ---- change stamps -------------------------------------------------------------
+
+std::uint32_t Stamps::slot_of(std::string_view key) {
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h % kSlots;
+}
+
+void Stamps::began(std::uint64_t txnid) {
+  // A gap since the last transaction accounted for: another process
+  // committed in between, and what it wrote is unknown.
+  if (known_.load() + 1 != txnid) epoch_.fetch_add(1);
+  known_.store(txnid - 1);
+  writing_.store(true);
+}
+
+void Stamps::ended(std::uint64_t txnid, bool committed, const std::vector<std::uint32_t>& slots) {
+  if (committed) {
+    for (auto slot : slots) slots_[slot].fetch_add(1);
+    known_.store(txnid);
+  }
+  writing_.store(false);
+}
+
+std::uint64_t Stamps::stamp(MDB_env* env, std::string_view a, std::string_view b) {
+  MDB_envinfo info;
+  if (mdb_env_info(env, &info)) return 0;
+  auto known = known_.load();
+  if (info.me_last_txnid != known) {
+    if (writing_.load()) return 0;  // our own commit, not accounted for yet
+    known = known_.load();
+    if (info.me_last_txnid != known) {  // another process committed
+      epoch_.fetch_add(1);
+      known_.compare_exchange_strong(known, info.me_last_txnid);
+    }
+  }
+  // Each term only grows, so the sum changes whenever one of them does.
+  return epoch_.load() + slots_[slot_of(a)].load() + slots_[slot_of(b)].load();
+}
+
 // ---- primitives ------------------------------------------------------------
 
 Status LmdbTxn::raw(MDB_dbi dbi, std::string_view key, std::string_view& out, const char* table) const {
@@ -74,12 +114,18 @@ Status LmdbTxn::record(MDB_dbi dbi, std::string_view key, Record& out, const cha
   return st;
 }
 
+void LmdbTxn::touch(MDB_dbi dbi, std::string_view key) {
+  if (touched_ && (dbi == b_.db.users || dbi == b_.db.sessions)) touched_->push_back(Stamps::slot_of(key));
+}
+
 Status LmdbTxn::put(MDB_dbi dbi, std::string_view key, std::string_view value, const char* table) {
+  touch(dbi, key);
   int rc = lmdb::put(txn_, dbi, key, value);
   return rc ? failure(rc, std::string("write to ") + table) : Status::OK();
 }
 
 Status LmdbTxn::del(MDB_dbi dbi, std::string_view key, const char* table) {
+  touch(dbi, key);
   int rc = lmdb::del(txn_, dbi, key);
   return rc ? failure(rc, std::string("delete from ") + table) : Status::OK();
 }

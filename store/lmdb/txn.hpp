@@ -7,6 +7,8 @@
 #include "store/lmdb/env.hpp"
 #include "store/store.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +24,30 @@ struct Tables {
   bool find(std::string_view name, MDB_dbi& out) const;
 };
 
+/// The change stamps of Backend::change_stamp. A write transaction notes
+/// the user and session keys it writes; once it has committed, their slots
+/// (a hash of the key picks one of kSlots) grow, before the writer answers
+/// anyone. A commit by another process (an offline command) is seen as a gap
+/// in LMDB's transaction ids and grows every stamp.
+class Stamps {
+ public:
+  static constexpr std::size_t kSlots = 4096;
+  static std::uint32_t slot_of(std::string_view key);
+
+  /// A write transaction `txnid` has begun (holding LMDB's write lock).
+  void began(std::uint64_t txnid);
+  /// It committed, having written the keys of `slots`; or it ended without
+  /// a commit (`committed` false).
+  void ended(std::uint64_t txnid, bool committed, const std::vector<std::uint32_t>& slots);
+  std::uint64_t stamp(MDB_env* env, std::string_view a, std::string_view b);
+
+ private:
+  std::atomic<std::uint64_t> slots_[kSlots] = {};
+  std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<std::uint64_t> known_{0};  ///< the last transaction id accounted for
+  std::atomic<bool> writing_{false};
+};
+
 /// What a transaction needs from its backend.
 struct Shared {
   MDB_env* env = nullptr;
@@ -29,6 +55,7 @@ struct Shared {
   bool read_only = false;
   std::string audit_key;
   std::uint64_t audit_keyed_from = 0;
+  Stamps* stamps = nullptr;
 };
 
 /// An LMDB failure as a Status: unavailable, with the engine's message.
@@ -41,7 +68,9 @@ std::string seq_key(std::uint64_t seq);
 class LmdbTxn final : public WriteTxn {
  public:
   /// Over a transaction owned elsewhere (a batch's nested transaction).
-  LmdbTxn(const Shared& b, MDB_txn* txn) : b_(b), txn_(txn) {}
+  /// `touched`: where a write transaction notes the Stamps slots it writes.
+  LmdbTxn(const Shared& b, MDB_txn* txn, std::vector<std::uint32_t>* touched = nullptr)
+      : b_(b), txn_(txn), touched_(touched) {}
   /// Owning `owned` (a read() snapshot).
   LmdbTxn(const Shared& b, Txn owned) : b_(b), owned_(std::move(owned)), txn_(owned_.get()) {}
 
@@ -101,9 +130,13 @@ class LmdbTxn final : public WriteTxn {
   /// entry and its current refresh token (shared by prune and delete_session).
   void session_entries(const domain::Session& s, std::vector<std::pair<MDB_dbi, std::string>>& out) const;
 
+  /// Notes `key` of `dbi` for the Stamps when it is a user or a session.
+  void touch(MDB_dbi dbi, std::string_view key);
+
   const Shared& b_;
   Txn owned_;
   MDB_txn* txn_ = nullptr;
+  std::vector<std::uint32_t>* touched_ = nullptr;
 };
 
 }  // namespace gh::store::lmdb

@@ -799,6 +799,39 @@ TEST_CASE("contract: principal() reads a session and its user together", "[contr
   CHECK_CODE(f.db->principal("s1", p), Code::not_found);
 }
 
+TEST_CASE("contract: change_stamp grows with every committed write to the session or its user",
+          "[contract][principal]") {
+  // A cache of principal() keeps an entry while the stamp taken before its
+  // read stays the same; 0 means "do not cache". An engine that gives
+  // stamps must change them on each of these writes, batched or not (a
+  // change without a write is allowed, but a read must not cause one).
+  Fixture f;
+  REQUIRE_OK(f.write([](WriteTxn& t) {
+    REQUIRE_OK(t.insert_user(make_user(kAlice, "alice@example.com", "alice")));
+    return t.put_session(make_session("s1", kAlice));
+  }));
+  auto stamp = [&] { return f.db->change_stamp("s1", kAlice); };
+  std::uint64_t before = stamp();
+  if (before == 0) SUCCEED(std::string(contract::backend_name()) + " keeps no cache of principals");
+  else {
+    CHECK(stamp() == before);  // reads change nothing
+    auto s = make_session("s1", kAlice);
+    s.revoked = true;
+    REQUIRE_OK(f.write([&](WriteTxn& t) { return t.put_session(s); }));
+    auto after_session = stamp();
+    CHECK(after_session != before);
+    auto u = make_user(kAlice, "alice@example.com", "alice");
+    u.role = "admin";
+    auto batch = f.db->batch();
+    REQUIRE_OK(batch->apply([&](WriteTxn& t) { return t.update_user(u).ok(); }));
+    REQUIRE_OK(batch->commit());
+    auto after_user = stamp();
+    CHECK(after_user != after_session);
+    REQUIRE_OK(f.write([&](WriteTxn& t) { return t.delete_session(s); }));
+    CHECK(stamp() != after_user);
+  }
+}
+
 TEST_CASE("contract: principal() from many threads, across backends closed and opened", "[contract][principal][threads]") {
   Fixture f;
   REQUIRE_OK(f.write([](WriteTxn& t) {

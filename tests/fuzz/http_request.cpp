@@ -88,13 +88,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gh::http::BodyGuard guard([](std::string_view, std::string_view path) {
     return path == "/auth/me/avatar" ? kMaxRequestBytes : kMaxBodyBytes;
   });
-  auto verdict = guard.feed(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (verdict == gh::http::BodyGuard::Verdict::pipelined) size = guard.pass_bytes();  // as the server does
-  else if (verdict != gh::http::BodyGuard::Verdict::pass) return 0;
-  if (size == 0) return 0;
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto verdict = guard.feed(input);
+  if (verdict != gh::http::BodyGuard::Verdict::pass && verdict != gh::http::BodyGuard::Verdict::pipelined) return 0;
+  auto bytes = guard.parser_bytes(input);  // as the server does
+  if (bytes.empty()) return 0;
   Pistache::Http::RequestParser parser(kMaxRequestBytes);
   try {
-    if (!parser.feed(reinterpret_cast<const char*>(data), size)) return 0;
+    if (!parser.feed(bytes.data(), bytes.size())) return 0;
     if (parser.parse() != Pistache::Http::Private::State::Done) return 0;
   } catch (const std::exception&) {  // Pistache's own refusal: it answers 4xx/5xx
     return 0;

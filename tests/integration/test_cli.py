@@ -55,6 +55,21 @@ class Cli(unittest.TestCase):
             s.login(email, "cli password 1", expect=401)
             self.assertIn("--email", cli(s, "user", "create", "--help").stdout)
 
+    def test_offline_changes_reach_a_token_check_already_cached(self):
+        # The server keeps a token check's session and user while the store's
+        # change stamp holds; a commit by another process (this CLI) must end
+        # that at once, although the server did not write anything itself.
+        with Server() as s:
+            email = unique_email()
+            t = s.register(email)
+            for _ in range(3):
+                self.assertEqual(s.me(t["access_token"]).json()["role"], "user")
+            self.assertEqual(cli(s, "user", "set-role", "--email", email, "--role", "manager").returncode, 0)
+            self.assertEqual(s.me(t["access_token"]).json()["role"], "manager")
+            self.assertEqual(s.me(t["access_token"]).json()["role"], "manager")
+            self.assertEqual(cli(s, "user", "deactivate", "--email", email).returncode, 0)
+            self.assertEqual(s.me(t["access_token"]).status, 401)
+
     def test_import_bcrypt_users_upgraded_to_argon2id_on_login(self):
         with Server() as s, tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
             email = unique_email("imported")

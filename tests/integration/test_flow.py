@@ -84,6 +84,29 @@ class CoreFlow(ApiAssertions, ServerTest, unittest.TestCase):
         self.assertEqual(s.me(reg["access_token"]).status, 200)
         self.assertEqual(s.refresh(reg["refresh_token"]).status, 200)
 
+    def test_a_cached_token_check_never_outlives_a_change(self):
+        # Token checks keep the session and user while the store's change
+        # stamp holds (http/auth_check.hpp): each change below comes after
+        # the same token was checked, and the very next check sees it.
+        s = self.s
+        email = unique_email()
+        first = s.register(email, "correct horse battery")
+        other = s.login(email, "correct horse battery")
+        for _ in range(3):
+            self.assertIsNone(s.me(first["access_token"]).json()["full_name"])
+            self.assertEqual(s.me(other["access_token"]).status, 200)
+        r = s.request("PATCH", "/auth/me", headers=bearer(first["access_token"]), json_body={"full_name": "Bea"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(s.me(first["access_token"]).json()["full_name"], "Bea")
+        self.assertEqual(s.me(other["access_token"]).json()["full_name"], "Bea")
+        # A password change ends every other session of the account.
+        r = s.request("POST", "/auth/password/change", headers=bearer(first["access_token"]),
+                      json_body={"current_password": "correct horse battery", "new_password": "a brand new secret",
+                                 "revoke_other_sessions": True})
+        self.assertEqual(r.status, 200, r)
+        self.assert_invalid_token(s.me(other["access_token"]))
+        self.assertEqual(s.me(first["access_token"]).status, 200)
+
     def test_logout_all_revokes_every_session(self):
         s = self.s
         email = unique_email()

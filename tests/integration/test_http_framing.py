@@ -111,3 +111,52 @@ class Framing(ServerTest, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AuthorizationHeader(ServerTest, unittest.TestCase):
+    """The body guard takes the Authorization line off a head that arrives in
+    one read, before Pistache parses it (issue 13, P2); a head split over
+    reads keeps it for the parser. Either way the bearer token is what the
+    check sees, and a second Authorization line is refused."""
+    PROMPT_S = 2 * SLOW
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.s.register()["access_token"]
+
+    def me(self, *parts):
+        sock = socket.create_connection(("127.0.0.1", self.s.port), timeout=10)
+        self.addCleanup(sock.close)
+        for p in parts:
+            sock.sendall(p)
+            time.sleep(0.05)  # separate reads on the server
+        got, _, _ = read_answers(sock, 1.0)
+        return got
+
+    def test_the_token_is_read_whole_or_split_over_reads(self):
+        head = (b"GET /auth/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + self.token.encode() +
+                b"\r\nConnection: close\r\n\r\n")
+        for parts in ([head], [head[:40], head[40:]], [head[:60], head[60:90], head[90:]]):
+            got = self.me(*parts)
+            self.assertEqual(statuses(got), [200], (parts, got))
+            self.assertIn(b'"email":', got)
+        lower = head.replace(b"Authorization:", b"authorization:  ")
+        self.assertEqual(statuses(self.me(lower)), [200])
+        bad = head.replace(self.token.encode()[-6:], b"AAAAAA")
+        got = self.me(bad)
+        self.assertEqual(statuses(got), [401], got)
+        self.assertIn(b"WWW-Authenticate: Bearer", got)
+
+    def test_two_authorization_lines_are_400(self):
+        line = b"Authorization: Bearer " + self.token.encode() + b"\r\n"
+        head = b"GET /auth/me HTTP/1.1\r\nHost: x\r\n" + line + line + b"\r\n"
+        for parts in ([head], [head[:80], head[80:]]):
+            got = self.me(*parts)
+            self.assertEqual(statuses(got), [400], got)
+            self.assertIn(b"more than one Authorization header", got)
+
+    def test_a_huge_authorization_line_still_counts_toward_the_header_limit(self):
+        head = b"GET /auth/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * 9000 + b"\r\n\r\n"
+        got = self.me(head)
+        self.assertEqual(statuses(got), [431], got)

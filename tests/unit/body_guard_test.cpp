@@ -101,3 +101,57 @@ TEST_CASE("a second request in the same input, or while one is pending, is repor
   CHECK(s.feed(a.substr(0, 20)) == V::pass);
   CHECK(s.feed(a.substr(20), false) == V::pass);
 }
+
+TEST_CASE("an Authorization line in a whole head is taken off the parser's bytes") {
+  auto g = guard();
+  std::string in = "\r\nGET /auth/me HTTP/1.1\r\nHost: x\r\nauthorization:  Bearer abc.def \r\nAccept: */*\r\n\r\n";
+  REQUIRE(g.feed(in) == V::pass);
+  CHECK(g.parser_bytes(in) == "\r\nGET /auth/me HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
+  auto head = g.take();
+  REQUIRE(head);
+  CHECK(head->authorization == std::string("Bearer abc.def"));
+  CHECK_FALSE(g.take());
+
+  // With a body after the head, in the same read: the body stays.
+  std::string post = "POST /a HTTP/1.1\r\nAuthorization: Basic eDp5\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody";
+  REQUIRE(g.feed(post) == V::pass);
+  CHECK(g.parser_bytes(post) == "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody");
+  CHECK(g.take()->authorization == std::string("Basic eDp5"));
+
+  // Without the header, the input goes to the parser as it came.
+  std::string plain = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(g.feed(plain) == V::pass);
+  CHECK(g.parser_bytes(plain).data() == plain.data());
+  CHECK_FALSE(g.take()->authorization);
+}
+
+TEST_CASE("a head split over reads keeps its Authorization line for the parser") {
+  auto g = guard();
+  std::string a = "GET /auth/me HTTP/1.1\r\nHost: x\r\nAuthoriz", b = "ation: Bearer t\r\n\r\n";
+  REQUIRE(g.feed(a) == V::pass);
+  CHECK(g.parser_bytes(a) == a);
+  REQUIRE(g.feed(b) == V::pass);
+  CHECK(g.parser_bytes(b) == b);
+  auto head = g.take();
+  REQUIRE(head);
+  CHECK_FALSE(head->authorization);  // Pistache parsed it
+}
+
+TEST_CASE("a pipelined request after a stripped head: only the first, less the line, is parsed") {
+  auto g = guard();
+  std::string first = "GET /a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer one\r\n\r\n";
+  std::string in = first + "GET /b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer two\r\n\r\n";
+  REQUIRE(g.feed(in) == V::pipelined);
+  CHECK(g.pass_bytes() == first.size());
+  CHECK(g.parser_bytes(in) == "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(g.take()->authorization == std::string("Bearer one"));
+}
+
+TEST_CASE("two Authorization lines are refused, whole or split") {
+  CHECK(guard().feed("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nAUTHORIZATION: Bearer b\r\n\r\n") ==
+        V::two_authorizations);
+  auto g = guard();
+  REQUIRE(g.feed("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n") == V::pass);
+  CHECK(g.feed("Authorization: Bearer b\r\n\r\n") == V::two_authorizations);
+  CHECK(g.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n") == V::dropped);
+}
