@@ -215,15 +215,14 @@ class PgBackend final : public Backend {
   /// The last migration applied; 0 when there is no schema_version table.
   static Status layout_of(PgTxn& t, int& out) {
     out = 0;
+    // Text results (simple queries).
     Result r;
-    Status st = t.conn().simple(
-        "SELECT coalesce((SELECT max(version) FROM schema_version), 0)::text "
-        "WHERE to_regclass('schema_version') IS NOT NULL",
-        "read the schema version", &r);
+    Status st = t.conn().simple("SELECT to_regclass('schema_version') IS NOT NULL", "look for schema_version", &r);
     if (!st.ok()) return st;
-    // A text result (simple query); no row when the table is not there.
-    if (r.rows() == 0) return Status::OK();
-    out = std::atoi(PQgetvalue(r.get(), 0, 0));
+    if (r.rows() != 1 || std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") return Status::OK();
+    st = t.conn().simple("SELECT coalesce(max(version), 0) FROM schema_version", "read the schema version", &r);
+    if (!st.ok()) return st;
+    if (r.rows() == 1) out = std::atoi(PQgetvalue(r.get(), 0, 0));
     return st;
   }
 
