@@ -127,10 +127,10 @@ bool Row::boolean(bool& out) {
   return true;
 }
 
-bool Row::jsonb(nlohmann::json& out) {
+bool Row::json(nlohmann::json& out) {
   auto v = raw();
-  if (is_null() || v.empty() || v[0] != '\1') return false;
-  out = nlohmann::json::parse(v.begin() + 1, v.end(), nullptr, false);
+  if (is_null()) return false;
+  out = nlohmann::json::parse(v.begin(), v.end(), nullptr, false);
   if (out.is_discarded()) return false;
   ++col_;
   return true;

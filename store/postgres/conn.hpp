@@ -22,8 +22,8 @@
 namespace gh::store::postgres {
 
 /// Type oids of the parameters (pg_type.h; stable across releases).
-enum class Oid : unsigned { boolean = 16, bytea = 17, int8 = 20, text = 25, bytea_array = 1001, text_array = 1009,
-                            jsonb = 3802 };
+enum class Oid : unsigned { boolean = 16, bytea = 17, int8 = 20, text = 25, json = 114, bytea_array = 1001,
+                            text_array = 1009 };
 
 /// A statement, prepared on each connection at its first use under `name`.
 struct Stmt {
@@ -39,7 +39,8 @@ class Params {
   Params& bytea(std::string_view v) { return add(Oid::bytea, std::string(v)); }
   Params& i64(std::int64_t v);
   Params& boolean(bool v) { return add(Oid::boolean, std::string(1, v ? '\1' : '\0')); }
-  Params& jsonb(const nlohmann::json& v) { return add(Oid::jsonb, "\1" + v.dump()); }
+  /// json (its binary format is its text).
+  Params& json(const nlohmann::json& v) { return add(Oid::json, v.dump()); }
   Params& text_array(const std::vector<std::string>& v) { return array(Oid::text_array, Oid::text, v); }
   Params& bytea_array(const std::vector<std::string>& v) { return array(Oid::bytea_array, Oid::bytea, v); }
   /// SQL NULL of type `t`.
@@ -99,7 +100,7 @@ class Row {
   bool u64(std::uint64_t& out);
   bool int_(int& out);
   bool boolean(bool& out);
-  bool jsonb(nlohmann::json& out);
+  bool json(nlohmann::json& out);
   bool text_array(std::vector<std::string>& out);
   /// text, or "" for NULL.
   bool opt_bytes(std::string& out);

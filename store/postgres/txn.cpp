@@ -138,7 +138,7 @@ Params& user_params(Params& p, const domain::User& u) {
       .text(u.full_name)
       .text(u.avatar_url)
       .text(u.onboarding)
-      .jsonb(u.data)
+      .json(u.data)
       .boolean(u.email_verified)
       .boolean(u.active)
       .i64(u.created_at)
@@ -176,7 +176,7 @@ Params otp_params(std::string_view hash, const domain::OneTimeToken& o) {
 
 bool decode_user(Row& r, domain::User& u) {
   return r.bytes(u.id) && r.bytes(u.email) && r.bytes(u.password_hash) && r.bytes(u.role) && r.bytes(u.username) &&
-         r.bytes(u.full_name) && r.bytes(u.avatar_url) && r.bytes(u.onboarding) && r.jsonb(u.data) &&
+         r.bytes(u.full_name) && r.bytes(u.avatar_url) && r.bytes(u.onboarding) && r.json(u.data) &&
          r.boolean(u.email_verified) && r.boolean(u.active) && r.i64(u.created_at) && r.i64(u.updated_at) &&
          r.int_(u.failed_logins) && r.i64(u.last_failed_at) && r.i64(u.device_epoch);
 }

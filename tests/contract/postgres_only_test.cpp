@@ -334,6 +334,21 @@ TEST_CASE("postgres: the unique constraints answer conflict, naming the constrai
   }));
 }
 
+TEST_CASE("postgres: custom profile data is kept as written, \\u0000 included", "[postgres][users]") {
+  auto name = new_database();
+  auto db = open_db(name);
+  REQUIRE_OK(db->migrate());
+  auto u = make_user("u1", "a@example.com");
+  u.data = {{"nul", std::string("a\0b", 3)}, {"n", 18446744073709551615ull}, {"f", 0.1}, {"nested", {{"k", {1, 2}}}}};
+  REQUIRE_OK(db->write([&](WriteTxn& t) { return t.insert_user(u); }));
+  Status st;
+  auto t = db->read(st);
+  REQUIRE(t);
+  domain::User got;
+  REQUIRE_OK(t->user("u1", got));
+  CHECK(got.data == u.data);
+}
+
 TEST_CASE("postgres: a row that does not decode is corrupt, not absent", "[postgres]") {
   auto name = new_database();
   auto db = open_db(name);

@@ -33,7 +33,9 @@ CREATE TABLE users (
   full_name      text NOT NULL,
   avatar_url     text NOT NULL,
   onboarding     text NOT NULL,
-  data           jsonb NOT NULL,
+  -- json, not jsonb: kept as written, and a string may hold \u0000 (the
+  -- profile's custom fields are any JSON object), which jsonb refuses.
+  data           json NOT NULL,
   email_verified boolean NOT NULL,
   active         boolean NOT NULL,
   created_at     bigint NOT NULL,
