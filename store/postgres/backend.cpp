@@ -97,13 +97,18 @@ class PgBackend final : public Backend {
     return st;
   }
 
+  // A pooled connection may have died while idle (a server restart, an
+  // idle timeout, pg_terminate_backend): when the first statement finds it
+  // gone, nothing has happened yet, so the call goes on once on a new one.
   std::unique_ptr<PgTxn> begin(bool write, Status& st) const {
-    auto c = s_.pool->acquire(st);
-    if (!c) return nullptr;
-    auto t = std::make_unique<PgTxn>(s_, Lease(s_.pool, std::move(c)));
-    st = write ? t->begin_write() : t->begin_read();
-    if (!st.ok()) return nullptr;
-    return t;
+    for (int attempt = 0;; ++attempt) {
+      auto c = s_.pool->acquire(st);
+      if (!c) return nullptr;
+      auto t = std::make_unique<PgTxn>(s_, Lease(s_.pool, std::move(c)));
+      st = write ? t->begin_write() : t->begin_read();
+      if (st.ok()) return t;
+      if (attempt > 0 || !t->conn().broken()) return nullptr;
+    }
   }
 
   std::unique_ptr<ReadTxn> read(Status& st) const override { return begin(false, st); }
@@ -121,11 +126,14 @@ class PgBackend final : public Backend {
 
   Status principal(std::string_view session_id, Principal& out) const override {
     Status st;
-    auto c = s_.pool->acquire(st);
-    if (!c) return st;
-    Lease conn(s_.pool, std::move(c));
     Result r;
-    st = conn->exec(kPrincipal, Params().text(session_id), r, "principal");
+    for (int attempt = 0;; ++attempt) {  // once more on a new connection, as begin()
+      auto c = s_.pool->acquire(st);
+      if (!c) return st;
+      Lease conn(s_.pool, std::move(c));
+      st = conn->exec(kPrincipal, Params().text(session_id), r, "principal");
+      if (st.ok() || attempt > 0 || !conn->broken()) break;
+    }
     if (!st.ok()) return st;
     if (r.rows() == 0) return Status::NotFound();
     Row row(r, 0);
