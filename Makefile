@@ -9,7 +9,7 @@ CONFIG ?= config/gatehouse.toml
 DATA ?= var
 
 # Everything the build, the server and the test suite need, from Debian 12.
-PACKAGES := build-essential cmake pkg-config ccache python3 curl jq \
+PACKAGES := build-essential cmake pkg-config ccache python3 curl jq libpq-dev postgresql-15 \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \

@@ -8,6 +8,7 @@
 #include "http/metrics_server.hpp"
 #include "http/server.hpp"
 #include "store/lmdb/backend.hpp"
+#include "store/postgres/backend.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
@@ -51,11 +52,50 @@ std::shared_ptr<const domain::Roles> load_roles(const config::Config& cfg) {
   }
 }
 
+static bool on_postgres(const config::Config& cfg) { return cfg.store.backend == config::StoreBackend::postgres; }
+
+// The engine the configuration names (the one place that knows them all).
 static std::unique_ptr<store::Backend> open_store(const config::Config& cfg, bool read_only = false) {
   store::Status st;
-  auto db = store::lmdb::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, st);
+  std::unique_ptr<store::Backend> db;
+  if (on_postgres(cfg)) {
+    store::postgres::Options o;
+    o.url = cfg.store.url;
+    o.pool_size = cfg.store.pool_size;
+    o.statement_timeout_ms = cfg.store.statement_timeout_ms;
+    o.lock_timeout_ms = cfg.store.lock_timeout_ms;
+    o.connect_timeout_s = cfg.store.connect_timeout_s;
+    db = store::postgres::open(o, st);
+  } else {
+    db = store::lmdb::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, st);
+  }
   if (!db) telemetry::log_error("cannot open store", {{"error", st.message()}});
   return db;
+}
+
+// What a log line or announcement says of the store: never the URL (it may
+// hold the password).
+static std::string store_label(const config::Config& cfg) {
+  return on_postgres(cfg) ? std::string("postgres") : cfg.store.path;
+}
+
+// A PostgreSQL store is only ever changed by `gatehouse migrate`: anything
+// but this build's schema is refused, with what to do.
+static bool postgres_schema_ok(store::Backend& db, std::string& why) {
+  int version = 0;
+  auto st = db.schema_version(version);
+  if (!st.ok()) {
+    why = st.message();
+    if (why.find("gatehouse migrate") == std::string::npos) why += " (is the schema there? run `gatehouse migrate`)";
+    return false;
+  }
+  if (version != store::kSchemaVersion) {
+    why = "the PostgreSQL store has schema " + std::to_string(version) + ", this build uses " +
+          std::to_string(store::kSchemaVersion) + (version == 0 ? " (never migrated)" : "") +
+          ": run `gatehouse migrate` (serve never migrates PostgreSQL)";
+    return false;
+  }
+  return true;
 }
 
 std::string audit_key_path(const config::Config& cfg, std::string& why) {
@@ -96,6 +136,17 @@ std::unique_ptr<store::Backend> prepare(const CommonOptions& o, config::Config& 
   exit_code = 1;
   auto db = open_store(cfg);
   if (!db) return nullptr;
+  if (on_postgres(cfg)) {
+    if (!postgres_schema_ok(*db, why)) {
+      telemetry::log_error("store schema differs from this build; run `gatehouse migrate`", {{"error", why}});
+      return nullptr;
+    }
+    if (!open_audit_key(*db, key_path, why)) {
+      telemetry::log_error("cannot open the audit key", {{"error", why}});
+      return nullptr;
+    }
+    return db;
+  }
   int version = 0;
   auto st = db->schema_version(version);
   if (st.ok() && version == 0) st = db->migrate();  // a new store: create the layout
@@ -120,6 +171,22 @@ int with_read(const CommonOptions& o,
   config::Config cfg;
   if (!load_config(o, cfg)) return 2;
   telemetry::init(cfg.log.level);
+  if (on_postgres(cfg)) {
+    auto db = open_store(cfg);
+    if (!db) return 1;
+    std::string why;
+    if (!postgres_schema_ok(*db, why)) {
+      std::cerr << "gatehouse: " << why << "\n";
+      return 2;
+    }
+    store::Status st;
+    auto t = db->read(st);
+    if (!t) {
+      std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
+      return 1;
+    }
+    return fn(cfg, *t);
+  }
   // Never create a store here: a mistyped --data must not look like an empty,
   // intact one.
   if (!std::filesystem::exists(std::filesystem::path(cfg.store.path) / "data.mdb")) {
@@ -222,7 +289,7 @@ int serve(const CommonOptions& o) {
     return 1;
   }
   telemetry::start_exporter(cfg.otlp.endpoint);
-  nlohmann::json bound = {{"address", server.address()}, {"store", cfg.store.path}};
+  nlohmann::json bound = {{"address", server.address()}, {"store", store_label(cfg)}};
   if (!cfg.metrics.listen.empty()) bound["metrics"] = metrics.address();
   telemetry::announce("listening", std::move(bound));
 
@@ -254,14 +321,21 @@ int migrate(const CommonOptions& o) {
     std::string ignored;
     return domain::normalize_email(email, ignored);
   };
+  // A PostgreSQL schema of an older build reports no version (the tables
+  // are behind): migrate() brings it forward all the same.
   auto st = db->schema_version(from);
+  if (!st.ok() && on_postgres(cfg) && st.is_unavailable() && st.message().find("gatehouse migrate") != std::string::npos) {
+    from = -1;
+    st = store::Status::OK();
+  }
   if (st.ok()) st = db->migrate(normalize, &notes);
   if (!st.ok()) {
     telemetry::log_error("migration failed", {{"error", st.message().empty() ? st.to_string() : st.message()}});
     return 1;
   }
   for (auto& n : notes) telemetry::log_warn("migration", {{"note", n}});
-  telemetry::log_info("store migrated", {{"from", from}, {"to", store::kSchemaVersion}});
+  telemetry::log_info("store migrated",
+                      {{"from", from}, {"to", store::kSchemaVersion}, {"store", store_label(cfg)}});
   telemetry::shutdown();
   return 0;
 }

@@ -121,6 +121,9 @@ Binding enum_key(std::string key, Enum& dst, const std::pair<Enum, const char*> 
           set};
 }
 
+constexpr std::pair<StoreBackend, const char*> kStoreBackends[] = {{StoreBackend::lmdb, "lmdb"},
+                                                                   {StoreBackend::postgres, "postgres"}};
+
 constexpr std::pair<ExistingEmail, const char*> kExistingEmail[] = {{ExistingEmail::conflict, "conflict"},
                                                                     {ExistingEmail::notify, "notify"}};
 constexpr std::pair<RateClass, const char*> kRateClasses[] = {{RateClass::standard, "default"},
@@ -190,7 +193,13 @@ std::vector<Binding> bindings(Config& c) {
       int_key("rate_limit.backoff_after", c.rate_limit.backoff_after, 1, 1000),
       int_key("rate_limit.backoff_max_s", c.rate_limit.backoff_max_s, 1, 86'400),
       int_key("rate_limit.backoff_window_s", c.rate_limit.backoff_window_s, 1, 30 * 86'400),
+      enum_key("store.backend", c.store.backend, kStoreBackends, "must be lmdb or postgres"),
       str_key("store.path", c.store.path),
+      str_key("store.url", c.store.url),
+      int_key("store.pool_size", c.store.pool_size, 1, 1000),
+      int_key("store.statement_timeout_ms", c.store.statement_timeout_ms, 0, 3'600'000),
+      int_key("store.lock_timeout_ms", c.store.lock_timeout_ms, 0, 3'600'000),
+      int_key("store.connect_timeout_s", c.store.connect_timeout_s, 1, 600),
       int_key("store.map_size_mb", c.store.map_size_mb, 1, 1ll << 24),
       int_key("store.max_batch", c.store.max_batch, 1, 100'000),
       int_key("store.warn_fill_percent", c.store.warn_fill_percent, 1, 100),
@@ -265,6 +274,8 @@ std::string env_name(const std::string& key) {
 
 void validate(const Config& c) {
   const auto& ss = c.cookie.same_site;
+  if (c.store.backend == StoreBackend::postgres && c.store.url.empty())
+    bad("store.url", "must be set (or GATEHOUSE_STORE_URL) when store.backend is postgres");
   if (ss != "Strict" && ss != "Lax" && ss != "None")
     bad("cookie.same_site", "must be Strict, Lax or None");
   for (auto* name : {&c.cookie.name, &c.cookie.device_name})

@@ -114,9 +114,29 @@ struct RateLimit {
   int ip_per_minute(RateClass c) const;
 };
 
+/// The storage engine (store/): the embedded LMDB one or a PostgreSQL server.
+enum class StoreBackend { lmdb, postgres };
+
 struct Store {
+  /// "lmdb" (default: embedded, one instance) or "postgres" (a PostgreSQL
+  /// server several instances can share; docs/POSTGRES.md).
+  StoreBackend backend = StoreBackend::lmdb;
   /// Folder of the LMDB environment. Default: "var" (relative to the working dir).
   std::string path = "var";
+  /// postgres: the libpq connection URI, e.g. postgres://gatehouse@db/gatehouse
+  /// (env GATEHOUSE_STORE_URL). The password from it or PGPASSWORD; never
+  /// logged. Required with backend = "postgres".
+  std::string url;
+  /// postgres: most connections per instance (each transaction holds one). Default: 8.
+  int pool_size = 8;
+  /// postgres: the server cancels a statement running longer, ms (0 = no
+  /// limit). Default: 5000.
+  int statement_timeout_ms = 5000;
+  /// postgres: the server cancels a statement waiting longer for a lock, ms
+  /// (0 = no limit). Default: 5000.
+  int lock_timeout_ms = 5000;
+  /// postgres: seconds to wait for a new connection. Default: 5.
+  int connect_timeout_s = 5;
   /// LMDB map size: the most the database may grow to. Default: 1024 MiB.
   std::size_t map_size_mb = 1024;
   /// Most writes grouped into one synced commit. Default: 512. Larger batches

@@ -88,3 +88,26 @@ TEST_CASE("unknown keys, wrong types and out-of-range values are errors naming t
   CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_COOKIE_SECURE", "false"}}), Catch::Contains("__Host-"));
   CHECK_THROWS_AS(Config::load(write_toml("not toml [["), {}), ConfigError);
 }
+
+TEST_CASE("the store engine: lmdb by default, postgres needs a URL, bad values name the key", "[config]") {
+  using gh::config::StoreBackend;
+  auto c = Config::load("", {});
+  CHECK(c.store.backend == StoreBackend::lmdb);
+  CHECK(c.store.url.empty());
+  CHECK(c.store.pool_size == 8);
+  CHECK(c.store.statement_timeout_ms == 5000);
+  CHECK(c.store.lock_timeout_ms == 5000);
+  CHECK(c.store.connect_timeout_s == 5);
+  c = Config::load(write_toml("[store]\nbackend = \"postgres\"\nurl = \"postgres://gh@db/gh\"\npool_size = 3\n"),
+                   {{"GATEHOUSE_STORE_URL", "postgres://gh@other/gh"}});
+  CHECK(c.store.backend == StoreBackend::postgres);
+  CHECK(c.store.url == "postgres://gh@other/gh");  // the environment wins
+  CHECK(c.store.pool_size == 3);
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_STORE_BACKEND", "postgres"}}),
+                    Catch::Contains("'store.url'") && Catch::Contains("GATEHOUSE_STORE_URL"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_STORE_BACKEND", "mysql"}}),
+                    Catch::Contains("'store.backend'") && Catch::Contains("lmdb or postgres"));
+  CHECK_THROWS_WITH(Config::load(write_toml("[store]\npool_size = 0\n"), {}), Catch::Contains("'store.pool_size'"));
+  CHECK_THROWS_WITH(Config::load("", {{"GATEHOUSE_STORE_LOCK_TIMEOUT_MS", "-1"}}),
+                    Catch::Contains("'store.lock_timeout_ms'"));
+}
