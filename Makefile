@@ -9,11 +9,14 @@ CONFIG ?= config/gatehouse.toml
 DATA ?= var
 
 # Everything the build, the server and the test suite need, from Debian 12.
-PACKAGES := build-essential cmake pkg-config ccache python3 curl jq libpq-dev postgresql-15 \
+PACKAGES := build-essential cmake pkg-config ccache python3 curl jq libpq-dev \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
   libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
   protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev zlib1g-dev
+# Only the tests need a PostgreSQL server (a temporary cluster of their own;
+# Debian's package also starts a default cluster on port 5432, unused).
+TEST_PACKAGES := postgresql-15
 # Only for `make bench` (load generator, the nginx ceiling) and `make fuzz`.
 BENCH_PACKAGES := wrk nginx-light
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
@@ -45,6 +48,7 @@ install-packages:
 
 ## test-tools: npm packages used only by tests (the OpenTelemetry protos).
 test-tools: deps
+	@$(MAKE) --no-print-directory install-packages WANT="$(TEST_PACKAGES)"
 	@[ -d tests/tools/node_modules/@opentelemetry/otlp-grpc-exporter-base ] || \
 	  (cd tests/tools && npm ci --no-audit --no-fund --ignore-scripts)
 
