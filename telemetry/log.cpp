@@ -4,11 +4,17 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <thread>
+#include <utility>
+
+#include <unistd.h>
 
 namespace gh::telemetry {
 namespace {
@@ -33,42 +39,103 @@ Level parse(const std::string& s) {
   return Level::info;
 }
 
-// stdout through its stdio buffer. spdlog's stdout sinks flush every line (a
-// write(2) per request) and its async logger wakes a thread per line; this
-// sink writes at most every 100 ms while lines keep coming. Warnings and
-// errors are flushed at once (see write()), and a periodic flush empties the
-// buffer of an idle server within a second.
-class BufferedStdoutSink : public spdlog::sinks::base_sink<std::mutex> {
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::fwrite(msg.payload.data(), 1, msg.payload.size(), stdout);
-    std::fputc('\n', stdout);
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_flush_ > std::chrono::milliseconds(100)) flush_();
-  }
-  void flush_() override {
-    std::fflush(stdout);
-    last_flush_ = std::chrono::steady_clock::now();
+// The log goes to stdout (fd 1) from a thread of its own. A request thread
+// only appends its line to a buffer under a short lock; the writer thread
+// swaps the buffer out and write(2)s it every 50 ms, or at once when a
+// warning or error asks for it. A write that blocks (a slow disk, the
+// kernel throttling dirty pages while the store syncs) then delays only the
+// writer, never a request: before, the line writes and flushes of
+// request threads held one lock, and a stalled write made every thread wait
+// (P3's p99 reached 26-130 ms under a login storm). spdlog's stdout sinks
+// write every line, and its async logger wakes a thread per line. If the
+// writer falls behind by kMaxPending bytes, lines are dropped and counted,
+// and the count is logged once writing resumes.
+class AsyncStdoutSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  AsyncStdoutSink() : thread_([this] { run(); }) {}
+  ~AsyncStdoutSink() override {
+    {
+      std::lock_guard<std::mutex> g(this->mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
   }
 
+  /// Writes what is pending now, on the caller's thread (start-up and
+  /// shutdown lines, which tools wait for).
+  void drain() {
+    std::unique_lock<std::mutex> g(this->mutex_);
+    take_and_write(g);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (pending_.size() + msg.payload.size() + 1 > kMaxPending) {
+      ++dropped_;
+      return;
+    }
+    pending_.append(msg.payload.data(), msg.payload.size());
+    pending_ += '\n';
+  }
+  void flush_() override { wake_.notify_one(); }  // called under mutex_: never block here
+
  private:
-  std::chrono::steady_clock::time_point last_flush_;
+  static constexpr std::size_t kMaxPending = 16 << 20;
+
+  void run() {
+    std::unique_lock<std::mutex> g(this->mutex_);
+    while (!stop_) {
+      wake_.wait_for(g, std::chrono::milliseconds(50));
+      take_and_write(g);
+    }
+    take_and_write(g);
+  }
+
+  // With `g` locked: takes the pending lines and writes them unlocked.
+  void take_and_write(std::unique_lock<std::mutex>& g) {
+    if (pending_.empty() && dropped_ == 0) return;
+    std::string out;
+    out.swap(pending_);
+    std::uint64_t dropped = std::exchange(dropped_, 0);
+    g.unlock();
+    if (dropped)
+      out += "{\"level\":\"warn\",\"msg\":\"log lines dropped: the log writer fell behind\",\"dropped\":" +
+             std::to_string(dropped) + "}\n";
+    std::fflush(stdout);  // anything printed with stdio first (CLI output)
+    for (std::size_t done = 0; done < out.size();) {
+      ssize_t n = ::write(1, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // stdout is gone: nothing to do with the lines
+      done += static_cast<std::size_t>(n);
+    }
+    g.lock();
+  }
+
+  std::string pending_;
+  std::uint64_t dropped_ = 0;
+  bool stop_ = false;
+  std::condition_variable wake_;
+  std::thread thread_;
 };
+
+std::shared_ptr<AsyncStdoutSink> g_sink;
 
 }  // namespace
 
 void init(const std::string& level) {
   g_min = static_cast<int>(parse(level));
   if (g_logger) return;
-  g_logger = std::make_shared<spdlog::logger>("gatehouse", std::make_shared<BufferedStdoutSink>());
+  g_sink = std::make_shared<AsyncStdoutSink>();
+  g_logger = std::make_shared<spdlog::logger>("gatehouse", g_sink);
   g_logger->set_level(spdlog::level::trace);
   spdlog::register_logger(g_logger);
-  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 void shutdown() {
-  if (g_logger) g_logger->flush();
+  if (g_sink) g_sink->drain();
   g_logger.reset();
+  g_sink.reset();  // joins the writer thread, which writes what is left
   spdlog::shutdown();
 }
 
@@ -99,6 +166,7 @@ void write(Level lvl, std::string_view msg, const nlohmann::json& fields, bool f
   if (g_logger) {
     g_logger->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
     if (flush) g_logger->flush();
+    if (flush && lvl == Level::info && g_sink) g_sink->drain();  // announce(): written before it returns
   } else {
     std::fprintf(stdout, "%s\n", line.c_str());
     std::fflush(stdout);
