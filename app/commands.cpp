@@ -171,40 +171,35 @@ int with_read(const CommonOptions& o,
   config::Config cfg;
   if (!load_config(o, cfg)) return 2;
   telemetry::init(cfg.log.level);
+  std::unique_ptr<store::Backend> db;
   if (on_postgres(cfg)) {
-    auto db = open_store(cfg);
+    db = open_store(cfg);
     if (!db) return 1;
     std::string why;
     if (!postgres_schema_ok(*db, why)) {
       std::cerr << "gatehouse: " << why << "\n";
       return 2;
     }
-    store::Status st;
-    auto t = db->read(st);
-    if (!t) {
+  } else {
+    // Never create a store here: a mistyped --data must not look like an
+    // empty, intact one.
+    if (!std::filesystem::exists(std::filesystem::path(cfg.store.path) / "data.mdb")) {
+      std::cerr << "gatehouse: no store at '" << cfg.store.path << "' (no data.mdb there); check --data or store.path\n";
+      return 2;
+    }
+    db = open_store(cfg, true);
+    if (!db) return 1;
+    int version = 0;
+    if (auto st = db->schema_version(version); !st.ok()) {
       std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
       return 1;
     }
-    return fn(cfg, *t);
-  }
-  // Never create a store here: a mistyped --data must not look like an empty,
-  // intact one.
-  if (!std::filesystem::exists(std::filesystem::path(cfg.store.path) / "data.mdb")) {
-    std::cerr << "gatehouse: no store at '" << cfg.store.path << "' (no data.mdb there); check --data or store.path\n";
-    return 2;
-  }
-  auto db = open_store(cfg, true);
-  if (!db) return 1;
-  int version = 0;
-  if (auto st = db->schema_version(version); !st.ok()) {
-    std::cerr << "gatehouse: cannot read the store: " << st.to_string() << "\n";
-    return 1;
-  }
-  if (version != store::kSchemaVersion) {
-    std::cerr << "gatehouse: the store at '" << cfg.store.path << "' has schema " << version << ", this build reads "
-              << store::kSchemaVersion << (version == 0 ? " (never initialised)" : "; run `gatehouse migrate`")
-              << "\n";
-    return 2;
+    if (version != store::kSchemaVersion) {
+      std::cerr << "gatehouse: the store at '" << cfg.store.path << "' has schema " << version << ", this build reads "
+                << store::kSchemaVersion << (version == 0 ? " (never initialised)" : "; run `gatehouse migrate`")
+                << "\n";
+      return 2;
+    }
   }
   store::Status st;
   auto t = db->read(st);

@@ -2,6 +2,7 @@
 
 #include "domain/ascii.hpp"
 #include "domain/audit.hpp"
+#include "store/audit_link.hpp"
 #include "store/lmdb/records.hpp"
 
 #include <nlohmann/json.hpp>
@@ -439,25 +440,22 @@ Status LmdbTxn::audit_head(std::uint64_t& seq, std::string& hash) const {
 
 Status LmdbTxn::append_audit(const std::string& canonical, AuditRecord* out) {
   std::uint64_t seq = 0;
-  std::string prev;
-  if (Status st = audit_head(seq, prev); !st.ok()) return st;
-  if (prev.empty()) prev.assign(32, '\0');
-  bool keyed = !b_.audit_key.empty() && seq + 1 >= b_.audit_keyed_from;
-  if (!keyed) {
+  std::string head;
+  if (Status st = audit_head(seq, head); !st.ok()) return st;
+  AuditRecord rec;
+  Status st = next_audit_record(seq, std::move(head), canonical, b_.audit_key, b_.audit_keyed_from, [&] {
     std::string_view mark;
-    Status st = raw(b_.db.meta, "audit_keyed_from", mark, "meta");
-    if (st.ok()) return Status::Unavailable("the audit chain is keyed and no key is set");
-    if (st.failed()) return st;
-  }
-  auto hash = domain::audit_chain_hash(prev, canonical, keyed ? b_.audit_key : std::string());
-  nlohmann::json rec = {{"p", nlohmann::json::binary(std::vector<std::uint8_t>(prev.begin(), prev.end()))},
-                        {"h", nlohmann::json::binary(std::vector<std::uint8_t>(hash.begin(), hash.end()))},
-                        {"c", canonical}};
+    return raw(b_.db.meta, "audit_keyed_from", mark, "meta");
+  }, rec);
+  if (!st.ok()) return st;
+  nlohmann::json j = {{"p", nlohmann::json::binary(std::vector<std::uint8_t>(rec.prev.begin(), rec.prev.end()))},
+                      {"h", nlohmann::json::binary(std::vector<std::uint8_t>(rec.hash.begin(), rec.hash.end()))},
+                      {"c", canonical}};
   std::string value(1, '\1');
-  nlohmann::json::to_cbor(rec, value);
-  Status st = put(b_.db.audit, seq_key(seq + 1), value, "audit");
-  if (st.ok()) st = put_meta("audit_head", seq_key(seq + 1) + hash);
-  if (st.ok() && out) *out = AuditRecord{seq + 1, std::move(prev), std::move(hash), canonical};
+  nlohmann::json::to_cbor(j, value);
+  st = put(b_.db.audit, seq_key(rec.seq), value, "audit");
+  if (st.ok()) st = put_meta("audit_head", seq_key(rec.seq) + rec.hash);
+  if (st.ok() && out) *out = std::move(rec);
   return st;
 }
 

@@ -2,6 +2,7 @@
 
 #include "domain/ascii.hpp"
 #include "domain/audit.hpp"
+#include "store/audit_link.hpp"
 
 namespace gh::store::postgres {
 
@@ -507,21 +508,18 @@ Status PgTxn::audit_head(std::uint64_t& seq, std::string& hash) const {
 Status PgTxn::append_audit(const std::string& canonical, AuditRecord* out) {
   // Writers are serialised (kWriterLock), so the head read here is the head.
   std::uint64_t seq = 0;
-  std::string prev;
-  if (Status st = audit_head(seq, prev); !st.ok()) return st;
-  if (prev.empty()) prev.assign(32, '\0');
-  bool keyed = !b_.audit_key.empty() && seq + 1 >= b_.audit_keyed_from;
-  if (!keyed) {
+  std::string head;
+  if (Status st = audit_head(seq, head); !st.ok()) return st;
+  AuditRecord rec;
+  Status st = next_audit_record(seq, std::move(head), canonical, b_.audit_key, b_.audit_keyed_from, [&] {
     std::string mark;
-    Status st = meta("audit_keyed_from", mark);
-    if (st.ok()) return Status::Unavailable("the audit chain is keyed and no key is set");
-    if (st.failed()) return st;
-  }
-  auto hash = domain::audit_chain_hash(prev, canonical, keyed ? b_.audit_key : std::string());
+    return meta("audit_keyed_from", mark);
+  }, rec);
+  if (!st.ok()) return st;
   Result r;
-  Status st = run(kAppendAudit, Params().i64(static_cast<std::int64_t>(seq + 1)).bytea(prev).bytea(hash).bytea(canonical),
-                  r, "append to the audit log");
-  if (st.ok() && out) *out = AuditRecord{seq + 1, std::move(prev), std::move(hash), canonical};
+  st = run(kAppendAudit, Params().i64(static_cast<std::int64_t>(rec.seq)).bytea(rec.prev).bytea(rec.hash).bytea(canonical),
+           r, "append to the audit log");
+  if (st.ok() && out) *out = std::move(rec);
   return st;
 }
 
