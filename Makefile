@@ -12,7 +12,7 @@ DATA ?= var
 PACKAGES := build-essential cmake pkg-config ccache python3 curl jq libpq-dev \
   libcaf-dev libpistache-dev liblmdb-dev lmdb-utils libsodium-dev libcrypt-dev catch2 \
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev \
-  libcurl4-openssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
+  libcurl4-openssl-dev libssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
   protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev zlib1g-dev
 # Only the tests need a PostgreSQL server (a temporary cluster of their own;
 # Debian's package also starts a default cluster on port 5432, unused).

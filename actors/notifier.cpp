@@ -1,5 +1,6 @@
 #include "actors/actors.hpp"
 #include "actors/notify_drivers.hpp"
+#include "telemetry/http_client.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/trace.hpp"
@@ -15,6 +16,8 @@ namespace {
 notifier_actor::behavior_type notifier_fn(notifier_actor::pointer self, std::shared_ptr<Driver> driver,
                                           config::Notify cfg, std::shared_ptr<std::atomic<int>> backlog,
                                           Auditor audit) {
+  // Cleanup runs on this actor's own thread, which CAF does not join.
+  self->attach_functor([] { telemetry::end_of_requests_on_this_thread(); });
   auto attempt = [=](domain::Notification& n, int number) {
     std::string error;
     telemetry::SpanTimer span(n.trace_id, n.span_id, "notify.deliver", telemetry::SpanKind::client);

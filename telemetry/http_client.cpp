@@ -1,6 +1,7 @@
 #include "telemetry/http_client.hpp"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 namespace gh::telemetry {
 namespace {
@@ -33,5 +34,7 @@ PostResult post_json(const std::string& url, const std::string& body,
   else if (!r.ok) r.error = "answered " + std::to_string(r.status);
   return r;
 }
+
+void end_of_requests_on_this_thread() { OPENSSL_thread_stop(); }
 
 }  // namespace gh::telemetry

@@ -18,4 +18,10 @@ struct PostResult {
 PostResult post_json(const std::string& url, const std::string& body,
                      const std::vector<std::string>& headers = {}, long timeout_s = 10);
 
+/// Frees what libcurl's TLS library (OpenSSL) keeps for the calling thread.
+/// Call it last on a thread that made requests and that nobody joins (a CAF
+/// detached actor): such a thread can still be ending when the process runs
+/// OpenSSL's exit handler, which then never frees the thread's error state.
+void end_of_requests_on_this_thread();
+
 }  // namespace gh::telemetry
