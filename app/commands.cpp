@@ -65,6 +65,7 @@ static std::unique_ptr<store::Backend> open_store(const config::Config& cfg, boo
     o.statement_timeout_ms = cfg.store.statement_timeout_ms;
     o.lock_timeout_ms = cfg.store.lock_timeout_ms;
     o.connect_timeout_s = cfg.store.connect_timeout_s;
+    o.max_staleness_ms = cfg.store.max_staleness_ms;
     db = store::postgres::open(o, st);
   } else {
     db = store::lmdb::open({cfg.store.path, cfg.store.map_size_mb << 20, read_only}, st);

@@ -200,6 +200,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("store.statement_timeout_ms", c.store.statement_timeout_ms, 0, 3'600'000),
       int_key("store.lock_timeout_ms", c.store.lock_timeout_ms, 0, 3'600'000),
       int_key("store.connect_timeout_s", c.store.connect_timeout_s, 1, 600),
+      int_key("store.max_staleness_ms", c.store.max_staleness_ms, 0, 60'000),
       int_key("store.map_size_mb", c.store.map_size_mb, 1, 1ll << 24),
       int_key("store.max_batch", c.store.max_batch, 1, 100'000),
       int_key("store.warn_fill_percent", c.store.warn_fill_percent, 1, 100),

@@ -137,6 +137,11 @@ struct Store {
   int lock_timeout_ms = 5000;
   /// postgres: seconds to wait for a new connection. Default: 5.
   int connect_timeout_s = 5;
+  /// postgres: the longest a token check may trust its principal cache
+  /// without word from the database that nothing changed, ms (the bound on
+  /// how stale a revocation made by another instance can be); 0 = no cache,
+  /// every check reads through. Default: 2000.
+  int max_staleness_ms = 2000;
   /// LMDB map size: the most the database may grow to. Default: 1024 MiB.
   std::size_t map_size_mb = 1024;
   /// Most writes grouped into one synced commit. Default: 512. Larger batches

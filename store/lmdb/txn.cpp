@@ -62,23 +62,17 @@ Status walk_end(int rc, const char* table) {
 
 // ---- change stamps -------------------------------------------------------------
 
-std::uint32_t Stamps::slot_of(std::string_view key) {
-  std::uint32_t h = 2166136261u;  // FNV-1a
-  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h % kSlots;
-}
-
 void Stamps::began(std::uint64_t txnid) {
   // A gap since the last transaction accounted for: another process
   // committed in between, and what it wrote is unknown.
-  if (known_.load() + 1 != txnid) epoch_.fetch_add(1);
+  if (known_.load() + 1 != txnid) counts_.grow_all();
   known_.store(txnid - 1);
   writing_.store(true);
 }
 
 void Stamps::ended(std::uint64_t txnid, bool committed, const std::vector<std::uint32_t>& slots) {
   if (committed) {
-    for (auto slot : slots) slots_[slot].fetch_add(1);
+    for (auto slot : slots) counts_.grow(slot);
     known_.store(txnid);
   }
   writing_.store(false);
@@ -92,12 +86,11 @@ std::uint64_t Stamps::stamp(MDB_env* env, std::string_view a, std::string_view b
     if (writing_.load()) return 0;  // our own commit, not accounted for yet
     known = known_.load();
     if (info.me_last_txnid != known) {  // another process committed
-      epoch_.fetch_add(1);
+      counts_.grow_all();
       known_.compare_exchange_strong(known, info.me_last_txnid);
     }
   }
-  // Each term only grows, so the sum changes whenever one of them does.
-  return epoch_.load() + slots_[slot_of(a)].load() + slots_[slot_of(b)].load();
+  return counts_.stamp(a, b);
 }
 
 // ---- primitives ------------------------------------------------------------

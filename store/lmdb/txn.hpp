@@ -4,6 +4,7 @@
 // read side is reachable through that interface.
 #pragma once
 
+#include "store/change_stamps.hpp"
 #include "store/lmdb/env.hpp"
 #include "store/store.hpp"
 
@@ -31,8 +32,7 @@ struct Tables {
 /// in LMDB's transaction ids and grows every stamp.
 class Stamps {
  public:
-  static constexpr std::size_t kSlots = 4096;
-  static std::uint32_t slot_of(std::string_view key);
+  static std::uint32_t slot_of(std::string_view key) { return ChangeStamps::slot_of(key); }
 
   /// A write transaction `txnid` has begun (holding LMDB's write lock).
   void began(std::uint64_t txnid);
@@ -42,8 +42,7 @@ class Stamps {
   std::uint64_t stamp(MDB_env* env, std::string_view a, std::string_view b);
 
  private:
-  std::atomic<std::uint64_t> slots_[kSlots] = {};
-  std::atomic<std::uint64_t> epoch_{1};
+  ChangeStamps counts_;
   std::atomic<std::uint64_t> known_{0};  ///< the last transaction id accounted for
   std::atomic<bool> writing_{false};
 };

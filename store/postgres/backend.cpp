@@ -1,6 +1,7 @@
 #include "store/postgres/backend.hpp"
 
 #include "store/postgres/conn.hpp"
+#include "store/postgres/listener.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/testing.hpp"
 #include "store/postgres/txn.hpp"
@@ -88,7 +89,10 @@ class PgBatch final : public WriteBatch {
 
 class PgBackend final : public Backend {
  public:
-  explicit PgBackend(const Options& o) { s_.pool = std::make_shared<Pool>(o); }
+  explicit PgBackend(const Options& o) : listener_(o, stamps_) {
+    s_.pool = std::make_shared<Pool>(o);
+    s_.stamps = &stamps_;
+  }
 
   Status open() {
     Status st;
@@ -140,6 +144,13 @@ class PgBackend final : public Backend {
     if (!decode_session(row, out.session) || !decode_user(row, out.user))
       return Status::Corrupt("undecodable row in principal");
     return st;
+  }
+
+  /// Trusted while the listener is (listener.hpp); its thread starts with
+  /// the first call, so commands that check no tokens never open it.
+  std::uint64_t change_stamp(std::string_view session_id, std::string_view user_id) const override {
+    listener_.start();
+    return listener_.fresh() ? stamps_.stamp(session_id, user_id) : 0;
   }
 
   /// The layout (migration files applied) and, once it is this build's, the
@@ -244,7 +255,9 @@ class PgBackend final : public Backend {
     return st;
   }
 
+  mutable ChangeStamps stamps_;
   Shared s_;
+  mutable Listener listener_;  // last: its thread stops first
 };
 
 PgBackend* pg_of(Backend& b) { return dynamic_cast<PgBackend*>(&b); }

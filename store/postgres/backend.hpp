@@ -41,6 +41,11 @@ struct Options {
   /// How long a transaction waits for a pooled connection when all are in
   /// use, ms; then unavailable.
   int pool_wait_ms = 5000;
+  /// How long a token check may trust the principal cache after the last
+  /// sign of life of the change listener (LISTEN/NOTIFY, listener.hpp), ms;
+  /// past it, and while the listener is down, every check reads through.
+  /// 0: never cache.
+  int max_staleness_ms = 2000;
 };
 
 /// Connects (one connection, to check the URL and the server) and returns

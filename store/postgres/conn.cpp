@@ -181,12 +181,12 @@ Status failure_of(const PGresult* r, PGconn* c, std::string_view what) {
 
 // ---- connections ------------------------------------------------------------------
 
-std::unique_ptr<Conn> Conn::connect(const Options& o, Status& st) {
+std::unique_ptr<Conn> Conn::connect(const Options& o, Status& st, const char* application_name) {
   // Our defaults first: the URL, expanded after them, may override each.
   std::string timeout = std::to_string(o.connect_timeout_s > 0 ? o.connect_timeout_s : 5);
   const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "keepalives", "keepalives_idle",
                         "keepalives_interval", "keepalives_count", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "gatehouse", "UTF8", "1", "10", "5", "3", o.url.c_str(), nullptr};
+  const char* values[] = {timeout.c_str(), application_name, "UTF8", "1", "10", "5", "3", o.url.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c) {
     st = Status::Unavailable("cannot connect to PostgreSQL: out of memory");

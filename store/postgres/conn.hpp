@@ -120,8 +120,9 @@ Status failure_of(const PGresult* r, PGconn* c, std::string_view what);
 
 class Conn {
  public:
-  /// A new connection (URL and timeouts from `o`); null with the reason.
-  static std::unique_ptr<Conn> connect(const Options& o, Status& st);
+  /// A new connection (URL and timeouts from `o`, `application_name` as
+  /// pg_stat_activity shows it unless the URL names one); null with the reason.
+  static std::unique_ptr<Conn> connect(const Options& o, Status& st, const char* application_name = "gatehouse");
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;

@@ -215,6 +215,11 @@ Status PgTxn::commit() {
   Result r;
   Status st = conn_->simple("COMMIT", "commit", &r);
   open_ = !conn_->idle();
+  // Even when the outcome is unknown: a stamp that grows needlessly only
+  // costs a read.
+  if (b_.stamps)
+    for (auto slot : touched_) b_.stamps->grow(slot);
+  touched_.clear();
   if (!st.ok()) return st;
   // COMMIT of an aborted transaction succeeds as a ROLLBACK.
   if (std::string_view(PQcmdStatus(r.get())) != "COMMIT") return Status::Unavailable("commit: rolled back");
@@ -284,6 +289,7 @@ Status PgTxn::users_by_email(std::string_view from, bool exclusive,
 }
 
 Status PgTxn::insert_user(const domain::User& u) {
+  touch(u.id);
   Params p;
   Result r;
   Status st = run(kInsertUser, user_params(p, u), r, "insert a user");
@@ -307,6 +313,7 @@ Status PgTxn::update_user(const domain::User& u) {
   if (!exists) return Status::NotFound();
   if (clash) return Status::Conflict("email or username taken");
   Params p;
+  touch(u.id);
   return run(kUpdateUser, user_params(p, u), r, "update a user");
 }
 
@@ -367,6 +374,7 @@ Status PgTxn::refresh(std::string_view token_hash, domain::RefreshRef& out) cons
 }
 
 Status PgTxn::put_session(const domain::Session& s) {
+  touch(s.id);
   Params p;
   p.text(s.id)
       .text(s.user_id)
@@ -385,6 +393,7 @@ Status PgTxn::put_session(const domain::Session& s) {
 }
 
 Status PgTxn::delete_session(const domain::Session& s) {
+  touch(s.id);
   Result r;
   return run(kDeleteSession, Params().text(s.id).bytea(s.token_hash), r, "delete a session");
 }

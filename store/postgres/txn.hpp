@@ -3,6 +3,7 @@
 // inside BEGIN … COMMIT. A read-only transaction serves as a ReadTxn.
 #pragma once
 
+#include "store/change_stamps.hpp"
 #include "store/postgres/conn.hpp"
 #include "store/store.hpp"
 
@@ -16,6 +17,10 @@ namespace gh::store::postgres {
 /// What a transaction needs from its backend.
 struct Shared {
   std::shared_ptr<Pool> pool;
+  /// This instance's change stamps: a commit grows the slots of the users
+  /// and sessions it wrote before it returns (other instances learn of it
+  /// through the listener).
+  ChangeStamps* stamps = nullptr;
   std::string audit_key;
   std::uint64_t audit_keyed_from = 0;
 };
@@ -93,8 +98,12 @@ class PgTxn final : public WriteTxn {
   template <class Decode>
   Status one(const Stmt& s, const Params& p, std::string_view what, Decode&& decode) const;
 
+  /// Notes a user or session id written, for the stamps at commit.
+  void touch(std::string_view id) { touched_.push_back(ChangeStamps::slot_of(id)); }
+
   const Shared& b_;
   Lease conn_;
+  std::vector<std::uint32_t> touched_;
   mutable bool failed_ = false;
   bool open_ = false;
 };

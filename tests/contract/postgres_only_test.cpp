@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -40,11 +41,13 @@ std::string new_database() {
   return name;
 }
 
-std::unique_ptr<Backend> open_url(const std::string& url, int statement_ms = 5000, int lock_ms = 5000) {
+std::unique_ptr<Backend> open_url(const std::string& url, int statement_ms = 5000, int lock_ms = 5000,
+                                  int max_staleness_ms = 2000) {
   postgres::Options o;
   o.url = url;
   o.statement_timeout_ms = statement_ms;
   o.lock_timeout_ms = lock_ms;
+  o.max_staleness_ms = max_staleness_ms;
   Status st;
   auto b = postgres::open(o, st);
   INFO(st.to_string());
@@ -457,4 +460,136 @@ TEST_CASE("postgres: connections the server ended are replaced, not reported", "
   REQUIRE(t);
   std::string v;
   REQUIRE_OK(t->meta("after", v));
+}
+
+// ---- the principal cache across instances (LISTEN/NOTIFY) -------------------------
+
+namespace {
+
+// Polls `f` every 5 ms until it answers true; how long that took, or
+// nullopt after `limit`.
+template <class F>
+std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds limit, F&& f) {
+  auto start = Clock::now();
+  while (Clock::now() - start < limit) {
+    if (f()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::nullopt;
+}
+
+// The server process of `name`'s change listener ("gatehouse listener").
+std::vector<std::string> listener_pids(Backend& any, const std::string& name) {
+  return query(any, "SELECT pid::text FROM pg_stat_activity WHERE datname = '" + name +
+                        "' AND application_name = 'gatehouse listener'");
+}
+
+domain::Session make_pg_session(const std::string& id, const std::string& user_id) {
+  domain::Session s;
+  s.id = id;
+  s.user_id = user_id;
+  s.token_hash = std::string(32, 'h');
+  s.expires_at = 4'000'000'000;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("postgres: a change committed by another instance, or by hand, changes the stamp within a second",
+          "[postgres][principal]") {
+  auto name = new_database();
+  auto a = open_db(name);
+  REQUIRE_OK(a->migrate());
+  auto b = open_db(name);
+  const std::string alice = "u-alice";
+  REQUIRE_OK(a->write([&](WriteTxn& t) {
+    REQUIRE_OK(t.insert_user(make_user(alice, "alice@example.com")));
+    return t.put_session(make_pg_session("s1", alice));
+  }));
+  auto stamp = [&](Backend& db) { return db.change_stamp("s1", alice); };
+  CHECK(stamp(*b) == 0);  // the first call starts the listener: nothing is trusted yet
+  REQUIRE(within(std::chrono::seconds(5), [&] { return stamp(*b) != 0; }));
+  REQUIRE(within(std::chrono::seconds(5), [&] { return stamp(*a) != 0; }));
+
+  SECTION("a revocation on A") {
+    auto before_a = stamp(*a), before_b = stamp(*b);
+    auto s = make_pg_session("s1", alice);
+    s.revoked = true;
+    REQUIRE_OK(a->write([&](WriteTxn& t) { return t.put_session(s); }));
+    CHECK(stamp(*a) != before_a);  // at once on the writer: before its answer
+    auto seen = within(std::chrono::seconds(1), [&] { return stamp(*b) != before_b; });
+    REQUIRE(seen);
+    CHECK(seen->count() < 1000);
+  }
+  SECTION("a deactivation typed into psql") {
+    auto before = stamp(*b);
+    query(*a, "UPDATE users SET active = false WHERE id = '" + alice + "'");
+    CHECK(within(std::chrono::seconds(1), [&] { return stamp(*b) != before; }));
+  }
+  SECTION("a rolled-back change announces nothing") {
+    // Another id's announcement could grow the same slot; none is made here.
+    auto before = stamp(*b);
+    CHECK_CODE(a->write([&](WriteTxn& t) {
+      auto u = make_user(alice, "alice@example.com");
+      u.role = "admin";
+      REQUIRE_OK(t.update_user(u));
+      return Status::Conflict("changed my mind");
+    }),
+               Code::conflict);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(stamp(*b) == before);
+  }
+}
+
+TEST_CASE("postgres: without its listener an instance trusts no cache, and forgets it when the listener is back",
+          "[postgres][principal][faults]") {
+  auto name = new_database();
+  auto a = open_db(name);
+  REQUIRE_OK(a->migrate());
+  const std::string alice = "u-alice";
+  REQUIRE_OK(a->write([&](WriteTxn& t) {
+    REQUIRE_OK(t.insert_user(make_user(alice, "alice@example.com")));
+    return t.put_session(make_pg_session("s1", alice));
+  }));
+  auto b = open_url(testing::cluster().url(name), 5000, 5000, /*max_staleness_ms=*/400);
+  auto stamp = [&] { return b->change_stamp("s1", alice); };
+  REQUIRE(within(std::chrono::seconds(5), [&] { return stamp() != 0; }));
+
+  SECTION("its connection ended by the server (pg_terminate_backend)") {
+    auto before = stamp();
+    auto pids = listener_pids(*a, name);
+    REQUIRE(pids.size() == 1);
+    std::string why;
+    REQUIRE(testing::cluster().admin("SELECT pg_terminate_backend(" + pids[0] + ")", why));
+    auto bypassed = within(std::chrono::seconds(1), [&] { return stamp() == 0; });
+    REQUIRE(bypassed);
+    auto back = within(std::chrono::seconds(5), [&] { return stamp() != 0; });
+    REQUIRE(back);
+    CHECK(stamp() != before);  // nothing cached before the gap is used again
+    CHECK(listener_pids(*a, name).size() == 1);
+  }
+  SECTION("its server process hung (SIGSTOP): trusted no longer than max_staleness_ms") {
+    auto pids = listener_pids(*a, name);
+    REQUIRE(pids.size() == 1);
+    pid_t pid = std::stoi(pids[0]);
+    auto before = stamp();
+    REQUIRE(kill(pid, SIGSTOP) == 0);
+    auto bypassed = within(std::chrono::seconds(2), [&] { return stamp() == 0; });
+    kill(pid, SIGCONT);
+    REQUIRE(bypassed);
+    CHECK(bypassed->count() <= 400 + 50);
+    REQUIRE(within(std::chrono::seconds(5), [&] { return stamp() != 0; }));
+    CHECK(stamp() != before);
+  }
+}
+
+TEST_CASE("postgres: max_staleness_ms = 0 keeps no cache and opens no listener", "[postgres][principal]") {
+  auto name = new_database();
+  auto a = open_url(testing::cluster().url(name), 5000, 5000, 0);
+  REQUIRE_OK(a->migrate());
+  for (int i = 0; i < 20; ++i) {
+    CHECK(a->change_stamp("s1", "u") == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(listener_pids(*a, name).empty());
 }

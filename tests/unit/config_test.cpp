@@ -98,6 +98,7 @@ TEST_CASE("the store engine: lmdb by default, postgres needs a URL, bad values n
   CHECK(c.store.statement_timeout_ms == 5000);
   CHECK(c.store.lock_timeout_ms == 5000);
   CHECK(c.store.connect_timeout_s == 5);
+  CHECK(c.store.max_staleness_ms == 2000);
   c = Config::load(write_toml("[store]\nbackend = \"postgres\"\nurl = \"postgres://gh@db/gh\"\npool_size = 3\n"),
                    {{"GATEHOUSE_STORE_URL", "postgres://gh@other/gh"}});
   CHECK(c.store.backend == StoreBackend::postgres);
