@@ -74,6 +74,13 @@ session_actor spawn_session(caf::actor_system& sys, const config::Tokens& cfg, c
 janitor_actor spawn_janitor(caf::actor_system& sys, store::Backend& store, writer_actor writer,
                             const config::Limits& limits, int warn_fill_percent);
 
+/// Re-reads the signing keys every `reload_s` seconds (and at the time a
+/// rotated key starts signing) on a thread of its own, and publishes the
+/// ring in `keys`: `gatehouse keys rotate` reaches every running instance
+/// without a restart (actors/keystore.hpp).
+key_watch_actor spawn_key_watch(caf::actor_system& sys, store::Backend& db, std::shared_ptr<domain::KeyRingHolder> keys,
+                                int reload_s);
+
 /// The notifier actor and the bound in front of it.
 struct Notifier {
   notifier_actor actor;

@@ -73,7 +73,27 @@ store::Status prune(store::WriteTxn& t, std::vector<domain::RetiredKey>& keys, s
   return store::Status::OK();
 }
 
-store::Status ring_from(const store::ReadTxn& t, std::shared_ptr<const domain::KeyRing>& out) {
+// meta "key_schedule": {kid: signs_from}, the time from which each rotated
+// key signs. A key without an entry (the first key, keys rotated by older
+// builds) signs from the start.
+store::Status schedule_of(const store::ReadTxn& t, nlohmann::json& out) {
+  std::optional<std::string> s;
+  if (auto st = meta_opt(t, "key_schedule", s); !st.ok()) return st;
+  out = s ? nlohmann::json::parse(*s, nullptr, false) : nlohmann::json::object();
+  if (!out.is_object()) out = nlohmann::json::object();
+  return store::Status::OK();
+}
+
+std::int64_t signs_from(const nlohmann::json& schedule, const std::string& kid) {
+  auto it = schedule.find(kid);
+  return it != schedule.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+}  // namespace
+
+store::Status read_keys(const store::ReadTxn& t, std::int64_t now, std::shared_ptr<const domain::KeyRing>& out,
+                        std::int64_t& next_change) {
+  next_change = 0;
   std::string cur_kid;
   domain::SigningKey cur;
   if (auto st = t.meta("current_kid", cur_kid); !st.ok()) return st;
@@ -81,15 +101,34 @@ store::Status ring_from(const store::ReadTxn& t, std::shared_ptr<const domain::K
     return st.is_not_found() ? store::Status::Corrupt("the current signing key record is missing") : st;
   std::vector<domain::RetiredKey> retired_kids;
   if (auto st = retired_of(t, retired_kids); !st.ok()) return st;
-  std::vector<domain::SigningKey> retired;
+  nlohmann::json schedule;
+  if (auto st = schedule_of(t, schedule); !st.ok()) return st;
+  std::vector<domain::SigningKey> keys{cur};  // newest first
   for (auto& r : retired_kids) {
     domain::SigningKey k;
     auto st = t.key(r.kid, k);
-    if (st.ok()) retired.push_back(std::move(k));
+    if (st.ok()) keys.push_back(std::move(k));
     else if (!st.is_not_found()) return st;
   }
-  out = std::make_shared<const domain::KeyRing>(cur, retired);
+  // The newest key whose time has come signs; the newer ones wait their
+  // turn, published; the older ones verify what they signed.
+  std::size_t signer = 0;
+  while (signer + 1 < keys.size() && signs_from(schedule, keys[signer].kid) > now) {
+    next_change = signs_from(schedule, keys[signer].kid);
+    ++signer;
+  }
+  auto others = keys;
+  others.erase(others.begin() + static_cast<std::ptrdiff_t>(signer));
+  out = std::make_shared<const domain::KeyRing>(keys[signer], others);
   return store::Status::OK();
+}
+
+namespace {
+
+// The schedule without the entries of keys that are gone.
+store::Status put_schedule(store::WriteTxn& t, nlohmann::json schedule, const std::vector<std::string>& dropped) {
+  for (auto& kid : dropped) schedule.erase(kid);
+  return t.put_meta("key_schedule", schedule.dump());
 }
 
 }  // namespace
@@ -114,7 +153,11 @@ std::shared_ptr<const domain::KeyRing> load_keys(store::Backend& db, std::int64_
     std::vector<std::string> dropped;
     if (auto s = prune(t, retired, now, keep_s, dropped); !s.ok()) return s;
     if (auto s = put_retired(t, retired); !s.ok()) return s;
-    return ring_from(t, ring);
+    nlohmann::json schedule;
+    if (auto s = schedule_of(t, schedule); !s.ok()) return s;
+    if (auto s = put_schedule(t, std::move(schedule), dropped); !s.ok()) return s;
+    std::int64_t next = 0;
+    return read_keys(t, now, ring, next);
   });
   if (!st.ok()) {
     why = "cannot load the signing keys: " + st.to_string();
@@ -123,12 +166,12 @@ std::shared_ptr<const domain::KeyRing> load_keys(store::Backend& db, std::int64_
   return ring;
 }
 
-bool rotate_keys(store::Backend& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
+bool rotate_keys(store::Backend& db, std::int64_t keep_s, std::int64_t delay_s, KeyRotation& out, std::string& why,
                  const std::function<store::Status(store::WriteTxn&, const KeyRotation&)>& also) {
   auto st = db.write([&](store::WriteTxn& t) -> store::Status {
     auto now = now_s();
     auto key = domain::KeyRing::generate(now);
-    out = KeyRotation{key.kid, {}, {}};
+    out = KeyRotation{key.kid, {}, {}, now + delay_s};
     std::vector<domain::RetiredKey> retired;
     if (auto s = retired_of(t, retired); !s.ok()) return s;
     if (auto s = prune(t, retired, now, keep_s, out.dropped); !s.ok()) return s;
@@ -136,10 +179,14 @@ bool rotate_keys(store::Backend& db, std::int64_t keep_s, KeyRotation& out, std:
     if (auto s = meta_opt(t, "current_kid", old); !s.ok()) return s;
     if (old) {
       out.retired_kid = *old;
-      // 0: a running server may sign with it until it restarts (load_keys).
-      retired.insert(retired.begin(), domain::RetiredKey{*old, 0});
+      // Running servers sign with it until the new key's time.
+      retired.insert(retired.begin(), domain::RetiredKey{*old, out.signs_from});
     }
     if (auto s = put_retired(t, retired); !s.ok()) return s;
+    nlohmann::json schedule;
+    if (auto s = schedule_of(t, schedule); !s.ok()) return s;
+    schedule[key.kid] = out.signs_from;
+    if (auto s = put_schedule(t, std::move(schedule), out.dropped); !s.ok()) return s;
     if (auto s = t.put_key(key); !s.ok()) return s;
     if (auto s = t.put_meta("current_kid", key.kid); !s.ok()) return s;
     return also ? also(t, out) : store::Status::OK();

@@ -15,24 +15,36 @@
 
 namespace gh {
 
-/// The current key and every retired key still needed (see domain::RetiredKey);
-/// generated and stored on first start. At each start, retired keys get their
-/// retirement time (the server that signed with them has stopped) and those
-/// whose tokens have all expired (`keep_s` = access-token lifetime + leeway
-/// after retirement) are deleted. Null with `why` if the store cannot be read
-/// or written.
+/// The signing keys, for every instance at once and without restarts: the
+/// current key (the newest, meta "current_kid") and every retired key still
+/// needed (see domain::RetiredKey), each with the time it signs from (meta
+/// "key_schedule"). At `now` the newest key whose time has come signs; newer
+/// ones are already published in the JWKS; older ones verify what they
+/// signed. `next_change`: when the signer changes next (0: no change is
+/// scheduled).
+store::Status read_keys(const store::ReadTxn& t, std::int64_t now, std::shared_ptr<const domain::KeyRing>& out,
+                        std::int64_t& next_change);
+
+/// read_keys() at start-up, generating and storing the first key of a new
+/// store. Keys retired by an older build (no retirement time) are retired as
+/// of now, and retired keys whose tokens have all expired (`keep_s` =
+/// access-token lifetime + leeway after retirement) are deleted. Null with
+/// `why` if the store cannot be read or written.
 std::shared_ptr<const domain::KeyRing> load_keys(store::Backend& db, std::int64_t keep_s, std::string& why);
 
 struct KeyRotation {
   std::string kid;                   ///< the new current key
   std::string retired_kid;           ///< the key it replaces (empty on a new store)
   std::vector<std::string> dropped;  ///< retired keys deleted because all their tokens expired
+  std::int64_t signs_from = 0;       ///< when the new key starts signing
 };
 
-/// Makes a new current key; the old current one joins the retired keys (still
-/// in the JWKS). `also` runs in the same write transaction before the commit
-/// (the audit record); a status that is not ok aborts. False with `why`.
-bool rotate_keys(store::Backend& db, std::int64_t keep_s, KeyRotation& out, std::string& why,
+/// Makes a new current key that signs from `delay_s` from now (published at
+/// once: running servers re-read the keys, see spawn_key_watch); the old
+/// current one is retired at that time and stays in the JWKS. `also` runs in
+/// the same write transaction before the commit (the audit record); a status
+/// that is not ok aborts. False with `why`.
+bool rotate_keys(store::Backend& db, std::int64_t keep_s, std::int64_t delay_s, KeyRotation& out, std::string& why,
                  const std::function<store::Status(store::WriteTxn&, const KeyRotation&)>& also = {});
 
 /// The 32-byte server secret kept in meta `name`; created once. Empty with

@@ -129,6 +129,7 @@ using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, domain::AuditEve
 
 /// The background prune; driven by its own delayed ticks.
 using janitor_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+using key_watch_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,

@@ -79,6 +79,7 @@ class ActorServices final : public Services {
     auditor_ = spawn_auditor(*sys_, db_, writer_, 100'000, audit_lost_, cfg_.audit, feed_);
     sessions_ = spawn_session(*sys_, cfg_.tokens, cfg_.limits, db_, writer_, tokens_, secret, auditor_);
     janitor_ = spawn_janitor(*sys_, db_, writer_, cfg_.limits, cfg_.store.warn_fill_percent);
+    key_watch_ = spawn_key_watch(*sys_, db_, keys_, cfg_.tokens.key_reload_s);
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
@@ -191,6 +192,7 @@ class ActorServices final : public Services {
       if (h) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     };
     down(janitor_);
+    down(key_watch_);
     down(users_);
     down(notifier_.actor);
     down(sessions_);
@@ -208,6 +210,7 @@ class ActorServices final : public Services {
     down(auditor_.actor);
     down(writer_);  // last: no write is pending
     janitor_ = nullptr;
+    key_watch_ = nullptr;
     users_ = nullptr;
     notifier_.actor = nullptr;
     auditor_.actor = nullptr;
@@ -248,6 +251,7 @@ class ActorServices final : public Services {
   session_actor sessions_;
   user_actor users_;
   janitor_actor janitor_;
+  key_watch_actor key_watch_;
   Notifier notifier_;
   Auditor auditor_;
   std::shared_ptr<AuditFeed> feed_ = std::make_shared<AuditFeed>();

@@ -250,7 +250,6 @@ int serve(const CommonOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (const char* f = std::getenv("GATEHOUSE_FOR_TEST_CLOCK_FILE")) set_clock_offset_file_for_test(f);
   config::Config cfg;
   int code = 0;
   auto db = prepare(o, cfg, code);
@@ -343,19 +342,22 @@ int keys_rotate(const CommonOptions& o) {
   if (!db) return code;
   std::string why;
   KeyRotation r;
-  bool ok = rotate_keys(*db, std::int64_t{cfg.tokens.access_ttl_s} + cfg.tokens.leeway_s, r, why,
+  // Twice the servers' reload time: every server publishes the key before any signs with it.
+  bool ok = rotate_keys(*db, std::int64_t{cfg.tokens.access_ttl_s} + cfg.tokens.leeway_s,
+                        2 * std::int64_t{cfg.tokens.key_reload_s}, r, why,
                         [&](store::WriteTxn& t, const KeyRotation& k) {
                           auto e = operator_event("signing_key_rotated", "",
                                                   {{"kid", k.kid}, {"retired_kid", k.retired_kid},
-                                                   {"dropped_kids", k.dropped}});
+                                                   {"signs_from", k.signs_from}, {"dropped_kids", k.dropped}});
                           return t.append_audit(e.canonical());
                         });
   if (!ok) {
     telemetry::log_error("key rotation failed", {{"error", why}});
     return 1;
   }
-  telemetry::log_info("signing key rotated; restart running servers to sign with it",
-                      {{"kid", r.kid}, {"retired_kid", r.retired_kid}, {"dropped_kids", r.dropped}});
+  telemetry::log_info("signing key rotated; running servers publish it now and sign with it from signs_from",
+                      {{"kid", r.kid}, {"retired_kid", r.retired_kid}, {"signs_from", r.signs_from},
+                       {"dropped_kids", r.dropped}});
   telemetry::shutdown();
   return 0;
 }

@@ -1,8 +1,11 @@
 // gatehouse: the executable and its subcommands.
 #include "app/commands.hpp"
+#include "domain/clock.hpp"
 
 #include <CLI/CLI.hpp>
 #include <sodium.h>
+
+#include <cstdlib>
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
@@ -76,6 +79,8 @@ int main(int argc, char** argv) {
   exp->add_option("--after", after, "only records after this sequence number");
 
   CLI11_PARSE(cli, argc, argv);
+  // Tests move every command's clock (token lifetimes, key schedules) with a file.
+  if (const char* f = std::getenv("GATEHOUSE_FOR_TEST_CLOCK_FILE")) gh::set_clock_offset_file_for_test(f);
   if (verify->parsed()) return gh::app::audit_verify(o, anchor, unkeyed);
   if (exp->parsed()) return gh::app::audit_export(o, after);
   if (seed->parsed()) return gh::app::seed(o);

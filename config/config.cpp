@@ -226,6 +226,7 @@ std::vector<Binding> bindings(Config& c) {
       int_key("tokens.access_ttl_s", c.tokens.access_ttl_s, 10, 86'400),
       int_key("tokens.refresh_ttl_s", c.tokens.refresh_ttl_s, 60, 400 * 86'400),
       int_key("tokens.leeway_s", c.tokens.leeway_s, 0, 300),
+      int_key("tokens.key_reload_s", c.tokens.key_reload_s, 1, 3600),
       int_key("tokens.rotation_grace_s", c.tokens.rotation_grace_s, 0, 60),
       int_key("tokens.verify_cache_entries", c.tokens.verify_cache_entries, 0, 1 << 24),
       int_key("tokens.principal_cache_entries", c.tokens.principal_cache_entries, 0, 1 << 20),

@@ -229,6 +229,10 @@ struct Tokens {
   int refresh_ttl_s = 30 * 24 * 3600;
   /// Clock skew tolerated on exp/nbf/iat. Default: 30 s.
   int leeway_s = 30;
+  /// How often a running server re-reads the signing keys. A key made by
+  /// `gatehouse keys rotate` is in every server's JWKS within this time and
+  /// signs from twice this time after the command. Default: 5 s.
+  int key_reload_s = 5;
   /// Window in which the immediately previous refresh token is answered with
   /// the current one instead of revoking the family (two racing tabs).
   /// Default: 5 s. 0 = strict RFC 9700 reuse detection.

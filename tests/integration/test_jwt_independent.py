@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import ApiAssertions, Server, ServerTest, bearer
+from harness import ApiAssertions, Server, ServerTest, bearer, wait_until
 
 AUDIENCE = "gatehouse"  # tokens.audience in config/gatehouse.toml
 CLIENT_ID = "gatehouse"  # tokens.client_id
@@ -387,55 +387,85 @@ class RealKeyForgeries(JwtTest, unittest.TestCase):
 
 
 class KeyRotation(unittest.TestCase):
-    def test_keys_rotate_keeps_the_previous_key_in_the_jwks(self):
-        from harness import BIN, CONFIG
-        with Server() as s:
+    """`keys rotate` reaches running servers without a restart: the new key is
+    in the JWKS within tokens.key_reload_s and signs from twice that after the
+    command; a retired key verifies until every token it signed has expired.
+    Each process's clock is moved with an offset file: the command's runs
+    ahead, so its key waits on the server's clock until the test moves it."""
+
+    def clock(self, offset):
+        import tempfile
+        f = tempfile.NamedTemporaryFile("w", suffix=".clock", delete=False)
+        self.addCleanup(os.unlink, f.name)
+        f.write(str(offset))
+        f.close()
+        return f.name
+
+    @staticmethod
+    def move(clock, offset):
+        with open(clock, "w") as f:
+            f.write(str(offset))
+
+    @staticmethod
+    def kid(token):
+        return jwt.get_unverified_header(token)["kid"]
+
+    def rotate(self, s, clock):
+        from accounts import cli
+        out = cli(s, "keys", "rotate", env={"GATEHOUSE_TOKENS_KEY_RELOAD_S": "1", "GATEHOUSE_FOR_TEST_CLOCK_FILE": clock})
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        line = [json.loads(l) for l in out.stdout.splitlines() if "signing key rotated" in l][0]
+        return line["kid"], line["signs_from"]
+
+    def test_a_rotation_reaches_the_running_server_without_a_restart(self):
+        server_clock = self.clock(0)
+        env = {"GATEHOUSE_TOKENS_KEY_RELOAD_S": "1", "GATEHOUSE_FOR_TEST_CLOCK_FILE": server_clock}
+        with Server(env) as s:
             t = s.register()
-            old_kid = jwt.get_unverified_header(t["access_token"])["kid"]
-            s.stop()
-            out = subprocess.run([BIN, "keys", "rotate", "--config", CONFIG, "--data", s.store],
-                                 capture_output=True, text=True)
-            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-            s.start()
-            jwks = s.request("GET", "/.well-known/jwks.json").json()["keys"]
-            kids = [k["kid"] for k in jwks]
-            self.assertEqual(len(kids), 2)
-            self.assertEqual(kids[1], old_kid)
-            self.assertNotEqual(kids[0], old_kid)
-            self.assertEqual(s.me(t["access_token"]).status, 200)  # old key still verifies
+            email, old_kid = t["user"]["email"], self.kid(t["access_token"])
+            new_kid, signs_from = self.rotate(s, self.clock(100))
+            self.assertGreaterEqual(signs_from - time.time(), 100 + 2 - 5)  # 2 x key_reload_s after the command
+            jwks = lambda: s.request("GET", "/.well-known/jwks.json").json()["keys"]
+            # Published within key_reload_s, while the old key still signs.
+            self.assertTrue(wait_until(lambda: new_kid in [k["kid"] for k in jwks()], timeout=5))
+            self.assertEqual(self.kid(s.login(email)["access_token"]), old_kid)
+            # From its time on the running server signs with it.
+            self.move(server_clock, 100 + 2 + 1)
+            self.assertTrue(wait_until(lambda: self.kid(s.login(email)["access_token"]) == new_kid, timeout=5))
+            keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks()}
+            self.assertEqual(set(keys), {old_kid, new_kid})
             new = s.refresh(t["refresh_token"]).json()["access_token"]
-            self.assertEqual(jwt.get_unverified_header(new)["kid"], kids[0])
-            jwt.decode(new, jwt.PyJWK(jwks[0]).key, algorithms=["EdDSA"], audience=AUDIENCE)
-            jwt.decode(t["access_token"], jwt.PyJWK(jwks[1]).key, algorithms=["EdDSA"], audience=AUDIENCE)
+            self.assertEqual(self.kid(new), new_kid)
+            opts = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}  # the moved clock is ahead
+            jwt.decode(new, keys[new_kid], algorithms=["EdDSA"], audience=AUDIENCE, options=opts)
+            jwt.decode(t["access_token"], keys[old_kid], algorithms=["EdDSA"], audience=AUDIENCE, options=opts)
+            self.assertEqual(s.me(t["access_token"]).status, 200)  # the old key still verifies
 
     def test_two_rotations_keep_a_key_until_every_token_it_signed_has_expired(self):
         """Issue 12 item 8: a second rotation dropped the key that had signed
         live tokens (401 after the restart)."""
-        import tempfile
-        from accounts import cli
-        with tempfile.NamedTemporaryFile("w", suffix=".clock") as clock:
-            clock.write("0")
-            clock.flush()
-            with Server({"GATEHOUSE_FOR_TEST_CLOCK_FILE": clock.name}) as s:
-                t = s.register()
-                old_kid = jwt.get_unverified_header(t["access_token"])["kid"]
-                for _ in range(2):  # while the server runs, as an operator would
-                    out = cli(s, "keys", "rotate")
-                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-                s.restart()
-                self.assertEqual(s.me(t["access_token"]).status, 200)
-                kids = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
-                self.assertEqual(len(kids), 3, kids)
-                self.assertIn(old_kid, kids)
-                new = s.login(t["user"]["email"])["access_token"]
-                self.assertEqual(jwt.get_unverified_header(new)["kid"], kids[0])
-                # Past access_ttl_s + leeway_s (900 + 30) after the retirement: both retired keys go.
-                with open(clock.name, "w") as f:
-                    f.write(str(900 + 30 + 60))
-                s.restart()
-                after = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
-                self.assertEqual(after, [kids[0]])
-                self.assertEqual(s.me(t["access_token"]).status, 401)
+        server_clock = self.clock(0)
+        env = {"GATEHOUSE_TOKENS_KEY_RELOAD_S": "1", "GATEHOUSE_FOR_TEST_CLOCK_FILE": server_clock}
+        with Server(env) as s:
+            t = s.register()
+            old_kid = self.kid(t["access_token"])
+            cli_clock = self.clock(0)
+            newest = [self.rotate(s, cli_clock)[0] for _ in range(2)][-1]  # while the server runs
+            self.move(server_clock, 2 + 1)
+            self.assertTrue(wait_until(lambda: self.kid(s.login(t["user"]["email"])["access_token"]) == newest,
+                                       timeout=5))
+            s.restart()
+            self.assertEqual(s.me(t["access_token"]).status, 200)
+            kids = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
+            self.assertEqual(len(kids), 3, kids)
+            self.assertEqual(kids[0], newest)
+            self.assertIn(old_kid, kids)
+            # Past access_ttl_s + leeway_s (900 + 30) after the retirement: both retired keys go.
+            self.move(server_clock, 2 + 900 + 30 + 60)
+            s.restart()
+            after = [k["kid"] for k in s.request("GET", "/.well-known/jwks.json").json()["keys"]]
+            self.assertEqual(after, [newest])
+            self.assertEqual(s.me(t["access_token"]).status, 401)
 
 
 if __name__ == "__main__":

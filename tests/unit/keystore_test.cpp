@@ -3,6 +3,7 @@
 // store alone) when the store became a contract: these need the actors.
 #include "actors/keystore.hpp"
 #include "domain/audit.hpp"
+#include "domain/clock.hpp"
 #include "domain/rotation.hpp"
 #include "store/lmdb/backend.hpp"
 
@@ -92,25 +93,49 @@ TEST_CASE("open_audit_key creates the key file once, keys an old chain and refus
   std::filesystem::remove(other);
 }
 
-TEST_CASE("retired signing keys stay until their tokens have expired", "[jwt]") {
+TEST_CASE("a rotated key is published at once, signs from its time, and retired keys stay until their tokens expire",
+          "[jwt]") {
   TempStore ts;
   auto& db = *ts.db;
   std::string why;
-  const std::int64_t keep = 930;
+  const std::int64_t keep = 930, delay = 10;
   auto ring = gh::load_keys(db, keep, why);
   REQUIRE(ring);
   auto first = ring->kid();
   gh::KeyRotation r1, r2;
-  REQUIRE(gh::rotate_keys(db, keep, r1, why));
-  REQUIRE(gh::rotate_keys(db, keep, r2, why));
+  REQUIRE(gh::rotate_keys(db, keep, delay, r1, why));
+  REQUIRE(gh::rotate_keys(db, keep, delay, r2, why));
   CHECK(r1.retired_kid == first);
-  CHECK(r2.dropped.empty());  // not yet stamped: a running server may still sign with it
-  ring = gh::load_keys(db, keep, why);
-  REQUIRE(ring);
+  CHECK(r2.retired_kid == r1.kid);
+  CHECK(r2.dropped.empty());
+  CHECK(r2.signs_from >= r1.signs_from);
+
+  auto at = [&](std::int64_t now, std::int64_t& next) {
+    gh::store::Status st;
+    auto t = db.read(st);
+    REQUIRE(t);
+    std::shared_ptr<const gh::domain::KeyRing> r;
+    REQUIRE(gh::read_keys(*t, now, r, next).ok());
+    return r;
+  };
+  std::int64_t next = 0;
+  // Before its time: the old key signs, the new ones are already in the JWKS.
+  ring = at(r1.signs_from - 1, next);
+  CHECK(ring->kid() == first);
+  CHECK(ring->jwks()["keys"].size() == 3);
+  CHECK(ring->find(r1.kid));
+  CHECK(ring->find(r2.kid));
+  CHECK(next == r1.signs_from);
+  // From it: the newest key whose time has come; the older ones still verify.
+  ring = at(r2.signs_from, next);
   CHECK(ring->kid() == r2.kid);
   CHECK(ring->find(first));
   CHECK(ring->find(r1.kid));
-  CHECK(ring->jwks()["keys"].size() == 3);
+  CHECK(next == 0);
+  // A restart before the time changes nothing (several instances agree).
+  ring = gh::load_keys(db, keep, why);
+  REQUIRE(ring);
+  CHECK(ring->kid() == (gh::now_s() >= r2.signs_from ? r2.kid : first));
 
   CHECK_FALSE(gh::domain::retired_key_expired({"k", 0}, 1'000'000, keep));
   CHECK_FALSE(gh::domain::retired_key_expired({"k", 1000}, 1000 + keep, keep));
