@@ -81,6 +81,10 @@ janitor_actor spawn_janitor(caf::actor_system& sys, store::Backend& store, write
 key_watch_actor spawn_key_watch(caf::actor_system& sys, store::Backend& db, std::shared_ptr<domain::KeyRingHolder> keys,
                                 int reload_s);
 
+/// The rate-limit actor for the limits several instances share: takes the
+/// store's shared buckets (store::SharedBuckets) on a thread of its own.
+limiter_actor spawn_limiter(caf::actor_system& sys, store::SharedBuckets& buckets);
+
 /// The notifier actor and the bound in front of it.
 struct Notifier {
   notifier_actor actor;

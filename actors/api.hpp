@@ -122,6 +122,19 @@ struct PasswordChange {
   ClientInfo client;
 };
 
+/// One bucket of a limit that several instances share (store::SharedBuckets).
+struct BucketTake {
+  std::string key;
+  domain::BucketSpec spec;
+};
+
+/// What taking a list of shared buckets decided: the first refusal, or the
+/// last bucket's decision when all allowed.
+struct SharedDecision {
+  domain::RateDecision decision;
+  std::size_t bucket = 0;  ///< the index of the bucket that decided
+};
+
 template <class T>
 using Callback = std::function<void(Expected<T>)>;
 
@@ -188,6 +201,12 @@ class Services {
 
   /// Publishes an audit event from outside the actors (e.g. rate limited).
   virtual void audit(domain::AuditEvent e) = 0;
+  /// Takes one token from each of `buckets` in order, stopping at the first
+  /// refusal, in the store's shared buckets, off the HTTP threads (the
+  /// rate-limit actor). A bucket the store cannot answer for lets the
+  /// request through (rate limits fail open). Only when the store has
+  /// shared buckets.
+  virtual void take_shared(std::vector<BucketTake> buckets, Callback<SharedDecision> done) = 0;
   /// Committed audit records, live (for GET /admin/audit/stream).
   virtual AuditFeed& audit_feed() = 0;
 

@@ -47,6 +47,7 @@ using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using passwd_atom = caf::atom_constant<caf::atom("passwd")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using take_atom = caf::atom_constant<caf::atom("take")>;
 
 /// Error category of gh::Errc inside CAF errors.
 constexpr caf::atom_value kErrCategory = caf::atom("gatehouse");
@@ -130,6 +131,7 @@ using audit_actor = caf::typed_actor<caf::reacts_to<audit_atom, domain::AuditEve
 /// The background prune; driven by its own delayed ticks.
 using janitor_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 using key_watch_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+using limiter_actor = caf::typed_actor<caf::replies_to<take_atom, std::vector<BucketTake>>::with<SharedDecision>>;
 
 using user_actor = caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<AuthResult>,
                                     caf::replies_to<login_atom, LoginRequest>::with<AuthResult>,
@@ -169,3 +171,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::domain::AuditEvent)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::AuditBatch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::LinkRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::PasswordChange)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<gh::BucketTake>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(gh::SharedDecision)

@@ -80,6 +80,7 @@ class ActorServices final : public Services {
     sessions_ = spawn_session(*sys_, cfg_.tokens, cfg_.limits, db_, writer_, tokens_, secret, auditor_);
     janitor_ = spawn_janitor(*sys_, db_, writer_, cfg_.limits, cfg_.store.warn_fill_percent);
     key_watch_ = spawn_key_watch(*sys_, db_, keys_, cfg_.tokens.key_reload_s);
+    if (auto* shared = db_.shared_buckets()) limiter_ = spawn_limiter(*sys_, *shared);
     notifier_ = spawn_notifier(*sys_, cfg_, auditor_, why);
     if (!notifier_.actor) return false;
     const auto& rl = cfg_.rate_limit;
@@ -163,6 +164,10 @@ class ActorServices final : public Services {
   }
 
   void audit(domain::AuditEvent e) override { auditor_.publish(std::move(e)); }
+  void take_shared(std::vector<BucketTake> buckets, Callback<SharedDecision> done) override {
+    if (!limiter_) return done(Expected<SharedDecision>(SharedDecision{}));  // no shared buckets: nothing to take
+    ask<SharedDecision>(limiter_, std::move(done), take_atom::value, std::move(buckets));
+  }
   AuditFeed& audit_feed() override { return *feed_; }
 
   void ready(Callback<bool> done) override {
@@ -193,6 +198,7 @@ class ActorServices final : public Services {
     };
     down(janitor_);
     down(key_watch_);
+    down(limiter_);
     down(users_);
     down(notifier_.actor);
     down(sessions_);
@@ -211,6 +217,7 @@ class ActorServices final : public Services {
     down(writer_);  // last: no write is pending
     janitor_ = nullptr;
     key_watch_ = nullptr;
+    limiter_ = nullptr;
     users_ = nullptr;
     notifier_.actor = nullptr;
     auditor_.actor = nullptr;
@@ -252,6 +259,7 @@ class ActorServices final : public Services {
   user_actor users_;
   janitor_actor janitor_;
   key_watch_actor key_watch_;
+  limiter_actor limiter_;
   Notifier notifier_;
   Auditor auditor_;
   std::shared_ptr<AuditFeed> feed_ = std::make_shared<AuditFeed>();

@@ -80,28 +80,48 @@ double steady_now_s() {
 }
 }  // namespace
 
-domain::RateDecision Ctx::take(const std::string& key, int per_minute) {
-  auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, steady_now_s());
-  // A span of its own only where the check guards real work (logins, writes,
-  // emailed links): on cheap reads it would cost more than the check.
+namespace {
+
+// A decision of bucket `key`: a span where the check guards real work
+// (logins, writes, emailed links; on cheap reads it would cost more than the
+// check), the refusal counted, and one audit record per burst of refusals.
+void note(App& app, const ClientInfo& client, const std::string& key, int per_minute, const domain::RateDecision& d) {
+  const auto bucket = key.substr(0, key.find('|'));
   if (!client.span_id.empty() && key.rfind("default|", 0) != 0) {
     telemetry::SpanTimer span(client.trace_id, client.span_id, "rate_limit.check");
-    span.attr("gatehouse.bucket", key.substr(0, key.find('|')));
+    span.attr("gatehouse.bucket", bucket);
     span.attr("gatehouse.allowed", d.allowed);
     span.end();
   }
-  if (d.allowed) return d;
-  telemetry::record_rate_limited(key.substr(0, key.find('|')));
-  if (d.first_refusal) {  // one audit record per burst of refusals, not one per request
-    domain::AuditEvent e;
-    e.type = "rate_limited";
-    e.request_id = client.request_id;
-    e.trace_id = client.trace_id;
-    e.ip = client.ip;
-    e.user_agent = client.user_agent.substr(0, 256);
-    e.details = {{"bucket", key.substr(0, key.find('|'))}, {"limit_per_minute", per_minute}};
-    app.services.audit(std::move(e));
-  }
+  if (d.allowed) return;
+  telemetry::record_rate_limited(bucket);
+  if (!d.first_refusal) return;
+  domain::AuditEvent e;
+  e.type = "rate_limited";
+  e.request_id = client.request_id;
+  e.trace_id = client.trace_id;
+  e.ip = client.ip;
+  e.user_agent = client.user_agent.substr(0, 256);
+  e.details = {{"bucket", bucket}, {"limit_per_minute", per_minute}};
+  app.services.audit(std::move(e));
+}
+
+// 429 with Retry-After and the RateLimit-* headers of `d`.
+void too_many(Responder& res, const domain::RateDecision& d) {
+  Extra extra;
+  extra.retry_after_s = std::max(1, d.retry_after_s);
+  extra.ratelimit_limit = d.limit;
+  extra.ratelimit_remaining = d.remaining;
+  extra.ratelimit_reset_s = d.reset_s;
+  res.error(429, "rate_limited", "too many requests; retry after " + std::to_string(extra.retry_after_s) + " s",
+            extra);
+}
+
+}  // namespace
+
+domain::RateDecision Ctx::take(const std::string& key, int per_minute) {
+  auto d = app.limiter.take(key, {double(per_minute), double(per_minute)}, steady_now_s());
+  note(app, client, key, per_minute, d);
   return d;
 }
 
@@ -112,22 +132,34 @@ bool Ctx::within_limit(const std::string& key, int per_minute) {
 bool Ctx::rate_ok(const std::string& key, int per_minute) {
   if (!app.cfg.rate_limit.enabled) return true;
   auto d = take(key, per_minute);
-  if (d.allowed) return true;
-  Extra extra;
-  extra.retry_after_s = std::max(1, d.retry_after_s);
-  extra.ratelimit_limit = d.limit;
-  extra.ratelimit_remaining = d.remaining;
-  extra.ratelimit_reset_s = d.reset_s;
-  res->error(429, "rate_limited", "too many requests; retry after " + std::to_string(extra.retry_after_s) + " s",
-             extra);
-  return false;
+  if (!d.allowed) too_many(*res, d);
+  return d.allowed;
 }
 
-bool Ctx::login_rate_ok(const std::string& email, const std::string& device) {
+void Ctx::check_login_rate(const std::string& email, const std::string& device, std::function<void()> then) {
   const auto& rl = app.cfg.rate_limit;
-  if (!device.empty()) return rate_ok("login|device|" + device, rl.login_device);
-  return rate_ok("login|acct|" + email, rl.login_account) &&
-         rate_ok("login|ipacct|" + limit_ip + "|" + email, rl.login_ip_account);
+  if (!rl.enabled) return then();
+  if (!device.empty()) {
+    if (rate_ok("login|device|" + device, rl.login_device)) then();
+    return;
+  }
+  std::vector<BucketTake> buckets{
+      {"login|acct|" + email, {double(rl.login_account), double(rl.login_account)}},
+      {"login|ipacct|" + limit_ip + "|" + email, {double(rl.login_ip_account), double(rl.login_ip_account)}}};
+  if (!app.store.shared_buckets()) {
+    for (auto& b : buckets)
+      if (!rate_ok(b.key, static_cast<int>(b.spec.per_minute))) return;
+    return then();
+  }
+  // Shared by every instance: taken in the store, off this thread.
+  app.services.take_shared(buckets, [&app = app, res = res, client = client, buckets,
+                                     then = std::move(then)](Expected<SharedDecision> r) {
+    if (!r.ok()) return then();  // fails open: the login itself still needs the store
+    const auto& [d, i] = r.value();
+    note(app, client, buckets[i].key, static_cast<int>(buckets[i].spec.per_minute), d);
+    if (d.allowed) return then();
+    too_many(*res, d);
+  });
 }
 
 std::string Ctx::device_for(const std::string& email) const {

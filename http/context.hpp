@@ -68,8 +68,11 @@ struct Ctx {
   bool within_limit(const std::string& key, int per_minute);
   /// The limits of a password login for `email`: those of the device when
   /// `device` (a verified device id) is set, else the account's and the
-  /// IP + account's, which every unknown client shares.
-  bool login_rate_ok(const std::string& email, const std::string& device);
+  /// IP + account's, which every unknown client shares (in the store's
+  /// shared buckets when it has them: every instance's logins count). Runs
+  /// `then` when they allow the login, else answers 429; `then` may run
+  /// later, on another thread, after this Ctx is gone.
+  void check_login_rate(const std::string& email, const std::string& device, std::function<void()> then);
   /// The id of the device token this request carries (device cookie, or the
   /// X-Gatehouse-Device header for clients without cookies) when it is valid
   /// for `email` at the account's current device epoch (one user read, only

@@ -87,13 +87,13 @@ void register_user(Ctx& c) {
 template <class OnResult>
 void start_login(Ctx& c, std::string email, std::string password, OnResult on_result) {
   auto device = c.device_for(email);
-  if (!c.login_rate_ok(email, device)) return;
-  if (password.size() > c.app.policy.max_bytes()) {
-    on_result(Expected<AuthResult>(Failure{Errc::invalid_credentials, "invalid email or password"}));
-    return;
-  }
-  c.app.services.login(LoginRequest{std::move(email), std::move(password), c.client, std::move(device)},
-                       std::move(on_result));
+  LoginRequest req{std::move(email), std::move(password), c.client, std::move(device)};
+  const auto account = req.email, device_id = req.device;  // req moves into the continuation
+  c.check_login_rate(account, device_id, [&app = c.app, req = std::move(req), on_result]() mutable {
+    if (req.password.size() > app.policy.max_bytes())
+      return on_result(Expected<AuthResult>(Failure{Errc::invalid_credentials, "invalid email or password"}));
+    app.services.login(std::move(req), std::move(on_result));
+  });
 }
 
 void login(Ctx& c) {

@@ -25,6 +25,7 @@
 #pragma once
 
 #include "domain/entities.hpp"
+#include "domain/rate_limit.hpp"
 #include "domain/retention.hpp"
 #include "store/status.hpp"
 
@@ -252,6 +253,17 @@ struct Fill {
   std::uint64_t map_bytes = 0;
 };
 
+/// Rate-limit buckets kept in the store, for limits that several instances
+/// must share (the login buckets). Kept where losing them is harmless: a
+/// crash refills every bucket (fails open).
+class SharedBuckets {
+ public:
+  virtual ~SharedBuckets() = default;
+  /// Takes one token from bucket `key`, refilled by `spec` on the store's
+  /// clock (one clock for every instance); the decision in `out`.
+  virtual Status take(std::string_view key, const domain::BucketSpec& spec, domain::RateDecision& out) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -294,6 +306,10 @@ class Backend {
   virtual void set_audit_key(std::string key, std::uint64_t keyed_from) = 0;
 
   virtual Status fill(Fill& out) const = 0;
+
+  /// The engine's shared buckets; null when it keeps none (an embedded
+  /// store serves one instance, whose own buckets are the whole truth).
+  virtual SharedBuckets* shared_buckets() { return nullptr; }
 };
 
 }  // namespace gh::store

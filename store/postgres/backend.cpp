@@ -18,6 +18,10 @@ const Stmt kPrincipal{"principal",
                       "u.failed_logins, u.last_failed_at, u.device_epoch "
                       "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"};
 
+// One token of a shared rate-limit bucket (migration 0003).
+const Stmt kTake{"take",
+                 "SELECT allowed, remaining, reset_s, retry_after_s, first_refusal FROM gatehouse_take($1, $2, $3)"};
+
 // Bootstrapped by migrate() before the files: the list of files applied.
 constexpr const char* kCreateSchemaVersion =
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -87,7 +91,7 @@ class PgBatch final : public WriteBatch {
 
 // ---- the backend -----------------------------------------------------------------
 
-class PgBackend final : public Backend {
+class PgBackend final : public Backend, public SharedBuckets {
  public:
   explicit PgBackend(const Options& o) : listener_(o, stamps_) {
     s_.pool = std::make_shared<Pool>(o);
@@ -129,20 +133,33 @@ class PgBackend final : public Backend {
   std::unique_ptr<WriteBatch> batch() override { return std::make_unique<PgBatch>(s_); }
 
   Status principal(std::string_view session_id, Principal& out) const override {
-    Status st;
     Result r;
-    for (int attempt = 0;; ++attempt) {  // once more on a new connection, as begin()
-      auto c = s_.pool->acquire(st);
-      if (!c) return st;
-      Lease conn(s_.pool, std::move(c));
-      st = conn->exec(kPrincipal, Params().text(session_id), r, "principal");
-      if (st.ok() || attempt > 0 || !conn->broken()) break;
-    }
+    Status st = autocommit(kPrincipal, Params().text(session_id), r, "principal");
     if (!st.ok()) return st;
     if (r.rows() == 0) return Status::NotFound();
     Row row(r, 0);
     if (!decode_session(row, out.session) || !decode_user(row, out.user))
       return Status::Corrupt("undecodable row in principal");
+    return st;
+  }
+
+  SharedBuckets* shared_buckets() override { return this; }
+
+  Status take(std::string_view key, const domain::BucketSpec& spec, domain::RateDecision& out) override {
+    Result r;
+    const auto burst = static_cast<std::int64_t>(spec.burst);
+    Status st = autocommit(kTake, Params().text(key).i64(static_cast<std::int64_t>(spec.per_minute)).i64(burst), r,
+                           "take a rate-limit token");
+    if (!st.ok()) return st;
+    Row row(r, 0);
+    std::int64_t remaining = 0, reset = 0, retry = 0;
+    if (r.rows() != 1 || !row.boolean(out.allowed) || !row.i64(remaining) || !row.i64(reset) || !row.i64(retry) ||
+        !row.boolean(out.first_refusal))
+      return Status::Corrupt("undecodable answer of gatehouse_take");
+    out.limit = static_cast<int>(burst);
+    out.remaining = static_cast<int>(remaining);
+    out.reset_s = static_cast<int>(reset);
+    out.retry_after_s = static_cast<int>(retry);
     return st;
   }
 
@@ -231,6 +248,19 @@ class PgBackend final : public Backend {
   std::unique_ptr<PgTxn> write_txn(Status& st) { return begin(true, st); }
 
  private:
+  /// One autocommit statement on a pooled connection; once more on a new
+  /// connection when the pooled one had died while idle, as begin().
+  Status autocommit(const Stmt& stmt, const Params& p, Result& r, std::string_view what) const {
+    Status st;
+    for (int attempt = 0;; ++attempt) {
+      auto c = s_.pool->acquire(st);
+      if (!c) return st;
+      Lease conn(s_.pool, std::move(c));
+      st = conn->exec(stmt, p, r, what);
+      if (st.ok() || attempt > 0 || !conn->broken()) return st;
+    }
+  }
+
   /// The last migration applied; 0 when there is no schema_version table.
   static Status layout_of(PgTxn& t, int& out) {
     out = 0;
