@@ -13,6 +13,7 @@ cluster outlives its test.
                   libpq URL (over the socket)
   sql(url, q)     runs `q` with psql; the rows as lists of strings
   terminate_backends(url)  ends every connection to that database but ours
+  Cluster()       a cluster of a test's own (start, pause, resume, stop)
 """
 import atexit
 import ctypes
@@ -118,9 +119,16 @@ class Cluster:
                                  preexec_fn=_as_postgres(False))
         if out.returncode != 0:
             raise RuntimeError("initdb failed (exit %d): %s" % (out.returncode, self.read_log()))
-        cmd = [PG_BIN + "postgres", "-D", data, "-c", "listen_addresses=", "-c", "unix_socket_directories=" + self.dir,
-               "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
-               "-c", "max_connections=300", "-c", "shared_buffers=32MB"]
+        self.resume()
+
+    def resume(self):
+        """Starts the server on the cluster's folder (again, after pause())."""
+        cmd = [PG_BIN + "postgres", "-D", os.path.join(self.dir, "data"), "-c", "listen_addresses=",
+               "-c", "unix_socket_directories=" + self.dir, "-c", "fsync=off", "-c", "full_page_writes=off",
+               "-c", "synchronous_commit=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB"]
+        self._started.clear()
+        self._exited.clear()
+        self._error = None
         # PR_SET_PDEATHSIG fires when the *thread* that forked the server
         # ends, so the server is started by a thread of its own that lives
         # as long as this process (it waits on the server).
@@ -158,12 +166,17 @@ class Cluster:
         except OSError:
             return ""
 
-    def stop(self):
+    def pause(self):
+        """Stops the server (a fast shutdown: its sessions end), keeping the
+        folder for resume()."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown: ends the sessions
+            self.proc.send_signal(signal.SIGINT)
             if not self._exited.wait(30):
                 self.proc.kill()
                 self._exited.wait(10)
+
+    def stop(self):
+        self.pause()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -208,17 +221,18 @@ def database_name(database_url):
     return database_url.split("///", 1)[1].split("?", 1)[0]
 
 
-def create_database(prefix="gh"):
-    """An empty database; its URL."""
+def create_database(prefix="gh", on=None):
+    """An empty database (of this process's cluster, or of Cluster `on`); its URL."""
+    c = on or cluster()
     name = "%s_%d_%s" % (prefix, os.getpid(), uuid.uuid4().hex[:10])
-    sql(url(), "CREATE DATABASE " + name)
-    return url(name)
+    sql(c.url("postgres"), "CREATE DATABASE " + name)
+    return c.url(name)
 
 
-def new_database(prefix="gh", gatehouse_bin=None, config=None):
+def new_database(prefix="gh", on=None, gatehouse_bin=None, config=None):
     """An empty database with the schema, made by `gatehouse migrate`; its URL."""
     from harness import BIN, CONFIG
-    u = create_database(prefix)
+    u = create_database(prefix, on)
     env = dict(os.environ, GATEHOUSE_STORE_BACKEND="postgres", GATEHOUSE_STORE_URL=u)
     out = subprocess.run([gatehouse_bin or BIN, "migrate", "--config", config or CONFIG], env=env,
                          capture_output=True, text=True, timeout=60)
