@@ -1,16 +1,10 @@
 """Helpers for tests that need accounts of a given role (created with the CLI)."""
-import os
-import subprocess
-
-from harness import BIN, CONFIG, unique_email
+from harness import unique_email
 
 
 def cli(server, *args, env=None):
-    """Runs a gatehouse subcommand on the server's store."""
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([BIN, *args, "--config", CONFIG, "--data", os.path.join(server.data, "store")],
-                          capture_output=True, text=True, env=e)
+    """Runs a gatehouse subcommand on the server's store (either engine)."""
+    return server.cli(*args, env=env)
 
 
 def account(server, role, password="role password 123"):

@@ -6,13 +6,20 @@ python3-cryptography); ctest does. Environment:
 
   GATEHOUSE_BIN     the binary (default: build/gatehouse of this checkout)
   GATEHOUSE_CONFIG  the config file (default: config/gatehouse.toml)
+  GATEHOUSE_TEST_STORE  "lmdb" (the default) or "postgres": with postgres every
+                    Server serves from a fresh database of a throwaway cluster
+                    (pg.py), migrated by `gatehouse migrate`, and the CLI
+                    helpers run on it; tests that poke the LMDB files
+                    themselves are skipped (`lmdb_only`).
   GATEHOUSE_SANITIZER  set by sanitizer builds (address or thread): every
                     timeout here is multiplied by SLOW (GATEHOUSE_TIMEOUT_SCALE
                     overrides the factor), and a sanitizer report in a server's
                     output fails the test even when the server is SIGKILLed.
 
 Layout of a server's temporary folder (`Server.data`): `store/` is the LMDB
-store given to `--data`, `outbox/` receives mail (file notification driver).
+store given to `--data` (on postgres it stays empty, and the audit key file
+`store.audit-key` is beside it in both cases), `outbox/` receives mail (file
+notification driver).
 Only processes started here are ever signalled.
 """
 import http.client
@@ -24,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 from urllib.parse import urlencode
 
@@ -46,6 +54,23 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING
                      "ThreadSanitizer: ", " runtime error: ")
 
 DEFAULT_PASSWORD = "correct horse battery"
+
+# The engine every Server of this process uses (see the module docstring).
+STORE = os.environ.get("GATEHOUSE_TEST_STORE", "") or "lmdb"
+if STORE not in ("lmdb", "postgres"):
+    raise RuntimeError("GATEHOUSE_TEST_STORE must be lmdb or postgres, not %r" % STORE)
+POSTGRES = STORE == "postgres"
+
+
+def lmdb_only(reason):
+    """Skips a test or class on postgres: it works on the LMDB files themselves
+    (`reason` says how). Keep these few: a test that only checks what the API
+    does must run on both engines."""
+    return unittest.skipIf(POSTGRES, "LMDB only: " + reason)
+
+
+def postgres_only(reason):
+    return unittest.skipUnless(POSTGRES, "PostgreSQL only: " + reason)
 
 # Fast hashing for tests: the cost is not what is being tested here. Rate
 # limits are off unless a test turns them on (test_rate_limit.py does). The
@@ -123,9 +148,14 @@ class Server:
     """One gatehouse process, a context manager. `env` adds GATEHOUSE_*
     overrides on top of os.environ and the fast-hashing defaults; tests may
     change `self.env` before `restart()`. `data_dir` reuses a folder (it is
-    then not deleted)."""
+    then not deleted).
 
-    def __init__(self, env=None, data_dir=None):
+    On postgres (GATEHOUSE_TEST_STORE) the server serves from a new migrated
+    database (`store_url`), or from `store_url` when given; `share=other`
+    serves from another server's database with its audit key file, as
+    several instances of one deployment do."""
+
+    def __init__(self, env=None, data_dir=None, store_url=None, share=None):
         self.owns_dir = data_dir is None
         self.data = data_dir or tempfile.mkdtemp(prefix="gatehouse-test-")
         self.store = os.path.join(self.data, "store")
@@ -133,6 +163,21 @@ class Server:
         self.env = dict(FAST_HASHING)
         # Mail goes to an outbox folder unless a test picks another driver.
         self.env.update({"GATEHOUSE_NOTIFY_DRIVER": "file", "GATEHOUSE_NOTIFY_FILE_DIR": self.outbox})
+        self.store_url = None
+        if share is not None:
+            store_url = share.store_url
+            self.env["GATEHOUSE_AUDIT_KEY_FILE"] = share.audit_key_file()
+        if POSTGRES:
+            try:
+                import pg
+                self.store_url = store_url or pg.new_database()
+            except BaseException:
+                if self.owns_dir:
+                    shutil.rmtree(self.data, ignore_errors=True)
+                raise
+            self.env.update({"GATEHOUSE_STORE_BACKEND": "postgres", "GATEHOUSE_STORE_URL": self.store_url})
+        elif store_url is not None:
+            raise ValueError("store_url needs GATEHOUSE_TEST_STORE=postgres")
         self.env.update(env or {})
         self.lines = []  # every stdout line of every process started, in order
         self.proc = None
@@ -228,6 +273,34 @@ class Server:
         report = self.sanitizer_report()
         if report:
             raise AssertionError("gatehouse printed a sanitizer report:\n%s" % report)
+
+    # -- the store -----------------------------------------------------------
+    def store_env(self):
+        """The environment that points a gatehouse command at this server's
+        store: the engine and URL on postgres, and the audit key file when
+        the server was given one."""
+        out = {k: self.env[k] for k in ("GATEHOUSE_STORE_BACKEND", "GATEHOUSE_STORE_URL", "GATEHOUSE_AUDIT_KEY_FILE")
+               if k in self.env}
+        return out
+
+    def audit_key_file(self):
+        return self.env.get("GATEHOUSE_AUDIT_KEY_FILE") or self.store + ".audit-key"
+
+    def cli(self, *args, env=None, timeout=120):
+        """Runs `gatehouse <args> --config … --data <store>` on this server's
+        store (either engine); a CompletedProcess with text output."""
+        e = dict(os.environ)
+        e.update(self.store_env())
+        e.update(env or {})
+        return subprocess.run([BIN, *args, "--config", CONFIG, "--data", self.store],
+                              capture_output=True, text=True, env=e, timeout=timeout * SLOW)
+
+    def sql(self, query):
+        """postgres only: runs `query` on this server's database with psql;
+        the rows of its last statement as lists of strings."""
+        assert POSTGRES, "sql() needs GATEHOUSE_TEST_STORE=postgres"
+        import pg
+        return pg.sql(self.store_url, query)
 
     def restart(self):
         """Stops and starts again on the same store (a new port)."""

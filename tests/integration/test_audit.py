@@ -15,7 +15,7 @@ import unittest
 import lmdb
 
 from accounts import account, cli
-from harness import Server, bearer, unique_email, wait_until
+from harness import POSTGRES, Server, bearer, lmdb_only, unique_email, wait_until
 
 
 def mails(server, to, subject):
@@ -197,37 +197,29 @@ class Tamper(unittest.TestCase):
         self.s.login(unique_email(), expect=401)
         self.assertTrue(wait_until(lambda: "4 records" in cli(self.s, "audit", "verify").stdout))
         self.s.stop()
-        self.path = os.path.join(self.s.data, "store")
-
-    def edit(self, fn):
-        env = lmdb.open(self.path, max_dbs=32)
-        db = env.open_db(b"audit")
-        with env.begin(write=True, db=db) as txn:
-            fn(txn)
-        env.close()
+        self.chain = AuditChain(self.s)
 
     def verify(self):
         return cli(self.s, "audit", "verify")
 
     def test_an_altered_record_is_detected(self):
-        def alter(txn):
-            key = (2).to_bytes(8, "big")
-            value = txn.get(key)
-            self.assertIn(b"register", value)
-            txn.put(key, value.replace(b"register", b"regist3r", 1))
-        self.edit(alter)
+        c, h, p = self.chain.record(2)
+        self.assertIn(b"register", c)
+        self.chain.put(2, c.replace(b"register", b"regist3r", 1), h, p)
         out = self.verify()
         self.assertEqual(out.returncode, 1)
         self.assertIn("record 2 was altered", out.stdout)
 
     def test_a_deleted_record_is_detected(self):
-        self.edit(lambda txn: txn.delete((3).to_bytes(8, "big")))
+        self.chain.delete(3)
         out = self.verify()
         self.assertEqual(out.returncode, 1)
         self.assertIn("record 3 is missing", out.stdout)
 
+    @lmdb_only("the head is a meta entry there; on PostgreSQL it is the last row, so a removed tail is "
+               "caught against an anchor (KeyedChain.test_dropping_the_last_record…)")
     def test_records_removed_from_the_end_are_detected(self):
-        self.edit(lambda txn: txn.delete((4).to_bytes(8, "big")))
+        self.chain.delete(4)
         out = self.verify()
         self.assertEqual(out.returncode, 1)
         self.assertIn("removed from the end", out.stdout)
@@ -268,39 +260,90 @@ def unkeyed(prev, canonical):
     return hashlib.blake2b(prev + canonical, digest_size=32).digest()
 
 
-def rewrite_chain(path, change, first=1):
+class AuditChain:
+    """The audit records of a stopped server's store, edited as an attacker
+    with write access to the store (not the key file) would: through
+    python-lmdb on LMDB (records and the meta head), with SQL on PostgreSQL
+    (rows of `audit`; the head is the last row)."""
+
+    def __init__(self, server):
+        self.s = server
+
+    def records(self):
+        """[(seq, canonical, hash, prev)] in order."""
+        if POSTGRES:
+            rows = self.s.sql("SELECT seq, encode(canonical, 'hex'), encode(hash, 'hex'), encode(prev, 'hex') "
+                              "FROM audit ORDER BY seq")
+            return [(int(q), bytes.fromhex(c), bytes.fromhex(h), bytes.fromhex(p)) for q, c, h, p in rows]
+        env = lmdb.open(self.s.store, max_dbs=32)
+        try:
+            with env.begin(db=env.open_db(b"audit")) as txn:
+                return [(int.from_bytes(k, "big"),) + unpack(bytes(v)) for k, v in txn.cursor()]
+        finally:
+            env.close()
+
+    def record(self, seq):
+        """(canonical, hash, prev) of record `seq`."""
+        return [r[1:] for r in self.records() if r[0] == seq][0]
+
+    def put(self, seq, canonical, h, p):
+        if POSTGRES:
+            self.s.sql("UPDATE audit SET canonical = '\\x%s', hash = '\\x%s', prev = '\\x%s' WHERE seq = %d"
+                       % (canonical.hex(), h.hex(), p.hex(), seq))
+            return
+        self._lmdb(lambda txn, audit, meta: txn.put(seq.to_bytes(8, "big"), pack(canonical, h, p), db=audit))
+
+    def delete(self, seq):
+        if POSTGRES:
+            self.s.sql("DELETE FROM audit WHERE seq = %d" % seq)
+            return
+        self._lmdb(lambda txn, audit, meta: txn.delete(seq.to_bytes(8, "big"), db=audit))
+
+    def set_head(self, seq, h):
+        """The head the store claims (LMDB's meta audit_head; nothing to do on
+        PostgreSQL, where the head is the last row)."""
+        if not POSTGRES:
+            self._lmdb(lambda txn, audit, meta: txn.put(b"audit_head", seq.to_bytes(8, "big") + h, db=meta))
+
+    def delete_meta(self, *names):
+        if POSTGRES:
+            self.s.sql("DELETE FROM meta WHERE name IN (%s)" % ", ".join("'%s'" % n for n in names))
+            return
+        self._lmdb(lambda txn, audit, meta: [txn.delete(n.encode(), db=meta) for n in names])
+
+    def _lmdb(self, fn):
+        env = lmdb.open(self.s.store, max_dbs=32)
+        audit, meta = env.open_db(b"audit"), env.open_db(b"meta")
+        with env.begin(write=True) as txn:
+            fn(txn, audit, meta)
+        env.close()
+
+
+def rewrite_chain(server, change, first=1):
     """Offline, as an attacker with write access to the store but not the key
     file: applies `change(seq, canonical) -> canonical` to every record from
     `first` on and recomputes the unkeyed links and the head after it."""
-    env = lmdb.open(path, max_dbs=32)
-    audit, meta = env.open_db(b"audit"), env.open_db(b"meta")
-    with env.begin(write=True) as txn:
-        records = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=audit)]
-        prev = None
-        for seq, value in records:
-            c, h, p = unpack(value)
-            if seq < first:
-                prev = h
-                continue
-            p = prev if prev is not None else p
-            c = change(seq, c)
-            h = unkeyed(p, c)
-            txn.put(seq.to_bytes(8, "big"), pack(c, h, p), db=audit)
+    chain = AuditChain(server)
+    records = chain.records()
+    prev = None
+    for seq, c, h, p in records:
+        if seq < first:
             prev = h
-        txn.put(b"audit_head", records[-1][0].to_bytes(8, "big") + prev, db=meta)
-    env.close()
+            continue
+        p = prev if prev is not None else p
+        c = change(seq, c)
+        h = unkeyed(p, c)
+        chain.put(seq, c, h, p)
+        prev = h
+    chain.set_head(records[-1][0], prev)
 
 
-def drop_last(path):
+def drop_last(server):
     """Deletes the last record and points the head at the one before it."""
-    env = lmdb.open(path, max_dbs=32)
-    audit, meta = env.open_db(b"audit"), env.open_db(b"meta")
-    with env.begin(write=True) as txn:
-        records = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=audit)]
-        last, before = records[-1][0], records[-2]
-        txn.delete(last.to_bytes(8, "big"), db=audit)
-        txn.put(b"audit_head", before[0].to_bytes(8, "big") + unpack(before[1])[1], db=meta)
-    env.close()
+    chain = AuditChain(server)
+    records = chain.records()
+    chain.delete(records[-1][0])
+    chain.set_head(records[-2][0], records[-2][2])
 
 
 def sink_lines(path):
@@ -323,6 +366,7 @@ class KeyedChain(unittest.TestCase):
         self.assertTrue(wait_until(lambda: len(sink_lines(self.sink)) == 4))
         self.s.stop()
         self.path = os.path.join(self.s.data, "store")
+        self.key = self.s.audit_key_file()
 
     def verify(self, *extra, env=None):
         return cli(self.s, "audit", "verify", *extra, env=env)
@@ -331,9 +375,9 @@ class KeyedChain(unittest.TestCase):
         return [r for r in self.s.log_records() if r.get("msg", "").startswith("audit chain tail does not verify")]
 
     def test_the_key_file_is_created_outside_the_store_with_mode_0600(self):
-        key = self.path + ".audit-key"
-        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
-        self.assertNotIn("audit-key", " ".join(os.listdir(self.path)))
+        self.assertEqual(os.stat(self.key).st_mode & 0o777, 0o600)
+        if not POSTGRES:  # (no store folder there)
+            self.assertNotIn("audit-key", " ".join(os.listdir(self.path)))
         out = self.verify("--anchor", self.sink)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("4 records, chain intact", out.stdout)
@@ -341,7 +385,7 @@ class KeyedChain(unittest.TestCase):
         self.assertEqual(self.warnings(), [])
 
     def test_a_rewritten_record_with_recomputed_later_hashes_is_detected(self):
-        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c, first=2)
+        rewrite_chain(self.s, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c, first=2)
         out = self.verify()
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("record 2 was altered", out.stdout)
@@ -353,7 +397,7 @@ class KeyedChain(unittest.TestCase):
         self.assertIn("record 2 was altered", warned[0]["problem"])
 
     def test_dropping_the_last_record_is_detected_against_the_file_sink_anchor(self):
-        drop_last(self.path)
+        drop_last(self.s)
         out = self.verify("--anchor", self.sink)
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("head is record 3", out.stdout)
@@ -364,7 +408,7 @@ class KeyedChain(unittest.TestCase):
         self.assertIn("removed from the end", warned[0]["problem"])
 
     def test_verify_needs_the_key(self):
-        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.key + ".missing"})
         self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
         self.assertIn("needs the audit MAC key", out.stderr)
         other = tempfile.NamedTemporaryFile("w", delete=False)
@@ -379,13 +423,9 @@ class KeyedChain(unittest.TestCase):
         # The attacker deletes the store's keyed marker and recomputes every
         # link unkeyed. Before the fix a verifier without the key file said
         # "audit log OK ... (UNKEYED)" with exit 0.
-        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c)
-        env = lmdb.open(self.path, max_dbs=32)
-        with env.begin(write=True, db=env.open_db(b"meta")) as txn:
-            txn.delete(b"audit_keyed_from")
-            txn.delete(b"audit_key_id")
-        env.close()
-        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        rewrite_chain(self.s, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 2 else c)
+        AuditChain(self.s).delete_meta("audit_keyed_from", "audit_key_id")
+        out = self.verify(env={"GATEHOUSE_AUDIT_KEY_FILE": self.key + ".missing"})
         self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
         self.assertNotIn("audit log OK", out.stdout)
         self.assertIn("needs the audit MAC key", out.stderr)
@@ -397,19 +437,15 @@ class KeyedChain(unittest.TestCase):
         # --unkeyed says what it checked, and is no way around the key file.
         out = self.verify("--unkeyed")
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
-        out = self.verify("--unkeyed", env={"GATEHOUSE_AUDIT_KEY_FILE": self.path + ".missing-key"})
+        out = self.verify("--unkeyed", env={"GATEHOUSE_AUDIT_KEY_FILE": self.key + ".missing"})
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("only the unkeyed links were checked", out.stdout)
 
     def test_a_store_from_before_the_key_is_migrated_and_its_old_records_stay_covered(self):
         # Turn the store into one written by an older build: unkeyed links, no key.
-        rewrite_chain(self.path, lambda seq, c: c)
-        env = lmdb.open(self.path, max_dbs=32)
-        with env.begin(write=True, db=env.open_db(b"meta")) as txn:
-            txn.delete(b"audit_keyed_from")
-            txn.delete(b"audit_key_id")
-        env.close()
-        os.unlink(self.path + ".audit-key")
+        rewrite_chain(self.s, lambda seq, c: c)
+        AuditChain(self.s).delete_meta("audit_keyed_from", "audit_key_id")
+        os.unlink(self.key)
         out = self.verify()  # without the key, only on explicit request
         self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
         self.assertIn("--unkeyed", out.stderr)
@@ -423,14 +459,14 @@ class KeyedChain(unittest.TestCase):
         records = [json.loads(l) for l in cli(self.s, "audit", "export").stdout.splitlines()]
         self.assertEqual(records[4]["type"], "audit_keyed")
         self.assertEqual(records[4]["details"], {"unkeyed_records": 4})
-        with open(self.path + ".audit-key") as f:
+        with open(self.key) as f:
             self.assertIn("keyed_from = 5", f.read())
         out = self.verify()
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("records before 5 are unkeyed", out.stdout)
         # An unkeyed record rewritten, and every later link recomputed: the
         # first keyed record commits to them.
-        rewrite_chain(self.path, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 1 else c)
+        rewrite_chain(self.s, lambda seq, c: c.replace(b"register", b"regist3r", 1) if seq == 1 else c)
         out = self.verify()
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("record 5 was altered", out.stdout)

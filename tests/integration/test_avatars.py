@@ -9,7 +9,7 @@ import zlib
 import lmdb
 
 from accounts import account
-from harness import Server, ServerTest, bearer
+from harness import POSTGRES, Server, ServerTest, bearer
 
 HTML = b"<html><body><script>alert(document.domain)</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
@@ -62,11 +62,17 @@ def avatar_record(content_type, data, updated_at=1):
             + text(b"ct") + text(content_type.encode()) + text(b"ua") + cbor_head(0, updated_at))
 
 
-def put_avatar_record(store, user_id, record):
-    """Writes an avatar straight into the (stopped) server's store, around the upload check."""
-    env = lmdb.open(store, max_dbs=32, map_size=1 << 30)
+def put_avatar(server, user_id, content_type, data):
+    """Writes an avatar straight into the (stopped) server's store, around the
+    upload check: the LMDB record (version 1, a CBOR map), or the row."""
+    if POSTGRES:
+        server.sql("INSERT INTO avatars (user_id, content_type, bytes, updated_at) VALUES ('%s', '%s', '\\x%s', 1) "
+                   "ON CONFLICT (user_id) DO UPDATE SET content_type = EXCLUDED.content_type, "
+                   "bytes = EXCLUDED.bytes" % (user_id, content_type, data.hex()))
+        return
+    env = lmdb.open(server.store, max_dbs=32, map_size=1 << 30)
     with env.begin(write=True, db=env.open_db(b"avatars")) as txn:
-        txn.put(user_id.encode(), record)
+        txn.put(user_id.encode(), avatar_record(content_type, data))
     env.close()
 
 
@@ -137,8 +143,8 @@ class StoredBeforeTheStrip(unittest.TestCase):
             poly_user, junk_user = s.register()["user"]["id"], s.register()["user"]["id"]
             s.stop()
             poly = png(extra=chunk(b"tEXt", b"Comment\x00" + HTML)) + HTML + SVG
-            put_avatar_record(s.store, poly_user, avatar_record("image/png", poly))
-            put_avatar_record(s.store, junk_user, avatar_record("image/png", b"\x89PNG\r\n\x1a\n" + HTML))
+            put_avatar(s, poly_user, "image/png", poly)
+            put_avatar(s, junk_user, "image/png", b"\x89PNG\r\n\x1a\n" + HTML)
             s.start()
             got = s.request("GET", "/avatars/" + poly_user)
             self.assertEqual(got.status, 200, got)

@@ -14,11 +14,14 @@ import unittest
 import uuid
 
 from accounts import cli
-from harness import BIN, CONFIG, Server, unique_email
+from harness import BIN, CONFIG, POSTGRES, Server, lmdb_only, postgres_only, unique_email
 
 
 def user_records(server):
-    """The printable dump of the users table (version byte + CBOR records)."""
+    """The users as stored, as text: the printable dump of the LMDB users
+    table (version byte + CBOR records), or every users row."""
+    if POSTGRES:
+        return "\n".join("\t".join(row) for row in server.sql("SELECT * FROM users"))
     out = subprocess.run(["mdb_dump", "-p", "-s", "users", os.path.join(server.data, "store")],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -211,6 +214,7 @@ class ReadOnlyCommands(unittest.TestCase):
         return subprocess.run([BIN, *args, "--config", CONFIG, "--data", data], capture_output=True, text=True,
                               env=e, preexec_fn=drop if as_nobody else None)
 
+    @lmdb_only("a mistyped LMDB folder; PostgreSQL's twin is test_a_database_never_migrated_is_refused_and_left_alone")
     def test_a_missing_store_is_refused_and_not_created(self):
         with tempfile.TemporaryDirectory() as tmp:
             missing = os.path.join(tmp, "mistyped")
@@ -222,6 +226,7 @@ class ReadOnlyCommands(unittest.TestCase):
                 self.assertFalse(os.path.exists(missing), args)
             self.assertEqual(os.listdir(tmp), [])
 
+    @lmdb_only("a read-only copy of the LMDB folder; PostgreSQL's twin is test_read_only_commands_need_only_select")
     def test_read_only_commands_work_on_a_read_only_copy(self):
         with Server() as s, tempfile.TemporaryDirectory() as tmp:
             email = unique_email()
@@ -248,6 +253,55 @@ class ReadOnlyCommands(unittest.TestCase):
             finally:
                 os.chmod(copy, 0o755)  # so that the folder can be removed
 
+    @postgres_only("LMDB's twin is test_a_missing_store_is_refused_and_not_created")
+    def test_a_database_never_migrated_is_refused_and_left_alone(self):
+        import pg
+        url = pg.create_database()
+        env = {"GATEHOUSE_STORE_BACKEND": "postgres", "GATEHOUSE_STORE_URL": url}
+        with tempfile.TemporaryDirectory() as tmp:
+            for args in (("audit", "verify"), ("audit", "export"), ("user", "list")):
+                out = self.run_cli(os.path.join(tmp, "store"), *args, env=env)
+                self.assertEqual(out.returncode, 2, (args, out.stdout, out.stderr))
+                self.assertIn("run `gatehouse migrate`", out.stderr)
+                self.assertNotIn("chain intact", out.stdout)
+            self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual(pg.sql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), [["0"]])
+
+    @postgres_only("LMDB's twin is test_read_only_commands_work_on_a_read_only_copy")
+    def test_read_only_commands_need_only_select(self):
+        # A role that may read every table and write none: the commands run
+        # in READ ONLY transactions and never create anything.
+        with Server() as s:
+            email = unique_email()
+            self.assertEqual(cli(s, "user", "create", "--email", email,
+                                 env={"GATEHOUSE_USER_PASSWORD": "cli password 1"}).returncode, 0)
+            s.register()
+            s.stop()
+            role = "reader_" + uuid.uuid4().hex[:10]
+            db = s.store_url.split("///", 1)[1].split("?", 1)[0]
+            s.sql("CREATE ROLE %s LOGIN; GRANT CONNECT ON DATABASE %s TO %s; GRANT USAGE ON SCHEMA public TO %s; "
+                  "GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s" % (role, db, role, role, role))
+            reader = s.store_url.replace("user=postgres", "user=" + role)
+            env = dict(s.store_env(), GATEHOUSE_STORE_URL=reader)
+            # (pg_dump's \restrict line holds a new random key every run)
+            dump = lambda: [l for l in subprocess.run(["pg_dump", "-d", s.store_url], capture_output=True, text=True,
+                                                      check=True).stdout.splitlines()
+                            if not l.startswith(("\\restrict", "\\unrestrict"))]
+            before = dump()
+            out = self.run_cli(s.store, "audit", "verify", env=env)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("2 records, chain intact", out.stdout)
+            out = self.run_cli(s.store, "user", "list", env=env)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn(email, out.stdout)
+            out = self.run_cli(s.store, "audit", "export", env=env)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertEqual([json.loads(l)["type"] for l in out.stdout.splitlines()], ["user_created", "register"])
+            self.assertEqual(dump(), before)
+            # Control: the same role cannot write, so a writing command fails.
+            out = self.run_cli(s.store, "user", "deactivate", "--email", email, env=env)
+            self.assertNotEqual(out.returncode, 0, out.stdout + out.stderr)
+
     def check_read_only_copy(self, tmp, copy, email):
         before = tree_digest(tmp)
         nobody = os.getuid() == 0
@@ -269,25 +323,38 @@ class MigrateSchema2(unittest.TestCase):
     again after `gatehouse migrate`; one whose new form belongs to another
     account is left alone and named."""
 
-    def test_migrate_rekeys_emails_stored_before_the_unicode_normal_form(self):
+    def old_store(self, s, alice, moved, other):
+        """The store as an older build left it: schema 1, `Älice` kept as
+        typed, and a second old key (`Öther`) whose new form is another
+        account: an entry of the LMDB emails index, or on PostgreSQL (no
+        separate index) a second account stored under it."""
+        typed, stray = moved.replace("\u00e4", "\u00c4"), other.replace("\u00f6", "\u00d6")
+        if POSTGRES:
+            cols = ("password_hash, role, username, username_key, full_name, avatar_url, onboarding, data, "
+                    "email_verified, active, created_at, updated_at, failed_logins, last_failed_at, device_epoch")
+            s.sql("UPDATE users SET email = '%s' WHERE id = '%s'; "
+                  "INSERT INTO users (id, email, %s) SELECT '%s', '%s', %s FROM users WHERE id = '%s'; "
+                  "UPDATE meta SET value = '1'::bytea WHERE name = 'schema_version'"
+                  % (typed, alice, cols, uuid.uuid4().hex, stray, cols, alice))
+            return
         import lmdb
+        env = lmdb.open(s.store, max_dbs=32)
+        meta, emails = env.open_db(b"meta"), env.open_db(b"emails")
+        with env.begin(write=True) as t:
+            t.delete(moved.encode(), db=emails)
+            t.put(typed.encode(), alice.encode(), db=emails)
+            t.put(stray.encode(), alice.encode(), db=emails)
+            t.put(b"schema_version", b"1", db=meta)
+        env.close()
+
+    def test_migrate_rekeys_emails_stored_before_the_unicode_normal_form(self):
         tag = uuid.uuid4().hex[:10]
         moved, other = "\u00e4lice-%s@example.com" % tag, "\u00f6ther-%s@example.com" % tag
         with Server() as s:
             alice = s.register(moved)["user"]["id"]
             s.register(other)
             s.stop()
-            # The store as an older build left it: schema 1, `Älice` kept as
-            # typed in the index, and a second old key (`Öther`) whose new
-            # form is another account.
-            env = lmdb.open(s.store, max_dbs=32)
-            meta, emails = env.open_db(b"meta"), env.open_db(b"emails")
-            with env.begin(write=True) as t:
-                t.delete(moved.encode(), db=emails)
-                t.put(moved.replace("\u00e4", "\u00c4").encode(), alice.encode(), db=emails)
-                t.put(other.replace("\u00f6", "\u00d6").encode(), alice.encode(), db=emails)
-                t.put(b"schema_version", b"1", db=meta)
-            env.close()
+            self.old_store(s, alice, moved, other)
             with self.assertRaises(RuntimeError) as refused:
                 s.start()
             self.assertIn("gatehouse migrate", str(refused.exception))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import unittest
 
-from harness import BIN, CONFIG
+from harness import BIN, CONFIG, lmdb_only
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.normpath(os.path.join(HERE, "..", "crash", "crash_test.py"))
@@ -22,6 +22,7 @@ def run_tool(*args, timeout=240):
     return out.returncode, out.stdout + out.stderr
 
 
+@lmdb_only("tests/crash/crash_test.py runs its own servers on LMDB folders and checks their files")
 class CrashConsistency(unittest.TestCase):
     def test_twenty_kills_lose_no_acknowledged_write(self):
         seed = random.randrange(1_000_000)

@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import ApiAssertions, Server, ServerTest, bearer, wait_until
+from harness import POSTGRES, ApiAssertions, Server, ServerTest, bearer, wait_until
 
 AUDIENCE = "gatehouse"  # tokens.audience in config/gatehouse.toml
 CLIENT_ID = "gatehouse"  # tokens.client_id
@@ -63,11 +63,15 @@ def hs256(header, payload, secret):
     return signing_input + "." + b64(mac)
 
 
-def signing_keys_from_store(store):
-    """{kid: Ed25519PrivateKey} read with mdb_dump from the `keys` table. The
-    record is a version byte and a CBOR map holding "seed" as a 32-byte byte
-    string (store/lmdb/records.cpp)."""
-    out = subprocess.run(["mdb_dump", "-s", "keys", store], capture_output=True, text=True)
+def signing_keys_from_store(server):
+    """{kid: Ed25519PrivateKey} read from the store: with mdb_dump from the
+    LMDB `keys` table, whose record is a version byte and a CBOR map holding
+    "seed" as a 32-byte byte string (store/lmdb/records.cpp); or the rows of
+    PostgreSQL's signing_keys."""
+    if POSTGRES:
+        return {kid: Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
+                for kid, seed in server.sql("SELECT kid, encode(seed, 'hex') FROM signing_keys")}
+    out = subprocess.run(["mdb_dump", "-s", "keys", server.store], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     data = out.stdout.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0]
     rows = [bytes.fromhex(l.strip()) for l in data.splitlines() if l.strip()]
@@ -301,7 +305,7 @@ class RealKeyForgeries(JwtTest, unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.h, cls.p, _ = parts(cls.tokens["access_token"])
-        keys = signing_keys_from_store(cls.s.store)
+        keys = signing_keys_from_store(cls.s)
         cls.key = keys[cls.h["kid"]]
 
     def setUp(self):
@@ -411,8 +415,7 @@ class KeyRotation(unittest.TestCase):
         return jwt.get_unverified_header(token)["kid"]
 
     def rotate(self, s, clock):
-        from accounts import cli
-        out = cli(s, "keys", "rotate", env={"GATEHOUSE_TOKENS_KEY_RELOAD_S": "1", "GATEHOUSE_FOR_TEST_CLOCK_FILE": clock})
+        out = s.cli("keys", "rotate", env={"GATEHOUSE_TOKENS_KEY_RELOAD_S": "1", "GATEHOUSE_FOR_TEST_CLOCK_FILE": clock})
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         line = [json.loads(l) for l in out.stdout.splitlines() if "signing key rotated" in l][0]
         return line["kid"], line["signs_from"]

@@ -29,7 +29,8 @@ import zlib
 
 import lmdb
 
-from harness import BIN, CONFIG, DEFAULT_PASSWORD, ApiAssertions, Server, ServerTest, bearer, unique_email
+from harness import (BIN, CONFIG, DEFAULT_PASSWORD, POSTGRES, SLOW, ApiAssertions, Server, ServerTest, bearer,
+                     lmdb_only, postgres_only, unique_email, wait_until)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -174,6 +175,7 @@ class FillingStore(ApiAssertions):
         s.register(unique_email("after"), data={"blob": "z" * 4000})
 
 
+@lmdb_only("fills LMDB's fixed-size map (store.map_size_mb = 1); a PostgreSQL database has none")
 class MapFull(FillingStore, unittest.TestCase):
     def test_a_full_map_refuses_writes_keeps_reads_and_recovers_after_restart(self):
         s = Server({"GATEHOUSE_STORE_MAP_SIZE_MB": "1"})
@@ -237,6 +239,7 @@ class MapFull(FillingStore, unittest.TestCase):
         self.retry_refused(s, refused, split)
 
 
+@lmdb_only("puts the LMDB folder on a small tmpfs; PostgreSQL's files are the cluster's, not the server's")
 class DiskFull(FillingStore, unittest.TestCase):
     """The store on a small tmpfs: ENOSPC on commit. Needs root (mount)."""
 
@@ -292,6 +295,57 @@ time.sleep(120)
 """
 
 
+@postgres_only("the database server going away; LMDB's twins are MapFull and DiskFull")
+class DatabaseDown(ApiAssertions, unittest.TestCase):
+    """The PostgreSQL server stops under a running gatehouse (a cluster of the
+    test's own): requests that need the store answer 503 `unavailable` with
+    Retry-After at once (no hang), the server stays up and stops cleanly,
+    and once the database is back it serves again without a restart."""
+
+    def timed(self, fn):
+        t = time.monotonic()
+        r = fn()
+        self.assertLess(time.monotonic() - t, 5 * SLOW, r)
+        return r
+
+    def assert_unavailable(self, r):
+        self.assert_error(r, 503, "unavailable")
+        self.assertTrue((r.header("Retry-After") or "").isdigit(), r.headers)
+
+    def test_requests_answer_503_while_the_database_is_down_and_work_again_after(self):
+        import pg
+        cluster = pg.Cluster()
+        self.addCleanup(cluster.stop)
+        cluster.start()
+        s = Server(store_url=pg.new_database(on=cluster))
+        self.addCleanup(s.close)
+        email = unique_email()
+        me = s.register(email)
+        self.assertEqual(s.me(me["access_token"]).status, 200)
+        cluster.pause()
+        body = {"email": unique_email(), "password": DEFAULT_PASSWORD}
+        self.assert_unavailable(self.timed(lambda: s.request("POST", "/auth/register", json_body=body)))
+        self.assert_unavailable(self.timed(lambda: s.me(me["access_token"])))
+        self.assert_unavailable(self.timed(lambda: s.request("POST", "/auth/login",
+                                                             json_body={"email": email, "password": DEFAULT_PASSWORD})))
+        self.assert_unavailable(self.timed(lambda: s.refresh(me["refresh_token"])))
+        self.assertTrue(s.alive())
+        cluster.resume()
+        self.assertTrue(wait_until(lambda: s.me(me["access_token"]).status == 200, 10), s.log()[-3000:])
+        self.assertEqual(s.request("POST", "/auth/register", json_body=body).status, 201)  # nothing was left behind
+        r = s.refresh(me["refresh_token"])
+        self.assertEqual(r.status, 200, r)
+        s.login(email)
+        # SIGTERM while the database is down: a clean exit (Server.stop asserts it).
+        cluster.pause()
+        self.assert_unavailable(s.me(me["access_token"]))
+        s.stop()
+        cluster.resume()
+        out = s.cli("audit", "verify")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+
+@lmdb_only("LMDB's reader table (mdb_reader_check)")
 class StaleReaders(unittest.TestCase):
     def reader_pids(self, env):
         """PIDs in the reader table (mdb_reader_list)."""
@@ -341,11 +395,25 @@ class CorruptRecords(ServerTest, ApiAssertions, unittest.TestCase):
     taken for absence (issue 13: a failing disk used to answer "the session has
     ended" or "invalid email or password", and a login with an unreadable
     account looked like an unknown email). The bytes are changed in the live
-    store through python-lmdb while the server runs; putting them back shows
+    store through python-lmdb while the server runs (on PostgreSQL a column
+    is set to a value the engine refuses to decode); putting them back shows
     nothing was lost or rewritten meanwhile."""
 
+    # PostgreSQL: (table, column, a value that does not decode) per LMDB table.
+    PG_BREAK = {b"users": ("users", "failed_logins", str(1 << 40)),   # not an int
+                b"sessions": ("sessions", "generation", "-1")}       # a negative generation
+
     def swap(self, table, key, value):
-        """Replaces the value of `key` in `table`; returns the old bytes."""
+        """Replaces the value of `key` in `table`; returns the old bytes. On
+        PostgreSQL the garbage (bytes) breaks the row's column instead, and
+        what was returned (the column's old value, a str) puts it back."""
+        if POSTGRES:
+            name, column, broken = self.PG_BREAK[table]
+            where = " WHERE id = '%s'" % key.decode()
+            old = self.s.sql("SELECT %s FROM %s%s" % (column, name, where))
+            self.assertEqual(len(old), 1, (table, key))
+            self.s.sql("UPDATE %s SET %s = %s%s" % (name, column, value if isinstance(value, str) else broken, where))
+            return old[0][0]
         env = lmdb.open(self.s.store, max_dbs=32, map_size=1 << 30)
         try:
             with env.begin(write=True, db=env.open_db(table)) as txn:
