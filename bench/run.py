@@ -212,10 +212,14 @@ class Gatehouse:
         "GATEHOUSE_METRICS_LISTEN": "127.0.0.1:0",  # never collide with a running server's 9464
     }
 
-    def __init__(self, binary, store):
+    def __init__(self, binary, store, store_url=None):
+        """`store`: the LMDB folder (and the prefix of the log and outbox);
+        `store_url`: serve from that PostgreSQL database instead."""
         self.binary, self.store = binary, store
         self.config = os.path.join(ROOT, "config", "gatehouse.toml")
         self.env = dict(os.environ, GATEHOUSE_NOTIFY_FILE_DIR=os.path.join(store, "outbox"), **self.ENV)
+        if store_url:
+            self.env.update(GATEHOUSE_STORE_BACKEND="postgres", GATEHOUSE_STORE_URL=store_url)
 
     def cli(self, *args):
         return subprocess.run([self.binary, *args, "--config", self.config, "--data", self.store], env=self.env,
@@ -335,6 +339,37 @@ def p4(gh, res, url, seconds):
     res["p4"]["rss"] = s.max_rss, s.max_anon
 
 
+def p7(binary, ceil, tmp, small, seconds):
+    """P2 and P4 on the PostgreSQL engine, one instance, on a cluster that
+    syncs its commits (fsync and synchronous_commit on), judged against the
+    LMDB P2 of the same run and PERFORMANCE.md's rotation floor."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import pg
+    log("P7 PostgreSQL: a durable cluster ...")
+    cluster = pg.Cluster(durable=True)
+    cluster.start()
+    try:
+        pg.sql(cluster.url("postgres"), "CREATE DATABASE bench")
+        url = cluster.url("bench")
+        gh = Gatehouse(binary, os.path.join(tmp, "store-pg"), store_url=url)
+        out = gh.cli("migrate")
+        if out.returncode:
+            raise RuntimeError("migrate failed: " + out.stdout + out.stderr)
+        log(f"seeding 10,000 users on PostgreSQL: {gh.seed(10_000, ceil.phc):.1f} s")
+        gh.start()
+        res = {}
+        try:
+            token = gh.login(0)["access_token"]
+            log("P7 token checks on PostgreSQL ...")
+            res["p2"] = wrk(gh.url(), "me.lua", seconds, env={"GH_TOKEN": token})
+            p4(gh, res, gh.url(), seconds)
+        finally:
+            gh.stop()
+        return res
+    finally:
+        cluster.stop()
+
+
 def ms(us):
     return f"{us / 1000:.1f} ms"
 
@@ -390,6 +425,15 @@ def table(ceil, small, large, large_users, seconds):
         row("P4 durable refresh rotation, 64 clients", p4, p4["rps"] / ceil.commit_rate,
             f"synced commit {ceil.commit_rate:.0f}/s", "≥ 5,000/s",
             p4["rps"] >= 5000 and p4["non2xx"] + p4["socket_errors"] == 0)
+    pgr = small.get("p7")
+    if pgr:
+        ratio = pgr["p2"]["rps"] / p2["rps"]
+        row("P7 token checks on PostgreSQL, 64 clients", pgr["p2"], ratio, "LMDB P2", "≥ 0.9, p99 ≤ 5 ms",
+            ratio >= 0.9 and pgr["p2"]["p99_us"] <= 5000 and pgr["p2"]["non2xx"] + pgr["p2"]["socket_errors"] == 0)
+        r4 = pgr["p4"]
+        row("P7 durable rotation on PostgreSQL, 64 clients", r4, r4["rps"] / ceil.commit_rate,
+            f"synced LMDB commit {ceil.commit_rate:.0f}/s", "≥ 3,000/s",
+            r4["rps"] >= 3000 and r4["non2xx"] + r4["socket_errors"] == 0)
     if large:
         # Each run against its own adjacent ceiling, then the two ratios compared.
         for key, name, ratio in (("p1", "P1", r1), ("p2", "P2", r2)):
@@ -446,13 +490,13 @@ def main():
     ap.add_argument("--seconds", type=int, help="length of each scenario (default 15, quick 3)")
     ap.add_argument("--large-users", type=int, default=1_000_000)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
-    ap.add_argument("--only", help="comma-separated scenarios to run (P1..P5; P3 and P5 also run P1 and P2, "
+    ap.add_argument("--only", help="comma-separated scenarios to run (P1..P5, P7; P3, P5 and P7 also run P1 and P2, "
                     "P2 runs the Pistache and nginx ceilings it is judged against); default: all")
     a = ap.parse_args()
     only = None
     if a.only:
         only = {x.strip().upper() for x in a.only.split(",") if x.strip()}
-        if only & {"P3", "P5"}:
+        if only & {"P3", "P5", "P7"}:
             only |= {"P1", "P2"}
     seconds = a.seconds or (3 if a.quick else 15)
     subprocess.run(["cmake", "--build", a.build_dir, "--target", "bench_ceilings"], check=True, stdout=subprocess.DEVNULL)
@@ -466,6 +510,8 @@ def main():
             small = scenarios(gh, ceil, 10_000, seconds, full=True, only=only)
         finally:
             gh.stop()
+        if only is None or "P7" in only:
+            small["p7"] = p7(os.path.abspath(a.bin), ceil, tmp, small, seconds)
         large = None
         if not a.quick and (only is None or "P5" in only):
             gh = Gatehouse(os.path.abspath(a.bin), os.path.join(tmp, "store-large"))

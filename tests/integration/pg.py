@@ -93,7 +93,10 @@ def sweep():
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, durable=False):
+        """`durable`: commits synced to disk (PostgreSQL's defaults), as the
+        benchmark needs; the tests run without (no fsync, async commits)."""
+        self.durable = durable
         self.dir = None
         self.proc = None
         self.log = None
@@ -124,8 +127,12 @@ class Cluster:
     def resume(self):
         """Starts the server on the cluster's folder (again, after pause())."""
         cmd = [PG_BIN + "postgres", "-D", os.path.join(self.dir, "data"), "-c", "listen_addresses=",
-               "-c", "unix_socket_directories=" + self.dir, "-c", "fsync=off", "-c", "full_page_writes=off",
-               "-c", "synchronous_commit=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB"]
+               "-c", "unix_socket_directories=" + self.dir, "-c", "max_connections=300"]
+        if self.durable:
+            cmd += ["-c", "shared_buffers=256MB"]
+        else:
+            cmd += ["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+                    "-c", "shared_buffers=32MB"]
         self._started.clear()
         self._exited.clear()
         self._error = None
