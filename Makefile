@@ -15,8 +15,10 @@ PACKAGES := build-essential cmake pkg-config ccache python3 curl jq libpq-dev \
   libcurl4-openssl-dev libssl-dev prometheus-cpp-dev libjemalloc-dev prometheus python3-jwt python3-cryptography python3-aiosmtpd python3-lmdb chromium \
   protobuf-compiler python3-protobuf libbenchmark-dev libunistring-dev zlib1g-dev
 # Only the tests need a PostgreSQL server (a temporary cluster of their own;
-# Debian's package also starts a default cluster on port 5432, unused).
-TEST_PACKAGES := postgresql-15
+# Debian's package also starts a default cluster on port 5432, unused) and
+# haproxy (integration.pg.instances: several servers behind one balancer,
+# started by the test on a free port).
+TEST_PACKAGES := postgresql-15 haproxy
 # Only for `make bench` (load generator, the nginx ceiling) and `make fuzz`.
 BENCH_PACKAGES := wrk nginx-light
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
